@@ -1,0 +1,127 @@
+import Foundation
+import ProvisionerCore
+import SystemSupport
+
+/// `agent.yaml`: the agent host and its boards. Every field is documented in
+/// `examples/agent.yaml`; `AgentConfig(file:)` is its one validator.
+public struct AgentConfig: Sendable {
+    public var file: String
+    public var agent: AgentSettings
+    public var boards: [BoardConfig]
+
+    public struct AgentSettings: Sendable {
+        public var name: String
+        public var dataDirectory: String
+        public var ssh: SSHSettings
+        public var tftp: TFTPSettings
+        public var http: HTTPSettings
+    }
+
+    public struct SSHSettings: Sendable {
+        public var listen: SocketAddress
+        public var hostKey: String
+        /// People using this agent directly (standalone).
+        public var authorizedKeys: String?
+        /// Coordinators, which may act for any user.
+        public var coordinatorKeys: String?
+    }
+
+    public struct TFTPSettings: Sendable {
+        public var listen: SocketAddress
+    }
+
+    public struct HTTPSettings: Sendable {
+        public var listen: SocketAddress
+        /// The base URL under which people and boards reach this server.
+        public var publicURL: String
+    }
+
+    /// Loads and validates `file`; the first problem is thrown as
+    /// `FILE:LINE: what is wrong`.
+    public init(file: String) throws {
+        try self.init(ConfigValue.load(file: file))
+    }
+
+    public init(text: String, file: String) throws {
+        try self.init(ConfigValue.parse(text, file: file))
+    }
+
+    init(_ root: ConfigValue) throws {
+        file = root.file
+        let top = try root.mapping()
+        let agentSection = try top.required("agent")
+        let settings = try agentSection.mapping()
+        let name = try Self.name(settings.required("name"))
+        let dataDirectory = try settings.required("data_dir").filePath()
+
+        let sshSection = try settings.optional("ssh")?.mapping()
+        let ssh = SSHSettings(
+            listen: try sshSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:2223"),
+            hostKey: try sshSection?.optional("host_key")?.filePath() ?? dataDirectory + "/ssh_host_ed25519_key",
+            authorizedKeys: try sshSection?.optional("authorized_keys")?.filePath(),
+            coordinatorKeys: try sshSection?.optional("coordinator_keys")?.filePath())
+        try sshSection?.finish()
+
+        let tftpSection = try settings.optional("tftp")?.mapping()
+        let tftp = TFTPSettings(listen: try tftpSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:69"))
+        try tftpSection?.finish()
+
+        let httpSection = try settings.optional("http")?.mapping()
+        let httpListen = try httpSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:8080")
+        let publicURL = try httpSection?.optional("public_url").map(Self.httpURL)
+            ?? "http://\(httpListen.family == .inet ? httpListen.host : "[\(httpListen.host)]"):\(httpListen.port)"
+        try httpSection?.finish()
+        try settings.finish()
+
+        agent = AgentSettings(name: name, dataDirectory: dataDirectory, ssh: ssh, tftp: tftp,
+                              http: HTTPSettings(listen: httpListen, publicURL: publicURL))
+
+        var boards: [BoardConfig] = []
+        if let list = top.optional("boards") {
+            for item in try list.list() {
+                let board = try BoardConfig(item, agentHTTP: publicURL)
+                if boards.contains(where: { $0.name == board.name }) {
+                    throw item.error("board name '\(board.name)' is used twice")
+                }
+                boards.append(board)
+            }
+        }
+        self.boards = boards
+        try top.finish()
+    }
+
+    /// Board and agent names: what people type after `ssh`, and folder names.
+    static func name(_ value: ConfigValue) throws -> String {
+        let text = try value.word()
+        let allowed = text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+        guard allowed, text.count <= 64, let first = text.utf8.first, first != 0x2e, first != 0x2d else {
+            throw value.error("'\(text)' is not a valid name (lower-case letters, digits, '.', '_', '-'; 64 at most)")
+        }
+        return text
+    }
+
+    static func listen(_ value: ConfigValue) throws -> SocketAddress {
+        let text = try value.word()
+        do {
+            return try SocketAddress(parsing: text)
+        } catch {
+            throw value.error(error.description)
+        }
+    }
+
+    static func httpURL(_ value: ConfigValue) throws -> String {
+        let text = try value.word()
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw value.error("'\(text)' is not an http:// URL")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    static func ipv4(_ value: ConfigValue) throws -> String {
+        let text = try value.word()
+        guard (try? SocketAddress(host: text, port: 0))?.family == .inet, text.split(separator: ".").count == 4 else {
+            throw value.error("'\(text)' is not an IPv4 address")
+        }
+        return text
+    }
+}

@@ -1,0 +1,84 @@
+import CCurl
+
+/// libcurl's version, e.g. "7.88.1".
+public let libcurlVersion: String = String(cString: curl_version_info(CURLVERSION_TENTH).pointee.version)
+
+private let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+/// A response as libcurl delivered it.
+public struct CurlResponse: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// One blocking HTTP(S) request through libcurl's easy interface, with
+/// certificate checks on. Run it on a thread of its own or a thread pool,
+/// never on Swift's cooperative pool.
+public struct CurlRequest: Sendable {
+    public var url: String
+    public var method = "GET"
+    public var headers: [String] = []
+    public var body: [UInt8]?
+    /// Extra CA bundle (PEM), e.g. a test CA.
+    public var caFile: String?
+    public var timeoutSeconds = 30
+
+    public init(url: String) { self.url = url }
+
+    public func perform() throws(CurlError) -> CurlResponse {
+        _ = globalInit
+        guard let handle = curl_easy_init() else { throw CurlError("curl_easy_init failed") }
+        defer { curl_easy_cleanup(handle) }
+        let sink = Sink()
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        var list: UnsafeMutablePointer<curl_slist>?
+        for header in headers { list = curl_slist_append(list, header) }
+        defer { curl_slist_free_all(list) }
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+        CCurl_setopt_string(handle, CURLOPT_URL, url)
+        CCurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
+        CCurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        CCurl_setopt_long(handle, CURLOPT_TIMEOUT, timeoutSeconds)
+        CCurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+        CCurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile { CCurl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+        CCurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+        CCurl_setopt_write_callback(handle, curlWriteCallback)
+        CCurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        errorBuffer.withUnsafeMutableBufferPointer { _ = CCurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, $0.baseAddress) }
+        let code: CURLcode = withExtendedLifetime(sink) {
+            if let body {
+                return body.withUnsafeBufferPointer { bytes in
+                    CCurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                    CCurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+                    return curl_easy_perform(handle)
+                }
+            }
+            return curl_easy_perform(handle)
+        }
+        guard code == CURLE_OK else {
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw CurlError("\(url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
+        }
+        var status = 0
+        CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return CurlResponse(status: status, body: sink.bytes)
+    }
+}
+
+/// Collects the body as libcurl hands it over (on the calling thread).
+final class Sink { var bytes: [UInt8] = [] }
+
+let curlWriteCallback: curl_write_callback = { data, size, count, context in
+    let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+    let total = size * count
+    if let data { sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: total)) }
+    return total
+}
+
+public struct CurlError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

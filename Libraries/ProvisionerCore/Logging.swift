@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+
+/// Log lines on stderr, one per event. Under systemd (JOURNAL_STREAM set)
+/// each line starts with its syslog priority, `<6>`, which journald reads as
+/// the level, and carries no timestamp of its own (journald adds one).
+public struct StderrLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+    private let journald: Bool
+
+    public init(label: String, level: Logger.Level, journald: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
+        self.label = label
+        self.logLevel = level
+        self.journald = journald
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let fields = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let line: String
+        if journald {
+            line = "<\(Self.priority(event.level))>\(event.message)\(fields)\n"
+        } else {
+            line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) \(label): \(event.message)\(fields)\n"
+        }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// sd-daemon(3) priorities.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    private static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        let millis = now.tv_nsec / 1_000_000
+        func pad(_ value: Int32, _ width: Int = 2) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(millis), 3))Z"
+    }
+}
+
+public enum LogSetup {
+    /// Sends every logger to stderr at `level` (from `--log-level`, or the
+    /// PROVISIONER_LOG_LEVEL environment variable, default info).
+    public static func bootstrap(level: Logger.Level? = nil) {
+        let fromEnvironment = ProcessInfo.processInfo.environment["PROVISIONER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        let chosen = level ?? fromEnvironment ?? .info
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0, level: chosen) }
+    }
+}

@@ -1,0 +1,79 @@
+// swift-tools-version:6.0
+//
+// Provisioner: a board farm for U-Boot based boards.
+// DESIGN.md (shared/) names the top-level folders; each C library sits behind
+// one system-library module (Libraries/C*) and one small Swift wrapper module.
+import PackageDescription
+
+let package = Package(
+    name: "Provisioner",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "provisioner-agent", targets: ["provisioner-agent"]),
+        .executable(name: "provisioner-coordinator", targets: ["provisioner-coordinator"]),
+        .executable(name: "provisioner-flasher", targets: ["provisioner-flasher"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian 12 -dev packages), one module each.
+        .systemLibrary(name: "CSSH", path: "Libraries/CSSH", pkgConfig: "libssh",
+                       providers: [.apt(["libssh-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", path: "Libraries/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                       providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CGPIOD", path: "Libraries/CGPIOD", pkgConfig: "libgpiod",
+                       providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Libraries/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // MARK: Swift wrappers: the only modules that import the C headers.
+        .target(name: "SSH", dependencies: ["CSSH"], path: "Libraries/SSH"),
+        .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD"], path: "Libraries/HTTPDaemon"),
+        .target(name: "GPIO", dependencies: ["CGPIOD"], path: "Libraries/GPIO"),
+        .target(name: "Curl", dependencies: ["CCurl"], path: "Libraries/Curl"),
+
+        // MARK: Shared code. SystemSupport: sockets, errors, threads, without
+        // Foundation (the flasher uses it too). ProvisionerCore: config, logging.
+        .target(name: "CSystemSupport", path: "Libraries/CSystemSupport"),
+        .target(name: "SystemSupport", dependencies: ["CSystemSupport"], path: "Libraries/SystemSupport"),
+        .target(name: "ProvisionerCore", dependencies: [
+            "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], path: "Libraries/ProvisionerCore"),
+
+        // MARK: Agent
+        .target(name: "TFTP", dependencies: [
+            "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Agent/TFTP"),
+        .target(name: "AgentCore", dependencies: [
+            "ProvisionerCore", "SSH",
+        ], path: "Agent/AgentCore"),
+        .executableTarget(name: "provisioner-agent", dependencies: [
+            "AgentCore", "TFTP", "ProvisionerCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Agent/provisioner-agent"),
+
+        // MARK: Coordinator
+        .executableTarget(name: "provisioner-coordinator", dependencies: [
+            "ProvisionerCore", "SystemSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Coordinator/provisioner-coordinator"),
+
+        // MARK: Flasher: no Foundation (it runs as /init in a small initramfs).
+        .executableTarget(name: "provisioner-flasher", dependencies: ["SystemSupport"], path: "Flasher/provisioner-flasher"),
+
+        // MARK: Tests
+        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore"], path: "Tests/ProvisionerTesting"),
+        .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting"]),
+        .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
+        .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
+    ]
+)
