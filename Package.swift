@@ -28,12 +28,15 @@ let package = Package(
                        providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CCurl", path: "Libraries/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Libraries/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
 
         // MARK: Swift wrappers: the only modules that import the C headers.
         .target(name: "SSH", dependencies: ["CSSH"], path: "Libraries/SSH"),
-        .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD"], path: "Libraries/HTTPDaemon"),
+        .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD", "SystemSupport"], path: "Libraries/HTTPDaemon"),
         .target(name: "GPIO", dependencies: ["CGPIOD"], path: "Libraries/GPIO"),
         .target(name: "Curl", dependencies: ["CCurl"], path: "Libraries/Curl"),
+        .target(name: "Digest", dependencies: ["CCrypto"], path: "Libraries/Digest"),
 
         // MARK: Shared code. SystemSupport: sockets, errors, threads, without
         // Foundation (the flasher uses it too). ProvisionerCore: config, logging.
@@ -50,11 +53,15 @@ let package = Package(
             "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/TFTP"),
+        .target(name: "Artifacts", dependencies: [
+            "HTTPDaemon", "Digest", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Agent/Artifacts"),
         .target(name: "AgentCore", dependencies: [
             "ProvisionerCore", "SSH",
         ], path: "Agent/AgentCore"),
         .executableTarget(name: "provisioner-agent", dependencies: [
-            "AgentCore", "TFTP", "ProvisionerCore",
+            "AgentCore", "TFTP", "Artifacts", "ProvisionerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),
@@ -75,5 +82,9 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
+        .testTarget(name: "ArtifactsTests", dependencies: [
+            "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -69,7 +69,7 @@ public struct AgentConfig: Sendable {
         let httpSection = try settings.optional("http")?.mapping()
         let httpListen = try httpSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:8080")
         let publicURL = try httpSection?.optional("public_url").map(Self.httpURL)
-            ?? "http://\(httpListen.family == .inet ? httpListen.host : "[\(httpListen.host)]"):\(httpListen.port)"
+            ?? Self.defaultPublicURL(for: httpListen)
         try httpSection?.finish()
         try settings.finish()
 
@@ -88,6 +88,16 @@ public struct AgentConfig: Sendable {
         }
         self.boards = boards
         try top.finish()
+    }
+
+    /// The listen address when it names one host; this machine's name when it
+    /// listens on every address (0.0.0.0 or ::), which no client can use.
+    static func defaultPublicURL(for listen: SocketAddress) -> String {
+        var host = listen.family == .inet ? listen.host : "[\(listen.host)]"
+        if listen.host == "0.0.0.0" || listen.host == "::" {
+            host = hostName()
+        }
+        return "http://\(host):\(listen.port)"
     }
 
     /// Board and agent names: what people type after `ssh`, and folder names.
@@ -119,7 +129,9 @@ public struct AgentConfig: Sendable {
 
     static func ipv4(_ value: ConfigValue) throws -> String {
         let text = try value.word()
-        guard (try? SocketAddress(host: text, port: 0))?.family == .inet, text.split(separator: ".").count == 4 else {
+        // Dotted quad only: no host names, no inet_aton forms such as 0x7f.0.0.1 or 010.1.1.1.
+        var address = in_addr()
+        guard inet_pton(AF_INET, text, &address) == 1 else {
             throw value.error("'\(text)' is not an IPv4 address")
         }
         return text

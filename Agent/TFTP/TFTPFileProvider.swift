@@ -85,7 +85,9 @@ public struct TFTPDirectory: TFTPFileProvider {
             default: components.append(component)
             }
         }
-        guard !components.isEmpty else { throw TFTPRefusal(.fileNotFound, "'\(requested)' names no file") }
+        guard !components.isEmpty, !requested.hasSuffix("/") else {
+            throw TFTPRefusal(.fileNotFound, "'\(requested)' names no file")
+        }
         return components.joined(separator: "/")
     }
 

@@ -42,7 +42,9 @@ public final class TFTPServer: Sendable {
     /// fails here, at start, with the reason.
     public init(listeningOn address: SocketAddress, provider: any TFTPFileProvider, limits: TFTPLimits = TFTPLimits(),
                 maxTransfers: Int = 256, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) throws {
-        socket = try UDPSocket(boundTo: address, reuseAddress: true)
+        // No SO_REUSEADDR: on UDP it lets a second server bind the same port
+        // (and the kernel hand out one ephemeral port twice), splitting requests.
+        socket = try UDPSocket(boundTo: address)
         localAddress = try socket.localAddress()
         self.provider = provider
         self.limits = limits
@@ -128,19 +130,19 @@ public final class TFTPServer: Sendable {
     }
 
     private func begin(_ request: TFTPRequest, for client: SocketAddress) throws {
-        let duplicate = state.withLock { state -> Bool? in
-            if state.active[client] == request.filename { return true }
-            if state.active.count >= maxTransfers { return nil }
-            return false
+        enum Admission { case admit, repeated, busy }
+        let admission = state.withLock { state -> Admission in
+            if state.active[client] == request.filename { return .repeated }
+            return state.active.count >= maxTransfers ? .busy : .admit
         }
-        switch duplicate {
-        case true?:
+        switch admission {
+        case .repeated:
             // The client sent its request again before our first answer came.
             logger.debug("tftp: ignoring a repeated request for '\(request.filename)' from \(client)")
             return
-        case nil:
+        case .busy:
             throw TFTPRefusal(.notDefined, "server busy: \(maxTransfers) transfers under way, try again")
-        case false?:
+        case .admit:
             break
         }
         let file = try provider.open(request.filename, for: client)

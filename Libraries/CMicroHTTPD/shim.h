@@ -1,31 +1,90 @@
-// libmicrohttpd. MHD_start_daemon is variadic, which Swift cannot call:
-// CMicroHTTPD_start_daemon passes the options this project uses, typed.
+// libmicrohttpd. MHD_start_daemon, MHD_get_connection_info and the logger
+// callback are variadic (or take a va_list), which Swift cannot call or
+// implement: the CMicroHTTPD_ functions below wrap them with typed arguments.
 #ifndef CMICROHTTPD_SHIM_H
 #define CMICROHTTPD_SHIM_H
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <microhttpd.h>
 
-/// Starts a daemon listening on `listen_fd` (already bound and listening),
-/// running `thread_pool_size` worker threads (0: one internal thread with
-/// epoll), with a per-connection timeout in seconds and a connection limit.
-/// `completed` (may be NULL) is called when a request ends, with `cls`.
-static inline struct MHD_Daemon *
-CMicroHTTPD_start_daemon(unsigned int flags, int listen_fd,
-                         MHD_AccessHandlerCallback handler, void *handler_cls,
-                         MHD_RequestCompletedCallback completed, void *completed_cls,
-                         unsigned int thread_pool_size, unsigned int connection_timeout,
-                         unsigned int connection_limit)
+/// Where MHD's own error messages go, already formatted (one message, no newline needed).
+typedef void (*CMicroHTTPD_log_sink)(void *context, const char *message);
+
+/// The options a daemon starts with (every field is required; 0 keeps MHD's default
+/// where the comment says so).
+typedef struct {
+    unsigned int flags;                  // MHD_USE_* bits
+    int listen_fd;                       // bound and listening; MHD closes it when stopped
+    MHD_AccessHandlerCallback handler;
+    void *handler_context;
+    MHD_RequestCompletedCallback completed;  // once per request that reached the URI log callback
+    void *completed_context;
+    void *(*uri_logger)(void *context, const char *uri, struct MHD_Connection *connection);
+    void *uri_logger_context;            // its return value becomes the request's *con_cls
+    CMicroHTTPD_log_sink log_sink;       // may be NULL: MHD's messages go nowhere
+    void *log_context;
+    unsigned int thread_pool_size;       // 0 or 1: one internal thread (or one per connection)
+    unsigned int connection_timeout;     // seconds of inactivity before a connection is closed
+    unsigned int connection_limit;
+    size_t connection_memory_limit;      // per connection: request line, headers and read buffer
+    unsigned int listen_backlog;
+} CMicroHTTPD_options;
+
+/// MHD_OPTION_EXTERNAL_LOGGER hands over a format and a va_list: format it here.
+static inline void CMicroHTTPD_format_log(void *cls, const char *format, va_list arguments)
 {
-    return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_cls,
-                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
-                            MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size,
-                            MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout,
-                            MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+    const CMicroHTTPD_options *options = (const CMicroHTTPD_options *)cls;
+    char message[512];
+    vsnprintf(message, sizeof message, format, arguments);
+    size_t length = strlen(message);
+    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == '\r')) {
+        message[--length] = '\0';
+    }
+    options->log_sink(options->log_context, message);
+}
+
+/// Starts a daemon as `options` say (MHD_start_daemon with typed options).
+/// `options` must stay valid while the daemon runs when it has a log sink.
+static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(const CMicroHTTPD_options *options)
+{
+    unsigned int flags = options->flags;
+    if (options->log_sink != NULL) {
+        flags |= MHD_USE_ERROR_LOG;
+    }
+    // The logger comes first: MHD reports problems with the options after it through it.
+    return MHD_start_daemon(flags, 0, NULL, NULL, options->handler, options->handler_context,
+                            MHD_OPTION_EXTERNAL_LOGGER,
+                            options->log_sink != NULL ? CMicroHTTPD_format_log : NULL, (void *)options,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)options->listen_fd,
+                            MHD_OPTION_NOTIFY_COMPLETED, options->completed, options->completed_context,
+                            MHD_OPTION_URI_LOG_CALLBACK, options->uri_logger, options->uri_logger_context,
+                            MHD_OPTION_THREAD_POOL_SIZE, options->thread_pool_size,
+                            MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+                            MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, options->listen_backlog,
                             MHD_OPTION_END);
+}
+
+/// The peer's address (MHD_get_connection_info is variadic). Returns its length,
+/// 0 when MHD does not know it.
+static inline socklen_t CMicroHTTPD_client_address(struct MHD_Connection *connection,
+                                                   struct sockaddr_storage *address)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info == NULL || info->client_addr == NULL) {
+        return 0;
+    }
+    socklen_t length = info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                : sizeof(struct sockaddr_in);
+    memcpy(address, info->client_addr, length);
+    return length;
 }
 #endif

@@ -1,81 +1,298 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 import CMicroHTTPD
+import Synchronization
+import SystemSupport
 
 /// libmicrohttpd's version, e.g. "0.9.75".
 public let libmicrohttpdVersion: String = String(cString: MHD_get_version())
 
-/// A request as the handler sees it (headers are added as the server grows).
-public struct HTTPRequest: Sendable {
-    public var method: String
-    public var path: String
-}
-
-/// A complete response held in memory.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
-        self.status = status
-        self.headers = headers
-        self.body = body
+/// How a daemon runs, beyond what it listens on.
+public struct HTTPDaemonOptions: Sendable {
+    public enum Threads: Sendable {
+        /// `count` threads, each with its own epoll set, sharing the connections.
+        case pool(Int)
+        /// A thread per connection (poll), plus one that accepts.
+        case perConnection
     }
+
+    public var threads: Threads = .pool(4)
+    /// Seconds a connection may stay idle before it is closed.
+    public var connectionTimeout: Int = 30
+    public var connectionLimit: Int = 1000
+    /// Per connection: the request line and headers must fit (a larger request
+    /// is refused by libmicrohttpd with 414 or 431); also the upload buffer.
+    public var connectionMemoryLimit: Int = 32 * 1024
+    public var listenBacklog: Int = 1024
+    /// Where libmicrohttpd's own messages go (one line each).
+    public var log: (@Sendable (String) -> Void)?
+
+    public init() {}
 }
 
-/// An HTTP server on libmicrohttpd, serving a listening socket with its own
-/// threads (epoll, a small pool) and calling `handler` on them.
+/// An HTTP/1.1 server on libmicrohttpd. libmicrohttpd runs it on its own
+/// threads (never Swift's cooperative pool) and calls the handler there.
 public final class HTTPDaemon: Sendable {
-    // Owned: stopped and freed in deinit; MHD calls are thread-safe.
+    /// The address bound, with the port the kernel chose for port 0.
+    public let localAddress: SocketAddress
+    // Owned: stopped and freed in deinit (or stop()); MHD calls are thread-safe.
     nonisolated(unsafe) private let daemon: OpaquePointer
+    nonisolated(unsafe) private let options: UnsafeMutablePointer<CMicroHTTPD_options>
     private let context: Unmanaged<HTTPDaemonContext>
+    private let stopped = Atomic<Bool>(false)
 
-    /// Starts serving `listeningSocket` (bound and listening; the daemon
-    /// takes it over and closes it when stopped).
-    public init(listeningSocket: Int32, threads: UInt32 = 2,
-                handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(HTTPDaemonError) {
-        context = Unmanaged.passRetained(HTTPDaemonContext(handler))
-        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_ERROR_LOG.rawValue
-        guard let daemon = CMicroHTTPD_start_daemon(flags, listeningSocket, accessHandler, context.toOpaque(),
-                                                    nil, nil, threads, 30, 1000) else {
+    /// Binds `address` and starts serving it; a taken port fails here.
+    public convenience init(listeningOn address: SocketAddress, options: HTTPDaemonOptions = HTTPDaemonOptions(),
+                            handler: any HTTPHandler) throws {
+        let (fd, bound) = try makeListeningSocket(address, backlog: Int32(options.listenBacklog))
+        try self.init(listeningSocket: fd, localAddress: bound, options: options, handler: handler)
+    }
+
+    /// Starts serving `listeningSocket` (bound and listening; the daemon takes
+    /// it over and closes it when stopped), calling `handler` for each request.
+    public convenience init(listeningSocket: Int32, threads: UInt32 = 2,
+                            handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(HTTPDaemonError) {
+        var options = HTTPDaemonOptions()
+        options.threads = .pool(Int(threads))
+        try self.init(listeningSocket: listeningSocket, localAddress: nil, options: options,
+                      handler: ClosureHandler(body: handler))
+    }
+
+    private init(listeningSocket fd: Int32, localAddress: SocketAddress?, options: HTTPDaemonOptions,
+                 handler: any HTTPHandler) throws(HTTPDaemonError) {
+        self.localAddress = localAddress ?? (try? SocketAddress(host: "0.0.0.0", port: 0)) ?? Self.unknownAddress
+        let context = Unmanaged.passRetained(HTTPDaemonContext(handler: handler, log: options.log))
+        let raw = UnsafeMutablePointer<CMicroHTTPD_options>.allocate(capacity: 1)
+        raw.initialize(to: CMicroHTTPD_options())
+        let cls = context.toOpaque()
+        raw.pointee.listen_fd = fd
+        raw.pointee.handler = accessHandler
+        raw.pointee.handler_context = cls
+        raw.pointee.completed = requestCompleted
+        raw.pointee.completed_context = cls
+        raw.pointee.uri_logger = requestStarted
+        raw.pointee.uri_logger_context = cls
+        raw.pointee.log_sink = options.log == nil ? nil : daemonLog
+        raw.pointee.log_context = cls
+        raw.pointee.connection_timeout = UInt32(options.connectionTimeout)
+        raw.pointee.connection_limit = UInt32(options.connectionLimit)
+        raw.pointee.connection_memory_limit = options.connectionMemoryLimit
+        raw.pointee.listen_backlog = UInt32(options.listenBacklog)
+        switch options.threads {
+        case .pool(let count):
+            raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_TURBO.rawValue
+            raw.pointee.thread_pool_size = UInt32(max(count, 1))
+        case .perConnection:
+            raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
+                | MHD_USE_POLL.rawValue | MHD_USE_TURBO.rawValue
+            raw.pointee.thread_pool_size = 0
+        }
+        guard let daemon = CMicroHTTPD_start_daemon(raw) else {
+            raw.deallocate()
             context.release()
-            throw HTTPDaemonError("libmicrohttpd could not start on socket \(listeningSocket)")
+            close(fd)
+            throw HTTPDaemonError("libmicrohttpd could not start on socket \(fd)")
         }
         self.daemon = daemon
+        self.options = raw
+        self.context = context
+    }
+
+    /// Closes the listening socket and every connection; uploads under way
+    /// are abandoned (their receivers' `abandon` runs before this returns).
+    public func stop() {
+        if stopped.exchange(true, ordering: .acquiringAndReleasing) { return }
+        MHD_stop_daemon(daemon)
     }
 
     deinit {
-        MHD_stop_daemon(daemon)
+        stop()
+        options.deallocate()
         context.release()
     }
+
+    private static let unknownAddress = try! SocketAddress(host: "0.0.0.0", port: 0)
+}
+
+private struct ClosureHandler: HTTPHandler {
+    let body: @Sendable (HTTPRequest) -> HTTPResponse
+    func handle(_ request: HTTPRequest) -> HTTPAction { .respond(body(request)) }
+}
+
+public struct HTTPDaemonError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// What the C callbacks reach through their context pointer.
 final class HTTPDaemonContext: Sendable {
-    let handler: @Sendable (HTTPRequest) -> HTTPResponse
-    init(_ handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) { self.handler = handler }
+    let handler: any HTTPHandler
+    let log: (@Sendable (String) -> Void)?
+    init(handler: any HTTPHandler, log: (@Sendable (String) -> Void)?) {
+        self.handler = handler
+        self.log = log
+    }
 }
 
-/// Called by libmicrohttpd on its own threads: once when the headers are in
-/// (to accept the request), again with any body, and once more to answer.
-let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, _, uploadSize, requestContext in
-    guard let cls, let connection, let requestContext else { return .NO }
-    if requestContext.pointee == nil {
-        requestContext.pointee = UnsafeMutableRawPointer(bitPattern: 1)  // headers seen
-        return .YES
+/// One request, from its request line to its end; libmicrohttpd keeps it
+/// as the request's `con_cls`, and only the connection's thread touches it.
+final class RequestState {
+    enum Phase {
+        /// Headers not yet handled.
+        case new
+        /// Reading the body into a receiver.
+        case receiving(any HTTPBodyReceiver)
+        /// The answer is known: drop any body still arriving, then send this.
+        case discarding(HTTPResponse)
+        /// A response is queued.
+        case answered
     }
-    if let uploadSize, uploadSize.pointee != 0 {
-        uploadSize.pointee = 0  // bodies are not used yet: drop them
-        return .YES
+    let target: String
+    var phase = Phase.new
+    init(target: String) { self.target = target }
+}
+
+// MARK: C callbacks (global lets outside main.swift: no actor checks on MHD's threads)
+
+/// MHD_OPTION_URI_LOG_CALLBACK: the first thing known of a request; its
+/// result becomes the request's context.
+let requestStarted: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?)
+    -> UnsafeMutableRawPointer? = { _, uri, _ in
+    let state = RequestState(target: uri.map { String(cString: $0) } ?? "")
+    return Unmanaged.passRetained(state).toOpaque()
+}
+
+/// Called once when the headers are in, once per piece of body, and once
+/// more when the body is complete.
+let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, version, uploadData, uploadSize, requestContext in
+    guard let cls, let connection, let requestContext, let pointer = requestContext.pointee else { return .NO }
+    let state = Unmanaged<RequestState>.fromOpaque(pointer).takeUnretainedValue()
+    let pending = uploadSize?.pointee ?? 0
+    switch state.phase {
+    case .new:
+        let daemon = Unmanaged<HTTPDaemonContext>.fromOpaque(cls).takeUnretainedValue()
+        let request = HTTPRequest(method: method.map { String(cString: $0) } ?? "", target: state.target,
+                                  path: url.map { String(cString: $0) } ?? "/",
+                                  version: version.map { String(cString: $0) } ?? "",
+                                  headers: requestHeaders(connection), client: clientAddress(connection))
+        guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0" else {
+            // libmicrohttpd reads the request line as a C string: a NUL byte in
+            // it cuts the line short, and the version goes missing.
+            daemon.log?("refused a request from \(request.client.map { "\($0)" } ?? "?"): 400 malformed request line (version '\(request.version)')")
+            state.phase = .answered
+            return queue(HTTPResponse(status: 400, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                                      body: Array("malformed request line\n".utf8)), on: connection)
+        }
+        switch daemon.handler.handle(request) {
+        case .respond(let response) where hasBody(request):
+            // Answering now keeps libmicrohttpd from reading the body (and from
+            // sending 100 Continue); it then closes the connection after the reply.
+            state.phase = .answered
+            return queue(response, on: connection)
+        case .respond(let response):
+            // Without a body, answer on the next call: a response queued this
+            // early would end the connection, and keep-alive matters for small files.
+            state.phase = .discarding(response)
+            return .YES
+        case .receive(let receiver):
+            state.phase = .receiving(receiver)
+            return .YES
+        }
+    case .receiving(let receiver):
+        if pending > 0, let uploadData, let uploadSize {
+            let refusal = receiver.receive(UnsafeRawBufferPointer(start: uploadData, count: pending))
+            uploadSize.pointee = 0
+            if let refusal { state.phase = .discarding(refusal) }
+            return .YES
+        }
+        state.phase = .answered
+        return queue(receiver.finish(), on: connection)
+    case .discarding(let response):
+        if pending > 0, let uploadSize {
+            uploadSize.pointee = 0
+            return .YES
+        }
+        state.phase = .answered
+        return queue(response, on: connection)
+    case .answered:
+        return .NO
     }
-    let handler = Unmanaged<HTTPDaemonContext>.fromOpaque(cls).takeUnretainedValue()
-    let request = HTTPRequest(method: method.map { String(cString: $0) } ?? "", path: url.map { String(cString: $0) } ?? "/")
-    let answer = handler.handler(request)
-    let response = answer.body.withUnsafeBytes {
-        MHD_create_response_from_buffer(answer.body.count, UnsafeMutableRawPointer(mutating: $0.baseAddress),
-                                        .RESPMEM_MUST_COPY)
+}
+
+/// MHD_OPTION_NOTIFY_COMPLETED: the request is over, answered or not.
+let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestContext, termination in
+    guard let requestContext, let pointer = requestContext.pointee else { return }
+    requestContext.pointee = nil
+    let state = Unmanaged<RequestState>.fromOpaque(pointer).takeRetainedValue()
+    if case .receiving(let receiver) = state.phase {
+        receiver.abandon(reason: terminationReason(termination))
+    }
+    state.phase = .answered
+}
+
+/// MHD's own messages, formatted by the shim.
+let daemonLog: CMicroHTTPD_log_sink = { cls, message in
+    guard let cls, let message else { return }
+    let daemon = Unmanaged<HTTPDaemonContext>.fromOpaque(cls).takeUnretainedValue()
+    daemon.log?(String(cString: message))
+}
+
+/// Collects the request headers (MHD_get_connection_values' iterator).
+private let collectHeader: MHD_KeyValueIterator = { cls, _, key, value in
+    guard let cls, let key else { return .YES }
+    let box = Unmanaged<HeaderBox>.fromOpaque(cls).takeUnretainedValue()
+    box.headers.append((name: String(cString: key), value: value.map { String(cString: $0) } ?? ""))
+    return .YES
+}
+
+private final class HeaderBox {
+    var headers: [(name: String, value: String)] = []
+}
+
+private func requestHeaders(_ connection: OpaquePointer) -> [(name: String, value: String)] {
+    let box = HeaderBox()
+    withExtendedLifetime(box) {
+        _ = MHD_get_connection_values(connection, .HEADER_KIND, collectHeader, Unmanaged.passUnretained(box).toOpaque())
+    }
+    return box.headers
+}
+
+/// Whether the client announced a body (a length above 0, or chunks).
+private func hasBody(_ request: HTTPRequest) -> Bool {
+    if request.header("Transfer-Encoding") != nil { return true }
+    if let length = request.header("Content-Length") { return length != "0" }
+    return false
+}
+
+private func clientAddress(_ connection: OpaquePointer) -> SocketAddress? {
+    var storage = sockaddr_storage()
+    let length = CMicroHTTPD_client_address(connection, &storage)
+    guard length > 0 else { return nil }
+    return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress($0, length: length) }
+    }
+}
+
+private func queue(_ answer: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+    let response: OpaquePointer?
+    switch answer.body {
+    case .bytes(let bytes):
+        response = bytes.withUnsafeBytes { makeBufferResponse($0) }
+    case .file(let range) where range.length <= smallFileLimit:
+        // A small file is read here: libmicrohttpd then sends headers and body
+        // with one system call, where sendfile would need two.
+        let fd = range.take()
+        response = readSmallFile(fd, offset: range.offset, length: Int(range.length))
+        close(fd)
+    case .file(let range):
+        let fd = range.take()
+        response = MHD_create_response_from_fd_at_offset64(range.length, fd, range.offset)
+        if response == nil { close(fd) }
+    case .cached(let body):
+        return MHD_queue_response(connection, UInt32(answer.status), body.response)
     }
     guard let response else { return .NO }
     for (name, value) in answer.headers { MHD_add_response_header(response, name, value) }
@@ -84,7 +301,51 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _
     return result
 }
 
-public struct HTTPDaemonError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+func makeBufferResponse(_ bytes: UnsafeRawBufferPointer) -> OpaquePointer? {
+    MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
+}
+
+func addResponseHeader(_ response: OpaquePointer, _ name: String, _ value: String) {
+    MHD_add_response_header(response, name, value)
+}
+
+func destroyResponse(_ response: OpaquePointer) {
+    MHD_destroy_response(response)
+}
+
+/// Files up to this size are sent from memory rather than with sendfile.
+private let smallFileLimit: UInt64 = 64 * 1024
+
+/// A response holding `length` bytes of `fd` from `offset` (nil if the file
+/// got shorter: answering with fewer bytes than announced would be worse).
+private func readSmallFile(_ fd: Int32, offset: UInt64, length: Int) -> OpaquePointer? {
+    guard let buffer = malloc(max(length, 1)) else { return nil }
+    var done = 0
+    while done < length {
+        let n = pread(fd, buffer + done, length - done, off_t(offset) + off_t(done))
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else {
+            free(buffer)
+            return nil
+        }
+        done += n
+    }
+    // MUST_FREE: libmicrohttpd frees the buffer with free() when done.
+    guard let response = MHD_create_response_from_buffer(length, buffer, .RESPMEM_MUST_FREE) else {
+        free(buffer)
+        return nil
+    }
+    return response
+}
+
+private func terminationReason(_ code: MHD_RequestTerminationCode) -> String {
+    switch code {
+    case .REQUEST_TERMINATED_COMPLETED_OK: return "completed"
+    case .REQUEST_TERMINATED_WITH_ERROR: return "connection error"
+    case .REQUEST_TERMINATED_TIMEOUT_REACHED: return "timed out"
+    case .REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "server stopping"
+    case .REQUEST_TERMINATED_READ_ERROR: return "connection closed by the client"
+    case .REQUEST_TERMINATED_CLIENT_ABORT: return "client aborted"
+    @unknown default: return "ended (\(code.rawValue))"
+    }
 }

@@ -30,7 +30,9 @@ public struct ConfigValue {
     /// Reads and parses a file; an unreadable file is `FILE:0: …`.
     public static func load(file: String) throws(ConfigError) -> ConfigValue {
         guard let data = FileManager.default.contents(atPath: file) else {
-            let reason = FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory)
+            let reason = !exists ? "no such file" : isDirectory.boolValue ? "it is a directory" : "permission denied"
             throw ConfigError(file: file, line: 0, "cannot read the config: \(reason)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -62,7 +64,10 @@ public struct ConfigValue {
 
     private var kind: String {
         switch node {
-        case .scalar(let scalar): return scalar.tag == .implicit && scalar.string.isEmpty ? "nothing" : "'\(scalar.string)'"
+        case .scalar(let scalar):
+            if scalar.tag == .implicit && scalar.string.isEmpty { return "nothing" }
+            // A quoted "80" or "true" is a string in YAML: say so, or the error reads "expected a number, got '80'".
+            return scalar.style == .plain ? "'\(scalar.string)'" : "\"\(scalar.string)\" (quoted, so a string)"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"
@@ -151,9 +156,9 @@ public func parseDuration(_ text: String) -> Double? {
     let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
     for (suffix, scale) in units where text.hasSuffix(suffix) {
         let number = text.dropLast(suffix.count)
-        if let value = Double(number), value >= 0, !number.hasPrefix("+") { return value * scale }
+        if let value = Double(number), value >= 0, (value * scale).isFinite, !number.hasPrefix("+") { return value * scale }
     }
-    if let value = Double(text), value >= 0 { return value }
+    if let value = Double(text), value >= 0, value.isFinite { return value }
     return nil
 }
 

@@ -50,3 +50,10 @@ public func printError(_ text: String) {
         }
     }
 }
+
+/// This machine's host name (gethostname), or "localhost".
+public func hostName() -> String {
+    var name = [CChar](repeating: 0, count: 256)
+    guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+    return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

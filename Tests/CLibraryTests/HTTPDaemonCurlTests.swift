@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Curl
+import HTTPDaemon
+import Testing
+
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picks; listening
+/// when `listening`, else closed again (a port where nobody answers).
+private func loopbackSocket(listening: Bool = true) throws -> (descriptor: Int32, port: UInt16) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    try #require(fd >= 0, "socket: \(String(cString: strerror(errno)))")
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+            bind(fd, sa, length) == 0 && getsockname(fd, sa, &length) == 0
+        }
+    }
+    try #require(bound, "bind 127.0.0.1:0: \(String(cString: strerror(errno)))")
+    if listening {
+        try #require(listen(fd, 16) == 0)
+    } else {
+        close(fd)
+    }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
+
+/// Sends `request` over a plain TCP connection and reads until the server closes.
+private func rawExchange(port: UInt16, _ request: String) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+    address.sin_port = port.bigEndian
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(connected == 0, "connect: \(String(cString: strerror(errno)))")
+    let bytes = Array(request.utf8)
+    try #require(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == bytes.count)
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        try #require(n >= 0, "recv: \(String(cString: strerror(errno)))")
+        if n == 0 { break }
+        response += buffer[..<n]
+    }
+    return String(decoding: response, as: UTF8.self)
+}
+
+/// Runs `body` with a daemon on a fresh loopback port that answers every
+/// request with `status`, a test header and "METHOD PATH" as its body.
+private func withEchoDaemon(status: Int = 200, _ body: (UInt16) throws -> Void) throws {
+    let (fd, port) = try loopbackSocket()
+    let daemon = try HTTPDaemon(listeningSocket: fd) { request in
+        HTTPResponse(status: status, headers: [("X-Provisioner-Test", "yes"), ("Content-Type", "text/plain")],
+                     body: Array("\(request.method) \(request.path)".utf8))
+    }
+    try withExtendedLifetime(daemon) { try body(port) }
+}
+
+@Suite("HTTPDaemon (libmicrohttpd) and CurlRequest (libcurl) against each other")
+struct HTTPDaemonCurlTests {
+    @Test func curlGetReceivesTheHandlersStatusAndBody() throws {
+        try withEchoDaemon(status: 201) { port in
+            let response = try CurlRequest(url: "http://127.0.0.1:\(port)/u/alice/Image").perform()
+            #expect(response.status == 201)
+            #expect(response.text == "GET /u/alice/Image")
+        }
+    }
+
+    @Test(arguments: ["PUT", "DELETE", "PATCH"])
+    func curlSendsItsMethod(_ method: String) throws {
+        try withEchoDaemon { port in
+            var request = CurlRequest(url: "http://127.0.0.1:\(port)/files")
+            request.method = method
+            let response = try request.perform()
+            #expect(response.status == 200)
+            #expect(response.text == "\(method) /files")
+        }
+    }
+
+    @Test func curlPostWithABodyIsAnswered() throws {
+        try withEchoDaemon(status: 202) { port in
+            var request = CurlRequest(url: "http://127.0.0.1:\(port)/api/v1/jobs/42/events")
+            request.method = "POST"
+            request.headers = ["Content-Type: application/json"]
+            request.body = Array("{\"progress\": 50}".utf8)
+            let response = try request.perform()
+            #expect(response.status == 202)
+            #expect(response.text == "POST /api/v1/jobs/42/events")
+        }
+    }
+
+    @Test(arguments: [404, 500, 503])
+    func errorStatusesAreResponsesNotErrors(_ status: Int) throws {
+        try withEchoDaemon(status: status) { port throws in
+            #expect(try CurlRequest(url: "http://127.0.0.1:\(port)/missing").perform().status == status)
+        }
+    }
+
+    @Test func handlerHeadersReachTheClient() throws {
+        try withEchoDaemon(status: 201) { port in
+            let response = try rawExchange(port: port, "GET /with/headers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let lines = response.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+            #expect(lines.first == "HTTP/1.1 201 Created")
+            #expect(lines.contains("X-Provisioner-Test: yes"))
+            #expect(lines.contains("Content-Type: text/plain"))
+            #expect(lines.contains("Content-Length: 17"))
+            #expect(lines.last == "GET /with/headers")
+        }
+    }
+
+    @Test func largeBodyArrivesWhole() throws {
+        let payload = (0..<(1 << 20) + 7).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let (fd, port) = try loopbackSocket()
+        let daemon = try HTTPDaemon(listeningSocket: fd) { _ in HTTPResponse(status: 200, body: payload) }
+        try withExtendedLifetime(daemon) {
+            let response = try CurlRequest(url: "http://127.0.0.1:\(port)/big").perform()
+            #expect(response.body.count == payload.count)
+            #expect(response.body == payload)
+        }
+    }
+
+    @Test func unreachablePortThrowsAClearCurlError() throws {
+        let (_, port) = try loopbackSocket(listening: false)
+        let url = "http://127.0.0.1:\(port)/nothing"
+        var request = CurlRequest(url: url)
+        request.timeoutSeconds = 5
+        do {
+            _ = try request.perform()
+            Issue.record("a request to a closed port succeeded")
+        } catch {
+            #expect(error.description.hasPrefix("\(url): "))
+            #expect(error.description.contains("port \(port)"), "\(error)")
+            #expect(error.description.lowercased().contains("connect"), "\(error)")
+        }
+    }
+
+    @Test func unsupportedSchemeThrowsACurlError() {
+        do {
+            _ = try CurlRequest(url: "gopherx://127.0.0.1/").perform()
+            Issue.record("an unsupported scheme was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("gopherx://127.0.0.1/: "))
+            #expect(error.description.contains("not supported"), "\(error)")
+        }
+    }
+}
