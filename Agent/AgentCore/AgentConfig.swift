@@ -34,6 +34,8 @@ public struct AgentConfig: Sendable {
         public var listen: SocketAddress
         /// The base URL under which people and boards reach this server.
         public var publicURL: String
+        /// Each user's artifact space at most, in bytes; nil: no limit.
+        public var quota: UInt64?
     }
 
     /// Loads and validates `file`; the first problem is thrown as
@@ -70,11 +72,12 @@ public struct AgentConfig: Sendable {
         let httpListen = try httpSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:8080")
         let publicURL = try httpSection?.optional("public_url").map(Self.httpURL)
             ?? Self.defaultPublicURL(for: httpListen)
+        let quota: UInt64? = try httpSection?.optional("quota").map { try $0.byteCount() } ?? 10 << 30
         try httpSection?.finish()
         try settings.finish()
 
         agent = AgentSettings(name: name, dataDirectory: dataDirectory, ssh: ssh, tftp: tftp,
-                              http: HTTPSettings(listen: httpListen, publicURL: publicURL))
+                              http: HTTPSettings(listen: httpListen, publicURL: publicURL, quota: quota))
 
         var boards: [BoardConfig] = []
         if let list = top.optional("boards") {

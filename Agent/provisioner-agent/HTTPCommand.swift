@@ -1,5 +1,6 @@
 import Artifacts
 import ArgumentParser
+import ProvisionerCore
 import Foundation
 import HTTPDaemon
 import Logging
@@ -68,22 +69,6 @@ struct HTTPCommand: ParsableCommand {
         }
         return bytes == .max ? nil : bytes
     }
-}
-
-/// `1024`, `500K`, `500M`, `10G`, `1T` (powers of 1024), or `none` (UInt64.max).
-func parseByteCount(_ text: String) -> UInt64? {
-    let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-    if trimmed == "NONE" { return .max }
-    let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-    var digits = trimmed.hasSuffix("B") || trimmed.hasSuffix("IB") ? String(trimmed.dropLast(trimmed.hasSuffix("IB") ? 2 : 1)) : trimmed
-    var factor: UInt64 = 1
-    if let last = digits.last, let unit = units[last] {
-        factor = unit
-        digits.removeLast()
-    }
-    guard let value = UInt64(digits) else { return nil }
-    let (product, overflow) = value.multipliedReportingOverflow(by: factor)
-    return overflow ? nil : product
 }
 
 struct TokenCommand: ParsableCommand {

@@ -151,6 +151,8 @@ final class RequestState {
         case answered
     }
     let target: String
+    /// The request line held a raw NUL byte inside the target.
+    var cutByNUL = false
     var phase = Phase.new
     init(target: String) { self.target = target }
 }
@@ -162,6 +164,13 @@ final class RequestState {
 let requestStarted: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?)
     -> UnsafeMutableRawPointer? = { _, uri, _ in
     let state = RequestState(target: uri.map { String(cString: $0) } ?? "")
+    if let uri {
+        // libmicrohttpd ends the target where it found the space before the
+        // version, so the byte after the target's end is that version's 'H'.
+        // Anything else means a raw NUL byte cut the target short.
+        let end = strlen(uri)
+        state.cutByNUL = uri[end + 1] != CChar(UInt8(ascii: "H"))
+    }
     return Unmanaged.passRetained(state).toOpaque()
 }
 
@@ -178,10 +187,8 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, v
                                   path: url.map { String(cString: $0) } ?? "/",
                                   version: version.map { String(cString: $0) } ?? "",
                                   headers: requestHeaders(connection), client: clientAddress(connection))
-        guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0" else {
-            // libmicrohttpd reads the request line as a C string: a NUL byte in
-            // it cuts the line short, and the version goes missing.
-            daemon.log?("refused a request from \(request.client.map { "\($0)" } ?? "?"): 400 malformed request line (version '\(request.version)')")
+        guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0", !state.cutByNUL else {
+            daemon.log?("refused \(request.method) \(request.target) from \(request.client.map { "\($0)" } ?? "?"): 400 malformed request line (a NUL byte, or version '\(request.version)')")
             state.phase = .answered
             return queue(HTTPResponse(status: 400, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                       body: Array("malformed request line\n".utf8)), on: connection)

@@ -123,6 +123,15 @@ public struct ConfigValue {
         return seconds
     }
 
+    /// A size such as `500M` or `10G` (powers of 1024); nil for `none`.
+    public func byteCount() throws(ConfigError) -> UInt64? {
+        let text = try word()
+        guard let bytes = parseByteCount(text) else {
+            throw error("'\(text)' is not a size (use e.g. 500M, 10G, or none)")
+        }
+        return bytes == .max ? nil : bytes
+    }
+
     /// A file path; a relative one is taken from the config file's folder.
     public func filePath() throws(ConfigError) -> String {
         let text = try word()
@@ -160,6 +169,22 @@ public func parseDuration(_ text: String) -> Double? {
     }
     if let value = Double(text), value >= 0, value.isFinite { return value }
     return nil
+}
+
+/// `1024`, `500K`, `500M`, `10G`, `1T` (powers of 1024), or `none` (UInt64.max).
+public func parseByteCount(_ text: String) -> UInt64? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+    if trimmed == "NONE" { return .max }
+    let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+    var digits = trimmed.hasSuffix("B") || trimmed.hasSuffix("IB") ? String(trimmed.dropLast(trimmed.hasSuffix("IB") ? 2 : 1)) : trimmed
+    var factor: UInt64 = 1
+    if let last = digits.last, let unit = units[last] {
+        factor = unit
+        digits.removeLast()
+    }
+    guard let value = UInt64(digits) else { return nil }
+    let (product, overflow) = value.multipliedReportingOverflow(by: factor)
+    return overflow ? nil : product
 }
 
 /// A mapping whose keys are read one by one; `finish()` then refuses every
