@@ -68,9 +68,10 @@ struct UBootBoard {
         logPath = log
         let agent = try Tools.agent()
         // sh runs the server in the background, says its PID, then becomes QEMU.
+        // --pdeathsig: the server ends with QEMU, whatever ends QEMU.
         let script = """
             ip link set lo up || exit 1
-            "$0" tftp --root "$1" --listen 127.0.0.1:69 --log-level debug >"$2" 2>&1 &
+            setpriv --pdeathsig TERM "$0" tftp --root "$1" --listen 127.0.0.1:69 --log-level debug >"$2" 2>&1 &
             echo "agent-pid=$!"
             exec qemu-system-aarch64 -M virt -cpu cortex-a57 -m 256 -nographic -no-reboot \
                 -bios \(Self.firmware) -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=
