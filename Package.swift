@@ -60,6 +60,14 @@ let package = Package(
         .target(name: "AgentCore", dependencies: [
             "ProvisionerCore", "SSH",
         ], path: "Agent/AgentCore"),
+        .target(name: "Boards", dependencies: [
+            "AgentCore", "GPIO", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Agent/Boards"),
+        .target(name: "AgentShell", dependencies: [
+            "AgentCore", "SSH", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
             "AgentCore", "TFTP", "Artifacts", "ProvisionerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -76,12 +84,14 @@ let package = Package(
         .executableTarget(name: "provisioner-flasher", dependencies: ["SystemSupport"], path: "Flasher/provisioner-flasher"),
 
         // MARK: Tests
-        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore"], path: "Tests/ProvisionerTesting"),
+        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore", "AgentCore"], path: "Tests/ProvisionerTesting"),
         .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
+        .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "ProvisionerTesting"]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -9,11 +9,19 @@ public struct BoardConfig: Sendable {
     public var network: Network?
     public var uboot: UBootProfile
     public var flash: Flash?
+    /// `power.cycle_delay`: how long `cycle` leaves the board off.
+    public var cycleDelay: Double
 
     public struct Serial: Sendable {
         /// Prefer `/dev/serial/by-path/…` or `by-id/…`: reopened as named.
         public var device: String
         public var baud: Int
+        /// Bytes of recent output replayed to a session when it attaches.
+        public var scrollback: Int = 256 << 10
+        /// The console log `DATA_DIR/logs/BOARD.log` is rotated past this size…
+        public var logMaxSize: Int = 16 << 20
+        /// …keeping this many older files (`BOARD.log.1` … `.N`).
+        public var logKeep: Int = 5
     }
 
     public enum Power: Sendable {
@@ -30,7 +38,10 @@ public struct BoardConfig: Sendable {
         public var disk: String?
         public var diskSize: String?
         public var net: String
+        /// Board TCP ports reachable from the agent…
         public var forward: [Int]
+        /// …on these agent ports of 127.0.0.1 (board port → agent port).
+        public var forwardHostPorts: [Int: Int]
         public var extraArgs: [String]
     }
 
@@ -54,9 +65,18 @@ public struct BoardConfig: Sendable {
         let serialSection = try board.required("serial").mapping()
         serial = Serial(device: try serialSection.required("device").filePath(),
                         baud: try serialSection.optional("baud").map(Self.baud) ?? 115200)
+        if let scrollback = serialSection.optional("scrollback") {
+            serial.scrollback = try Self.byteSize(scrollback, in: 0...(64 << 20))
+        }
+        if let logValue = serialSection.optional("log") {
+            let log = try logValue.mapping()
+            if let size = log.optional("max_size") { serial.logMaxSize = try Self.byteSize(size, in: (64 << 10)...(1 << 40)) }
+            if let keep = log.optional("keep") { serial.logKeep = try keep.int(in: 0...1000) }
+            try log.finish()
+        }
         try serialSection.finish()
 
-        power = try Self.power(board.required("power"))
+        (power, cycleDelay) = try Self.power(board.required("power"))
 
         if let networkValue = board.optional("network") {
             let section = try networkValue.mapping()
@@ -89,9 +109,22 @@ public struct BoardConfig: Sendable {
         return rate
     }
 
-    static func power(_ value: ConfigValue) throws -> Power {
+    /// A size in bytes: `4096`, `256K`, `16M`, `1G` (or `KiB`, `MiB`, `GiB`; powers of 1024).
+    static func byteSize(_ value: ConfigValue, in range: ClosedRange<Int>) throws -> Int {
+        let text = try value.word()
+        guard let size = parseByteSize(text) else {
+            throw value.error("'\(text)' is not a size (use e.g. 4096, 256K, 16M, 1G)")
+        }
+        guard range.contains(size) else {
+            throw value.error("\(text) is out of range (\(range.lowerBound)–\(range.upperBound) bytes)")
+        }
+        return size
+    }
+
+    static func power(_ value: ConfigValue) throws -> (Power, cycleDelay: Double) {
         let section = try value.mapping()
         let type = try section.required("type").choice(["gpio", "command", "qemu"])
+        let cycleDelay = try section.optional("cycle_delay")?.duration() ?? 1
         let power: Power
         switch type {
         case "gpio":
@@ -105,18 +138,57 @@ public struct BoardConfig: Sendable {
         default:
             let net = try section.optional("net")?.choice(["user", "tap"]) ?? "user"
             var forward: [Int] = []
-            for port in try section.optional("forward")?.list() ?? [] { forward.append(try port.int(in: 1...65535)) }
+            var hostPorts: [Int: Int] = [:]
+            for item in try section.optional("forward")?.list() ?? [] {
+                // `22` (the same port on the agent) or "2201:22" (agent port 2201 to the board's 22).
+                if let text = try? item.string(), text.contains(":") {
+                    let parts = text.split(separator: ":").map { Int($0) }
+                    guard parts.count == 2, let host = parts[0], let port = parts[1],
+                          (1...65535).contains(host), (1...65535).contains(port) else {
+                        throw item.error("'\(text)' is not a port or AGENT_PORT:BOARD_PORT")
+                    }
+                    forward.append(port)
+                    hostPorts[port] = host
+                } else {
+                    let port = try item.int(in: 1...65535)
+                    forward.append(port)
+                    hostPorts[port] = port
+                }
+            }
             power = .qemu(QEMU(arch: try section.required("arch").choice(["aarch64", "x86"]),
                                firmware: try section.required("firmware").filePath(),
                                memory: try section.optional("memory")?.word() ?? "512M",
                                disk: try section.optional("disk")?.filePath(),
-                               diskSize: try section.optional("disk_size")?.word(),
-                               net: net, forward: forward,
+                               diskSize: try section.optional("disk_size").map { value in
+                                   _ = try Self.byteSize(value, in: (1 << 20)...(1 << 50))
+                                   return try value.word()
+                               },
+                               net: net, forward: forward, forwardHostPorts: hostPorts,
                                extraArgs: try section.optional("extra_args")?.strings() ?? []))
         }
         try section.finish()
-        return power
+        return (power, cycleDelay)
     }
+}
+
+/// Parses `4096`, `256K`, `16M`, `1G`, `2T` (also `KiB`, `MiB`, … and `KB`, `MB`, …: all
+/// powers of 1024), in bytes; nil when it is not a size.
+public func parseByteSize(_ text: String) -> Int? {
+    let units: [(String, Int)] = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
+    var number = Substring(text)
+    var scale = 1
+    for suffix in ["iB", "B"] where number.hasSuffix(suffix) {
+        number = number.dropLast(suffix.count)
+        break
+    }
+    for (unit, unitScale) in units where number.uppercased().hasSuffix(unit) {
+        number = number.dropLast()
+        scale = unitScale
+        break
+    }
+    guard let value = Int(number), value >= 0, !number.hasPrefix("+") else { return nil }
+    let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+    return overflow ? nil : bytes
 }
 
 /// How to drive a board's U-Boot: data, not code (DESIGN.md, board profiles).

@@ -70,7 +70,7 @@ struct AgentConfigRefusalTests {
 
     @Test func unknownKeyInTheSecondBoardsPower() {
         #expect(refusal(appending("      speed: fast"), line: 26, naming: "boards[1].power")
-            == "\(file):26: unknown key 'speed' in boards[1].power (known: arch, disk, disk_size, extra_args, firmware, forward, memory, net, type)")
+            == "\(file):26: unknown key 'speed' in boards[1].power (known: arch, cycle_delay, disk, disk_size, extra_args, firmware, forward, memory, net, type)")
     }
 
     @Test func boardNameUsedTwice() {

@@ -5,7 +5,7 @@ import Testing
 /// Every real client fetches files of the sizes where TFTP goes wrong (empty,
 /// one block, exact multiples, one byte either side, whole windows), and the
 /// bytes must be the server's. Each case has its own server and random content.
-@Suite("TFTP: real clients fetch byte-identical files", .timeLimit(.minutes(2)))
+@Suite("TFTP: real clients fetch byte-identical files", .serialized, .timeLimit(.minutes(2)))
 struct TFTPClientTransferTests {
     /// Sizes around 512 (RFC 1350), 1468 (the tuned blksize) and 16 × 1468 (atftp's window).
     static let sizes = [0, 1, 511, 512, 513, 512 * 8, 1467, 1468, 1469, 1468 * 4, 1468 * 16, 1468 * 16 + 1,

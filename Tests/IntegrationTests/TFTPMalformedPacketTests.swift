@@ -5,7 +5,7 @@ import Testing
 /// Garbage on the listening port is answered with an ERROR packet and never
 /// stops the server; stray transfer packets (ACK, DATA, ERROR, OACK) get no
 /// answer at all (answering could start a loop between two servers).
-@Suite("TFTP: malformed and stray packets", .timeLimit(.minutes(2)))
+@Suite("TFTP: malformed and stray packets", .serialized, .timeLimit(.minutes(2)))
 struct TFTPMalformedPacketTests {
     struct Malformed: Sendable, CustomTestStringConvertible {
         let name: String

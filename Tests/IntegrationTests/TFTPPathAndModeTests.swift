@@ -2,7 +2,7 @@ import Foundation
 import ProvisionerTesting
 import Testing
 
-@Suite("TFTP: names, folders, symlinks and netascii", .timeLimit(.minutes(2)))
+@Suite("TFTP: names, folders, symlinks and netascii", .serialized, .timeLimit(.minutes(2)))
 struct TFTPPathAndModeTests {
     /// Names as boards and people type them: relative, absolute (taken under
     /// the root, as `tftpd-hpa -s` does), with doubled slashes and `.`.

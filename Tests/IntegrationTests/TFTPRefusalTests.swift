@@ -5,7 +5,7 @@ import Testing
 /// What the server must refuse (DESIGN.md: writes, `..`, absolute escapes,
 /// symlinks out of the root), as each real client shows it; after every
 /// refusal the same server still serves a good file.
-@Suite("TFTP: refusals, as real clients see them", .timeLimit(.minutes(2)))
+@Suite("TFTP: refusals, as real clients see them", .serialized, .timeLimit(.minutes(2)))
 struct TFTPRefusalTests {
     /// A refusal every client must show: the request, the ERROR code, and a
     /// piece of the server's message.

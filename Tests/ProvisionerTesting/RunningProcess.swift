@@ -46,7 +46,7 @@ public final class RunningProcess: Sendable {
         process.standardOutput = out
         process.standardError = err
         do {
-            try process.run()
+            try Self.withSignalsUnblocked { try process.run() }
         } catch {
             throw TestSetupError("cannot start \(path): \(error)")
         }
@@ -156,6 +156,20 @@ public final class RunningProcess: Sendable {
         }
         return ProcessResult(commandLine: process.commandLine, exitCode: code ?? -1, stdout: process.stdout,
                              stderr: process.stderr, timedOut: timedOut)
+    }
+
+    /// The child inherits the signal mask of the thread that spawns it, and
+    /// the test pool's threads (libdispatch workers) block nearly every
+    /// signal: a program started from there would ignore SIGTERM and only
+    /// SIGKILL would end it (Foundation's Process does not reset the mask).
+    /// So the mask is cleared around the spawn.
+    static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
     }
 
     private static func read(_ path: String) -> String {

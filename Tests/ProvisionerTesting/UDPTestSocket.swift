@@ -48,15 +48,56 @@ public final class UDPTestSocket: Sendable {
     }
 
     /// One datagram received: its bytes and the port it came from.
-    public struct Datagram: Sendable {
+    public struct Datagram: Sendable, CustomStringConvertible {
         public let bytes: [UInt8]
         public let port: UInt16
+        /// When it was read.
+        public let at: ContinuousClock.Instant
         public var packet: TFTPWire.Packet { TFTPWire.parse(bytes) }
+        public var description: String { "\(packet) from port \(port)" }
     }
 
-    /// The next datagram, or nil when none came within `timeout`.
+    /// The next datagram, or nil when none came within `timeout`. Never
+    /// blocks the thread: it polls and sleeps, so tests on the (small)
+    /// cooperative pool keep running. Datagrams already queued are returned
+    /// even when `timeout` is zero or has passed.
     public func receive(timeout: Duration) async throws -> Datagram? {
         let deadline = ContinuousClock.now + timeout
+        while true {
+            if let datagram = try receiveNow() { return datagram }
+            if ContinuousClock.now >= deadline { return nil }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Every datagram that arrives within `duration` (and all that were queued).
+    public func receiveAll(for duration: Duration) async throws -> [Datagram] {
+        let deadline = ContinuousClock.now + duration
+        var received: [Datagram] = []
+        while let datagram = try await receive(timeout: max(.zero, deadline - ContinuousClock.now)) {
+            received.append(datagram)
+        }
+        return received
+    }
+
+    /// Blocks the calling thread in poll(2) until a datagram arrives or
+    /// `timeout` passes: for scenarios run on a thread of their own
+    /// (`DedicatedThread`), where answering on time matters.
+    public func receiveBlocking(timeout: Duration) throws -> Datagram? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let datagram = try receiveNow() { return datagram }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return nil }
+            let (seconds, attoseconds) = remaining.components
+            let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            var fds = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fds, 1, milliseconds)
+        }
+    }
+
+    /// One queued datagram, or nil when none is waiting.
+    private func receiveNow() throws -> Datagram? {
         var buffer = [UInt8](repeating: 0, count: 65536 + 4)
         while true {
             var address = sockaddr_in()
@@ -69,31 +110,15 @@ public final class UDPTestSocket: Sendable {
                 }
             }
             if count >= 0 {
-                return Datagram(bytes: Array(buffer[..<count]), port: UInt16(bigEndian: address.sin_port))
+                return Datagram(bytes: Array(buffer[..<count]), port: UInt16(bigEndian: address.sin_port),
+                                at: ContinuousClock.now)
             }
-            guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else {
-                throw TestSetupError("recvfrom: \(String(cString: strerror(errno)))")
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            default: throw TestSetupError("recvfrom: \(String(cString: strerror(errno)))")
             }
-            let now = ContinuousClock.now
-            if now >= deadline { return nil }
-            // Wait in short slices, so the test's thread goes back to the pool in between.
-            let remaining = deadline - now
-            let slice = min(remaining, .milliseconds(20))
-            var fds = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&fds, 1, Int32(max(1, slice.components.seconds * 1000 + slice.components.attoseconds / 1_000_000_000_000_000)))
-            await Task.yield()
         }
-    }
-
-    /// Every datagram that arrives within `duration`.
-    public func receiveAll(for duration: Duration) async throws -> [Datagram] {
-        let deadline = ContinuousClock.now + duration
-        var received: [Datagram] = []
-        while ContinuousClock.now < deadline {
-            guard let datagram = try await receive(timeout: deadline - ContinuousClock.now) else { break }
-            received.append(datagram)
-        }
-        return received
     }
 
     private static func loopback(port: UInt16) -> sockaddr_in {

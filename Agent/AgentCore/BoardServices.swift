@@ -1,0 +1,60 @@
+/// The seams between the agent's board services (serial console, power) and
+/// the front ends that use them (the agent's SSH port, jobs). The real
+/// implementations live in the `Boards` module; fakes for tests in
+/// `ProvisionerTesting`.
+
+public enum PowerAction: String, Sendable, CaseIterable {
+    case on, off, cycle, status
+}
+
+public enum PowerState: String, Sendable {
+    case on, off, unknown
+}
+
+/// A board's power switch: gpio (libgpiod), command, or qemu (QMP).
+/// Calls block (a relay, a shell command, a QMP round trip): never call them
+/// on Swift's cooperative pool or inside an actor.
+public protocol PowerSwitch: AnyObject, Sendable {
+    func powerOn() throws
+    func powerOff() throws
+    /// Off, the configured delay, on.
+    func cycle() throws
+    func status() throws -> PowerState
+}
+
+/// What an attached console session receives, in order.
+public enum ConsoleChunk: Sendable, Equatable {
+    /// Bytes from the board (the scrollback replay first, on attach).
+    case output([UInt8])
+    /// A line from the agent itself, e.g. "serial device gone, waiting for it".
+    case notice(String)
+    /// This session was too slow: so many bytes of its backlog were dropped.
+    case dropped(Int)
+}
+
+/// One board's serial console, shared by every session attached to it.
+public protocol ConsoleHub: AnyObject, Sendable {
+    /// Attaches a session. `deliver` is called in order, from the hub's own
+    /// thread, never blocking it for long (a slow session drops its backlog).
+    func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession
+    /// Timestamped lines of the on-disk log, oldest first, since a Unix time.
+    func logLines(since: Double?) throws -> [String]
+}
+
+/// A session's handle on a console; detaching happens on `detach()` or deinit.
+public protocol ConsoleSession: AnyObject, Sendable {
+    var readOnly: Bool { get }
+    /// Types bytes on the line; throws for a read-only session or when the
+    /// device is gone.
+    func write(_ bytes: [UInt8]) throws
+    /// A serial break.
+    func sendBreak() throws
+    func detach()
+}
+
+/// A board as the front ends see it.
+public protocol BoardHandle: AnyObject, Sendable {
+    var config: BoardConfig { get }
+    var console: any ConsoleHub { get }
+    var power: any PowerSwitch { get }
+}

@@ -1,0 +1,145 @@
+import AgentCore
+import Logging
+import SSH
+import Synchronization
+import SystemSupport
+
+/// The agent's SSH control port: listens on `ssh.listen`, lets in the keys
+/// of `ssh.authorized_keys` and `ssh.coordinator_keys` (DESIGN.md "Who
+/// acts"), and runs the agent's commands, exec or in the lab shell.
+///
+/// Threads: one accepts; each connection has one that alone calls libssh;
+/// each shell or exec request runs its command on one more. None of them is
+/// Swift's cooperative pool.
+public final class AgentSSHServer: SSHServerHandler {
+    /// The bound address (the kernel's port when the config asked for 0).
+    public let localAddress: SocketAddress
+    /// The host key's `SHA256:…` fingerprint, for the coordinator's config.
+    public let hostKeyFingerprint: String
+    public let shell: AgentShell
+    private let listener: SSHListener
+    private let keyring: AgentKeyring
+    private let logger: Logger
+    private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
+
+    /// Loads (or, on first start, generates) the host key and binds the
+    /// port; a taken port or an unreadable key fails here, with the reason.
+    public init(config: AgentConfig, boards: [any BoardHandle], logger: Logger) throws {
+        let ssh = config.agent.ssh
+        let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
+        if hostKey.generated {
+            logger.notice("ssh: generated the host key \(ssh.hostKey) (\(hostKey.fingerprint))")
+        }
+        hostKeyFingerprint = hostKey.fingerprint
+        listener = try SSHListener(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
+        localAddress = ssh.listen.withPort(listener.port)
+        keyring = AgentKeyring(authorizedKeysFile: ssh.authorizedKeys, coordinatorKeysFile: ssh.coordinatorKeys, logger: logger)
+        shell = AgentShell(agentName: config.agent.name, boards: boards, logger: logger)
+        self.logger = logger
+        if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
+            logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")
+        }
+    }
+
+    /// Accepts connections on a thread of its own until `stop()`.
+    public func start() throws {
+        try startThread(named: "ssh-listen") { [self] in run() }
+    }
+
+    /// Accepts connections until `stop()`. Blocks the calling thread.
+    public func run() {
+        logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
+        while true {
+            let connection: SSHServerConnection
+            do {
+                guard let accepted = try listener.accept() else { return }
+                connection = accepted
+            } catch {
+                logger.warning("ssh: \(error)")
+                continue
+            }
+            let id = ObjectIdentifier(connection)
+            connections.withLock { $0[id] = connection }
+            do {
+                try startThread(named: "ssh-connection") { [self] in
+                    connection.run(handler: self)
+                    connections.withLock { _ = $0.removeValue(forKey: id) }
+                }
+            } catch {
+                logger.warning("ssh: cannot serve \(connection.peer): \(error)")
+                connections.withLock { _ = $0.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    /// Stops listening and ends every connection (their commands see their
+    /// input end, consoles detach).
+    public func stop() {
+        listener.stop()
+        for connection in connections.withLock({ Array($0.values) }) { connection.stop() }
+    }
+
+    /// Connections being served.
+    public var connectionCount: Int { connections.withLock { $0.count } }
+
+    // MARK: SSHServerHandler
+
+    public func authenticate(user: String, key: SSHPublicKey, peer: String) -> Bool {
+        keyring.role(of: key) != nil
+    }
+
+    public func start(_ request: SSHProgramRequest, io: SSHChannelIO) {
+        do {
+            try startThread(named: "ssh-command") { [self] in
+                io.exit(serve(request, io: io))
+            }
+        } catch {
+            logger.warning("ssh: cannot run a command for \(request.peer): \(error)")
+            io.exit(ExitStatus.failure.rawValue)
+        }
+    }
+
+    public func log(_ level: SSHLogLevel, _ message: String) {
+        switch level {
+        case .debug: logger.debug("\(message)")
+        case .info: logger.info("\(message)")
+        case .warning: logger.warning("\(message)")
+        }
+    }
+
+    /// Runs one request to its end and returns its exit status.
+    func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
+        let errorSession = ShellSession(streams: io, identity: ShellIdentity(user: "?"))
+        guard let role = keyring.role(of: request.key) else {
+            // The key was removed from the files since it logged in.
+            errorSession.printError("this key is no longer allowed on this agent")
+            return ExitStatus.notAllowed.rawValue
+        }
+        do throws(ShellError) {
+            let words = try request.command.map(ShellWords.split) ?? []
+            let (identity, command) = try ShellIdentity.resolve(role: role, environment: request.environment, words: words)
+            let session = ShellSession(streams: io, identity: identity, loginName: request.user)
+            let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""
+            let what = request.command == nil ? "the shell" : "'\(command.joined(separator: " "))'"
+            logger.info("ssh: \(identity.user)\(via) from \(request.peer) runs \(what)")
+            if !command.isEmpty { return shell.execute(command, in: session) }
+            if request.command == nil, let board = shell.boards.first(where: { $0.config.name == request.user }) {
+                // `ssh board1@agent`: that board's console.
+                guard session.isTerminal else {
+                    session.printError("console: needs a terminal: use ssh -t")
+                    return ExitStatus.usage.rawValue
+                }
+                shell.attachConsole(board, readOnly: false, session)
+                return ExitStatus.success.rawValue
+            }
+            if request.command != nil {
+                // `ssh agent ''` or only `--as USER`: nothing to run.
+                throw ShellError.usage("no command given (try 'help')")
+            }
+            return shell.interactive(session)
+        } catch {
+            errorSession.printError(error.message)
+            return error.status.rawValue
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import AgentCore
+import Foundation
+
+extension AgentShell {
+    /// `boards [--json]`: every board with its power state. The agent does
+    /// not track U-Boot/Linux state nor holders yet: `state` is "unknown",
+    /// `holder` and `until` empty (the coordinator knows those).
+    func boardsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        var json = false
+        for argument in arguments {
+            guard argument == "--json" else { throw .usage("boards: unexpected argument '\(argument)' (usage: boards [--json])") }
+            json = true
+        }
+        let rows = boards.map { board -> [String: Any] in
+            let power: PowerState?
+            do { power = try board.power.status() } catch { power = nil }
+            return ["name": board.config.name, "agent": agentName, "online": power != nil,
+                    "power": (power ?? .unknown).rawValue, "state": "unknown", "holder": NSNull(), "until": NSNull()]
+        }
+        if json {
+            guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
+                throw .failure("boards: cannot encode the list")
+            }
+            session.print(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
+        for row in rows {
+            table.append([row["name"] as? String ?? "", agentName, (row["online"] as? Bool ?? false) ? "yes" : "no",
+                          row["power"] as? String ?? "", "unknown", "-", "-"])
+        }
+        session.print(Self.format(table))
+    }
+
+    /// Columns padded to their widest cell, two spaces apart.
+    static func format(_ table: [[String]]) -> String {
+        guard let columns = table.first?.count else { return "" }
+        let widths = (0..<columns).map { column in table.map { $0[column].count }.max() ?? 0 }
+        return table.map { row in
+            row.enumerated().map { column, cell in
+                column == columns - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,88 @@
+import AgentCore
+
+extension AgentShell {
+    /// `console BOARD [--ro]`: attaches to the live console with scrollback
+    /// replay until the client detaches (`Ctrl-]` `.`), sends EOF or leaves.
+    func consoleCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let usage = "usage: console BOARD [--ro]"
+        var readOnly = false
+        var boardName: String?
+        for argument in arguments {
+            if argument == "--ro" {
+                readOnly = true
+            } else if !argument.hasPrefix("-") && boardName == nil {
+                boardName = argument
+            } else {
+                throw .usage("console: unexpected argument '\(argument)' (\(usage))")
+            }
+        }
+        guard let boardName else { throw .usage("console: missing BOARD (\(usage))") }
+        let board = try board(boardName, for: "console")
+        guard session.isTerminal else { throw .usage("console: needs a terminal: use ssh -t") }
+        attachConsole(board, readOnly: readOnly, session)
+    }
+
+    func attachConsole(_ board: any BoardHandle, readOnly: Bool, _ session: ShellSession) {
+        let name = board.config.name
+        let user = session.identity.user
+        let streams = session.streams
+        @Sendable func notice(_ text: String) { streams.offer(Array("\r\n[provisioner] \(text)\r\n".utf8)) }
+        session.writeRaw(Array(("[provisioner] \(name) console\(readOnly ? ", read-only" : ""): "
+                                + "Ctrl-] opens the menu, Ctrl-] . detaches\r\n").utf8))
+        logger.info("console: \(user) attached to \(name)\(readOnly ? " read-only" : "")")
+        let attached = board.console.attach(readOnly: readOnly) { chunk in
+            switch chunk {
+            case .output(let bytes): streams.offer(bytes)
+            case .notice(let text): notice(text)
+            case .dropped(let count): notice("\(count) bytes dropped: this session was too slow")
+            }
+        }
+        defer {
+            attached.detach()
+            logger.info("console: \(user) detached from \(name)")
+        }
+        var escape = ConsoleEscape()
+        var toldReadOnly = false
+        while true {
+            let input = session.read(timeout: 1)
+            let dropped = streams.takeDropped()
+            if dropped > 0 { notice("\(dropped) bytes dropped: this session was too slow") }
+            guard case .bytes(let bytes) = input else {
+                if input == .end { return }
+                continue
+            }
+            for action in escape.feed(bytes) {
+                switch action {
+                case .send(let typed):
+                    if readOnly {
+                        if !toldReadOnly { notice("read-only: what you type is not sent") }
+                        toldReadOnly = true
+                        continue
+                    }
+                    do { try attached.write(typed) } catch { notice("input not sent: \(error)") }
+                case .showMenu:
+                    notice("menu: . detach  c power cycle  b send break  r reset to U-Boot  Ctrl-] send Ctrl-]")
+                case .detach:
+                    notice("detached from \(name)")
+                    return
+                case .powerCycle:
+                    guard !readOnly else { notice("read-only: power cycle not allowed"); continue }
+                    notice("power cycle…")
+                    do {
+                        try board.power.cycle()
+                        logger.notice("power: \(name) cycle, asked by \(user) from the console")
+                    } catch {
+                        notice("power cycle failed: \(error)")
+                    }
+                case .sendBreak:
+                    guard !readOnly else { notice("read-only: break not allowed"); continue }
+                    do { try attached.sendBreak() } catch { notice("break not sent: \(error)") }
+                case .resetToUBoot:
+                    notice("reset to U-Boot is not available on this agent yet")
+                case .cancel:
+                    notice("menu closed")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import AgentCore
+import Logging
+import SSH
+import SystemSupport
+
+/// The agent's commands (DESIGN.md "What a user types", the agent's share of
+/// them), run for one SSH request on that request's own thread. Errors reach
+/// the client here, in one place: one line on stderr and the exit status.
+public final class AgentShell: Sendable {
+    public let agentName: String
+    let boards: [any BoardHandle]
+    let logger: Logger
+
+    public init(agentName: String, boards: [any BoardHandle], logger: Logger) {
+        self.agentName = agentName
+        self.boards = boards
+        self.logger = logger
+    }
+
+    /// Runs one command line (already split) and returns its exit status.
+    public func execute(_ words: [String], in session: ShellSession) -> Int32 {
+        do throws(ShellError) {
+            try run(words, in: session)
+            return ExitStatus.success.rawValue
+        } catch {
+            session.printError(error.message)
+            return error.status.rawValue
+        }
+    }
+
+    func run(_ words: [String], in session: ShellSession) throws(ShellError) {
+        guard let name = words.first else { return }
+        let arguments = Array(words.dropFirst())
+        switch name {
+        case "boards": try boardsCommand(arguments, session)
+        case "console": try consoleCommand(arguments, session)
+        case "power": try powerCommand(arguments, session)
+        case "log": try logCommand(arguments, session)
+        case "version": try noArguments(name, arguments); session.print(versionLine + "\n")
+        case "whoami": try noArguments(name, arguments); session.print(session.identity.user + "\n")
+        case "help": try noArguments(name, arguments); session.print(Self.helpText)
+        case "upload", "files", "rm", "token":
+            throw .failure("\(name): not available on this agent yet (the artifact store is not wired to its SSH port)")
+        case "reserve", "release", "reservations", "netboot", "flash", "jobs", "audit":
+            throw .failure("\(name): not available on this agent yet")
+        default:
+            throw .usage("unknown command '\(name)' (try 'help')")
+        }
+    }
+
+    var versionLine: String {
+        "provisioner-agent \(Provisioner.version) (agent \(agentName), libssh \(libsshVersion))"
+    }
+
+    static let helpText = """
+        Commands:
+          boards [--json]                      the boards on this agent: power, state
+          console BOARD [--ro]                 attach to the serial console (needs ssh -t)
+          power BOARD on|off|cycle|status      the board's power switch
+          log BOARD [--since 10m] [--follow]   the console log, timestamped
+          whoami                               who you act as
+          version, help
+        In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,
+        Ctrl-] sends Ctrl-] itself. OpenSSH's ~. still ends the whole connection.
+        Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
+
+        """
+
+    func noArguments(_ name: String, _ arguments: [String]) throws(ShellError) {
+        if let first = arguments.first { throw .usage("\(name): unexpected argument '\(first)'") }
+    }
+
+    /// The board named `name`, or a one-line failure listing the boards.
+    func board(_ name: String, for command: String) throws(ShellError) -> any BoardHandle {
+        if let board = boards.first(where: { $0.config.name == name }) { return board }
+        let known = boards.isEmpty ? "this agent has no boards" : "boards: " + boards.map(\.config.name).joined(separator: ", ")
+        throw .failure("\(command): no board '\(name)' (\(known))")
+    }
+}

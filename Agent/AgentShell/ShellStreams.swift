@@ -1,0 +1,41 @@
+import SSH
+
+/// What a command reads from its client.
+public enum ShellInput: Sendable, Equatable {
+    case bytes([UInt8])
+    /// Nothing came within the timeout.
+    case timeout
+    /// The client sent EOF, closed the channel or went away.
+    case end
+}
+
+/// A command's standard streams, as the SSH channel (or a test) provides
+/// them. Calls may block (backpressure) and are made from the command's own
+/// thread; `offer` never blocks and may be called from any thread.
+public protocol ShellStreams: AnyObject, Sendable {
+    /// True when the client asked for a pty (`ssh -t`): no line discipline
+    /// runs on our side, so the shell echoes and writes "\r\n" itself.
+    var isTerminal: Bool { get }
+    func read(timeout: Double?) -> ShellInput
+    func write(_ bytes: [UInt8])
+    func writeError(_ bytes: [UInt8])
+    /// Writes without waiting; drops (and counts) when the client is far behind.
+    func offer(_ bytes: [UInt8])
+    /// Bytes `offer` dropped since the last call.
+    func takeDropped() -> Int
+}
+
+extension SSHChannelIO: ShellStreams {
+    public var isTerminal: Bool { terminal != nil }
+
+    public func read(timeout: Double?) -> ShellInput {
+        switch read(timeout: timeout) as SSHInput {
+        case .bytes(let bytes): return .bytes(bytes)
+        case .timeout: return .timeout
+        case .end: return .end
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) { _ = write(bytes) as Bool }
+    public func writeError(_ bytes: [UInt8]) { _ = writeError(bytes) as Bool }
+}

@@ -1,0 +1,75 @@
+import AgentCore
+import Logging
+
+/// One board of the agent: its serial console and its power switch, built
+/// from its config. Every power action is logged with the user who asked.
+public final class Board: BoardHandle {
+    public let config: BoardConfig
+    public let serialConsole: SerialConsole
+    public let power: any PowerSwitch
+    private let logger: Logger
+
+    public var console: any ConsoleHub { serialConsole }
+    public var name: String { config.name }
+
+    /// Builds the console and the switch; nothing runs until `start()`.
+    /// The console log goes to `DATA_DIR/logs/BOARD.log`; a virtual board's
+    /// QMP socket to `DATA_DIR/run/BOARD.qmp`.
+    public init(config: BoardConfig, dataDirectory: String, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        serialConsole = try SerialConsole(name: config.name,
+                                          settings: SerialConsole.Settings(config, dataDirectory: dataDirectory),
+                                          logger: logger)
+        switch config.power {
+        case .gpio(let chip, let line, let activeLow):
+            power = GPIOPowerSwitch(chip: chip, line: line, activeLow: activeLow, cycleDelay: config.cycleDelay)
+        case .command(let on, let off, let status, let timeout):
+            power = CommandPowerSwitch(on: on, off: off, status: status, timeout: timeout, cycleDelay: config.cycleDelay)
+        case .qemu(let qemu):
+            power = QEMUPowerSwitch(name: config.name, qemu: qemu, serialDevice: config.serial.device,
+                                    dataDirectory: dataDirectory, cycleDelay: config.cycleDelay,
+                                    console: serialConsole, logger: logger)
+        }
+    }
+
+    /// Every board of an agent config.
+    public static func boards(of config: AgentConfig, logger: Logger) throws -> [Board] {
+        try config.boards.map { try Board(config: $0, dataDirectory: config.agent.dataDirectory, logger: logger) }
+    }
+
+    /// Starts the console's reader (a missing device is waited for).
+    public func start() throws {
+        try serialConsole.start()
+    }
+
+    /// Stops the console. A virtual board keeps running; `power off` first to end it.
+    public func stop() {
+        serialConsole.stop()
+    }
+
+    /// Runs a power action for `user` and logs it; returns the state after it
+    /// (`.unknown` when the switch cannot tell). Blocks: call it on a thread
+    /// of its own, never on the cooperative pool.
+    @discardableResult
+    public func perform(_ action: PowerAction, by user: String) throws -> PowerState {
+        if action == .status {
+            return try power.status()
+        }
+        logger.notice("power \(name): \(action.rawValue) by \(user)")
+        do {
+            switch action {
+            case .on: try power.powerOn()
+            case .off: try power.powerOff()
+            case .cycle: try power.cycle()
+            case .status: break
+            }
+            let state = (try? power.status()) ?? .unknown
+            logger.notice("power \(name): \(action.rawValue) by \(user) done, now \(state.rawValue)")
+            return state
+        } catch {
+            logger.error("power \(name): \(action.rawValue) by \(user) failed: \(error)")
+            throw error
+        }
+    }
+}

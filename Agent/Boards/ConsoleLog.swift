@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SystemSupport
+
+/// A board's console log on disk: `FOLDER/BOARD.log`, every line prefixed with
+/// the UTC time its first byte arrived (`2026-05-01T12:00:00.123Z `), rotated
+/// past `maxSize` to `BOARD.log.1` … `.keep` (the oldest dropped).
+///
+/// The bytes are kept as they came (carriage returns included): stripping each
+/// line's 25-byte prefix gives back the console's output exactly, also across
+/// a rotation in the middle of a line (the next file starts with a prefix).
+/// `@unchecked Sendable`: kept in a `Mutex`, written by the console's reader.
+final class ConsoleLog: @unchecked Sendable {
+    static let prefixLength = 25
+
+    let path: String
+    let maxSize: Int
+    let keep: Int
+    private var descriptor: Int32 = -1
+    private var size = 0
+    /// The last byte written ended a line (or nothing is written yet).
+    private var atLineStart = true
+    private var buffer: [UInt8] = []
+
+    init(folder: String, board: String, maxSize: Int, keep: Int) {
+        path = folder + "/" + board + ".log"
+        self.maxSize = maxSize
+        self.keep = keep
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// Appends console output that arrived at `time` (Unix seconds).
+    func append(_ bytes: UnsafeRawBufferPointer, at time: Double) throws {
+        guard !bytes.isEmpty else { return }
+        try openIfNeeded()
+        let stamp = Self.timestamp(time)
+        buffer.removeAll(keepingCapacity: true)
+        buffer.reserveCapacity(bytes.count + bytes.count / 16 + Self.prefixLength)
+        let base = bytes.baseAddress!
+        var lineStart = 0
+        while lineStart < bytes.count,
+              let found = memchr(base + lineStart, 0x0a, bytes.count - lineStart) {
+            let end = base.distance(to: UnsafeRawPointer(found)) + 1
+            if atLineStart { buffer.append(contentsOf: stamp) }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<end]))
+            lineStart = end
+            atLineStart = true
+        }
+        if lineStart < bytes.count {
+            if atLineStart { buffer.append(contentsOf: stamp) }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart...]))
+            atLineStart = false
+        }
+        try writeBuffer()
+    }
+
+    /// A line from the agent itself, on a line of its own.
+    func appendNotice(_ text: String, at time: Double) throws {
+        try openIfNeeded()
+        buffer.removeAll(keepingCapacity: true)
+        if !atLineStart { buffer.append(0x0a) }
+        buffer.append(contentsOf: Self.timestamp(time))
+        buffer.append(contentsOf: Array("-- provisioner: \(text)\n".utf8))
+        atLineStart = true
+        try writeBuffer()
+    }
+
+    private func writeBuffer() throws {
+        try buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let count = try systemCall("write \(path)") { write(descriptor, raw.baseAddress! + offset, raw.count - offset) }
+                offset += count
+            }
+        }
+        size += buffer.count
+        if size >= maxSize { try rotate() }
+    }
+
+    private func openIfNeeded() throws {
+        guard descriptor < 0 else { return }
+        descriptor = try systemCall("open \(path)") { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) }
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+        if size > 0 {
+            // Continue on a fresh line unless the file ends with one.
+            var last: UInt8 = 0
+            let reader = open(path, O_RDONLY | O_CLOEXEC)
+            if reader >= 0 {
+                if pread(reader, &last, 1, off_t(size - 1)) == 1 { atLineStart = last == 0x0a }
+                close(reader)
+            }
+            if !atLineStart {
+                var newline: UInt8 = 0x0a
+                _ = write(descriptor, &newline, 1)
+                size += 1
+                atLineStart = true
+            }
+        }
+    }
+
+    private func rotate() throws {
+        close(descriptor)
+        descriptor = -1
+        if keep == 0 {
+            unlink(path)
+        } else {
+            unlink("\(path).\(keep)")
+            if keep > 1 {
+                for index in stride(from: keep - 1, through: 1, by: -1) {
+                    rename("\(path).\(index)", "\(path).\(index + 1)")
+                }
+            }
+            rename(path, "\(path).1")
+        }
+        size = 0
+        // A line under way continues in the new file behind a new prefix.
+        descriptor = try systemCall("open \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640) }
+        atLineStart = true
+    }
+
+    /// The files holding the log, oldest first.
+    static func files(of path: String, keep: Int) -> [String] {
+        var files: [String] = []
+        for index in stride(from: max(keep, 0), through: 1, by: -1) where access("\(path).\(index)", F_OK) == 0 {
+            files.append("\(path).\(index)")
+        }
+        if access(path, F_OK) == 0 { files.append(path) }
+        return files
+    }
+
+    /// `2026-05-01T12:00:00.123Z ` for a Unix time.
+    static func timestamp(_ time: Double) -> [UInt8] {
+        var seconds = time_t(time.rounded(.down))
+        var millis = Int((time - Double(seconds)) * 1000)
+        if millis > 999 { millis = 999 }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int, _ width: Int) -> [UInt8] {
+            var result = [UInt8](repeating: 0x30, count: width)
+            var rest = value
+            for index in stride(from: width - 1, through: 0, by: -1) {
+                result[index] = UInt8(0x30 + rest % 10)
+                rest /= 10
+            }
+            return result
+        }
+        var text = digits(Int(parts.tm_year) + 1900, 4)
+        text.append(0x2d); text += digits(Int(parts.tm_mon) + 1, 2)
+        text.append(0x2d); text += digits(Int(parts.tm_mday), 2)
+        text.append(0x54); text += digits(Int(parts.tm_hour), 2)
+        text.append(0x3a); text += digits(Int(parts.tm_min), 2)
+        text.append(0x3a); text += digits(Int(parts.tm_sec), 2)
+        text.append(0x2e); text += digits(millis, 3)
+        text.append(0x5a); text.append(0x20)
+        return text
+    }
+
+    /// The Unix time of a line's prefix, or nil when it has none.
+    static func parseTimestamp(_ line: Substring.UTF8View) -> Double? {
+        let bytes = Array(line.prefix(prefixLength))
+        guard bytes.count == prefixLength, bytes[4] == 0x2d, bytes[10] == 0x54, bytes[19] == 0x2e,
+              bytes[23] == 0x5a, bytes[24] == 0x20 else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= 0x30 && byte <= 0x39 else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              let millis = number(20..<23) else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        return Double(timegm(&parts)) + Double(millis) / 1000
+    }
+
+    /// The log's lines (timestamp prefix included, the line end and a
+    /// trailing carriage return removed), oldest first, from `since` (Unix time) on.
+    static func lines(of path: String, keep: Int, since: Double?) throws -> [String] {
+        var result: [String] = []
+        for file in files(of: path, keep: keep) {
+            // Split bytes, not Characters: "\r\n" is one Character in Swift.
+            let bytes = try readFile(file)
+            for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
+                var shown = line[...]
+                if shown.last == 0x0d { shown = shown.dropLast() }
+                let text = String(decoding: shown, as: UTF8.self)
+                if let since {
+                    guard let time = parseTimestamp(Substring(text).utf8), time >= since else { continue }
+                }
+                result.append(text)
+            }
+        }
+        return result
+    }
+
+    private static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = try systemCall("open \(path)") { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = try systemCall("read \(path)") { read(fd, &chunk, chunk.count) }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+
+/// The terminal a client asked for with a pty request.
+public struct SSHTerminal: Sendable, Equatable {
+    public var term: String
+    public var columns: Int
+    public var rows: Int
+}
+
+/// A shell or exec request on a session channel, with what came before it.
+public struct SSHProgramRequest: Sendable {
+    /// The SSH user name (free to name a board, DESIGN.md "Data flow").
+    public let user: String
+    /// The key the client proved it holds.
+    public let key: SSHPublicKey
+    /// The client's address, for logs.
+    public let peer: String
+    /// The exec request's command; nil for a shell request.
+    public let command: String?
+    /// Variables sent with env requests (OpenSSH `SendEnv` / `SetEnv`).
+    public let environment: [String: String]
+    /// Set when the client asked for a pty (`ssh -t`).
+    public let terminal: SSHTerminal?
+}
+
+/// What a program reading its channel gets.
+public enum SSHInput: Sendable, Equatable {
+    case bytes([UInt8])
+    /// Nothing came within the timeout.
+    case timeout
+    /// The client sent EOF or closed the channel.
+    case end
+}
+
+/// The thread-safe side of a session channel that a program uses: its input,
+/// stdout and stderr, and its exit status. The connection's thread moves the
+/// bytes to and from libssh; the program runs on a thread of its own and
+/// never touches libssh.
+public final class SSHChannelIO: @unchecked Sendable {
+    // All state below is guarded by `condition`.
+    private let condition = NSCondition()
+    private var input: [UInt8] = []
+    private var inputEnded = false
+    private var stdout: [UInt8] = []
+    private var stderr: [UInt8] = []
+    private var dropped = 0
+    private var closed = false
+    private var status: Int32?
+    private var window: SSHTerminal?
+    private let wake: @Sendable () -> Void
+
+    /// Queued output above which `write` waits for the client to catch up.
+    public static let outputLimit = 256 * 1024
+    /// Queued output above which `offer` drops (a console must not stall).
+    public static let offerLimit = 1024 * 1024
+
+    init(terminal: SSHTerminal?, wake: @escaping @Sendable () -> Void) {
+        window = terminal
+        self.wake = wake
+    }
+
+    // MARK: The program's side
+
+    /// The terminal as last resized by the client; nil without a pty.
+    public var terminal: SSHTerminal? { condition.locked { window } }
+
+    /// Waits for input up to `timeout` seconds (nil: until some comes).
+    public func read(timeout: Double?) -> SSHInput {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        while input.isEmpty && !inputEnded {
+            if let deadline {
+                if !condition.wait(until: deadline) && input.isEmpty && !inputEnded { return .timeout }
+            } else {
+                condition.wait()
+            }
+        }
+        if !input.isEmpty {
+            defer { input.removeAll(keepingCapacity: true) }
+            return .bytes(input)
+        }
+        return .end
+    }
+
+    /// Queues bytes for stdout, waiting while the client is far behind.
+    /// Returns false once the channel is closed (the bytes are dropped).
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool { enqueue(bytes, stderr: false) }
+
+    /// Queues bytes for stderr (extended data), as `write` does.
+    @discardableResult
+    public func writeError(_ bytes: [UInt8]) -> Bool { enqueue(bytes, stderr: true) }
+
+    /// Queues bytes for stdout without ever waiting: when the client is too
+    /// far behind they are dropped and counted (see `takeDropped`).
+    public func offer(_ bytes: [UInt8]) {
+        let queued: Bool = condition.locked {
+            if closed { return false }
+            if stdout.count + bytes.count > Self.offerLimit {
+                dropped += bytes.count
+                return false
+            }
+            stdout += bytes
+            return true
+        }
+        if queued { wake() }
+    }
+
+    /// Bytes `offer` dropped since the last call.
+    public func takeDropped() -> Int {
+        condition.locked {
+            defer { dropped = 0 }
+            return dropped
+        }
+    }
+
+    /// Ends the program: the status goes to the client once the queued
+    /// output is sent, then EOF and close.
+    public func exit(_ status: Int32) {
+        condition.locked {
+            if self.status == nil { self.status = status }
+            condition.broadcast()
+        }
+        wake()
+    }
+
+    /// True once the client closed the channel or went away.
+    public var isClosed: Bool { condition.locked { closed } }
+
+    private func enqueue(_ bytes: [UInt8], stderr toStderr: Bool) -> Bool {
+        guard !bytes.isEmpty else { return !isClosed }
+        condition.lock()
+        while !closed && stdout.count + stderr.count >= Self.outputLimit {
+            wake()
+            _ = condition.wait(until: Date().addingTimeInterval(0.5))
+        }
+        if closed {
+            condition.unlock()
+            return false
+        }
+        if toStderr { stderr += bytes } else { stdout += bytes }
+        condition.unlock()
+        wake()
+        return true
+    }
+
+    // MARK: The connection thread's side
+
+    func receive(_ bytes: UnsafeRawBufferPointer) {
+        condition.locked {
+            input.append(contentsOf: bytes)
+            condition.broadcast()
+        }
+    }
+
+    func endInput() {
+        condition.locked {
+            inputEnded = true
+            condition.broadcast()
+        }
+    }
+
+    func resize(columns: Int, rows: Int) {
+        condition.locked {
+            window?.columns = columns
+            window?.rows = rows
+        }
+    }
+
+    /// The client closed the channel or the connection dropped: input ends,
+    /// output is dropped from now on.
+    func markClosed() {
+        condition.locked {
+            closed = true
+            inputEnded = true
+            stdout.removeAll()
+            stderr.removeAll()
+            condition.broadcast()
+        }
+    }
+
+    /// Up to `limit` queued bytes of stdout, then stderr.
+    func takeOutput(limit: Int) -> (bytes: [UInt8], stderr: Bool)? {
+        condition.locked {
+            defer { condition.broadcast() }
+            if !stdout.isEmpty {
+                let count = min(limit, stdout.count)
+                let taken = Array(stdout[..<count])
+                stdout.removeFirst(count)
+                return (taken, false)
+            }
+            if !stderr.isEmpty {
+                let count = min(limit, stderr.count)
+                let taken = Array(stderr[..<count])
+                stderr.removeFirst(count)
+                return (taken, true)
+            }
+            return nil
+        }
+    }
+
+    /// The exit status once the program ended and all its output was taken.
+    var finishedStatus: Int32? {
+        condition.locked { stdout.isEmpty && stderr.isEmpty ? status : nil }
+    }
+}
+
+private extension NSCondition {
+    func locked<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

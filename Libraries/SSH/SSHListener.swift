@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSSH
+import Synchronization
+
+/// Key types a client may log in with: ed25519, ecdsa, and RSA only with
+/// SHA-2 signatures (OpenSSH no longer signs with ssh-rsa/SHA-1).
+let acceptedPublicKeyTypes = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+    + "rsa-sha2-512,rsa-sha2-256"
+
+/// A listening SSH server socket (libssh's `ssh_bind`). `accept()` blocks
+/// until a client connects; each connection is then served by
+/// `SSHServerConnection.run` on a thread of the caller's choice.
+public final class SSHListener: @unchecked Sendable {
+    // `bind` is used by the accepting thread only; `stop()` only writes the wake pipe.
+    private let bind: ssh_bind
+    private let hostKeyPath: String
+    /// The address and port actually bound (the port is the kernel's when 0 was asked).
+    public let host: String
+    public let port: UInt16
+    private let wakeup: (read: Int32, write: Int32)
+    private let stopping = Atomic<Bool>(false)
+
+    /// Binds and listens at once, so a taken port fails here with the reason.
+    /// The host key at `hostKeyPath` must exist (see `SSHHostKey.ensure`).
+    public init(host: String, port: UInt16, hostKeyPath: String) throws(SSHError) {
+        guard let bind = ssh_bind_new() else { throw SSHError("ssh_bind_new failed") }
+        self.bind = bind
+        self.hostKeyPath = hostKeyPath
+        var processConfig = false
+        var portNumber = Int32(port)
+        var ok = ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, host) == SSH_OK
+        ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &portNumber) == SSH_OK
+        ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &processConfig) == SSH_OK
+        ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, hostKeyPath) == SSH_OK
+        ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, acceptedPublicKeyTypes) == SSH_OK
+        guard ok else {
+            let reason = String(cString: ssh_get_error(UnsafeMutableRawPointer(bind)))
+            ssh_bind_free(bind)
+            throw SSHError("ssh options: \(reason)")
+        }
+        guard ssh_bind_listen(bind) == SSH_OK else {
+            let reason = String(cString: ssh_get_error(UnsafeMutableRawPointer(bind)))
+            ssh_bind_free(bind)
+            throw SSHError("cannot listen on \(host):\(port): \(reason)")
+        }
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = ssh_bind_get_fd(bind)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        if named == 0 && address.ss_family == sa_family_t(AF_INET6) {
+            self.port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+        } else if named == 0 {
+            self.port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+        } else {
+            self.port = port
+        }
+        self.host = host
+        guard let pipe = makeWakePipe() else {
+            ssh_bind_free(bind)
+            throw SSHError("pipe: \(String(cString: strerror(errno)))")
+        }
+        wakeup = pipe
+    }
+
+    deinit {
+        ssh_bind_free(bind)
+        close(wakeup.read)
+        close(wakeup.write)
+    }
+
+    /// Waits for the next client; nil once `stop()` was called. The key
+    /// exchange has not happened yet: `SSHServerConnection.run` does it, on
+    /// the connection's own thread.
+    public func accept() throws(SSHError) -> SSHServerConnection? {
+        var fds = [pollfd(fd: ssh_bind_get_fd(bind), events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+        while true {
+            if stopping.load(ordering: .acquiring) { return nil }
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if fds[1].revents != 0 || stopping.load(ordering: .acquiring) { return nil }
+            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
+            guard let session = ssh_new() else { throw SSHError("ssh_new failed") }
+            guard ssh_bind_accept(bind, session) == SSH_OK else {
+                let reason = String(cString: ssh_get_error(UnsafeMutableRawPointer(bind)))
+                ssh_free(session)
+                throw SSHError("accept: \(reason)")
+            }
+            return SSHServerConnection(session: session)
+        }
+    }
+
+    /// Makes `accept()` return nil; connections already accepted go on.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        var byte: UInt8 = 1
+        _ = write(wakeup.write, &byte, 1)
+    }
+}
+
+/// A non-blocking, close-on-exec pipe whose read end wakes a poll loop.
+func makeWakePipe() -> (read: Int32, write: Int32)? {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return nil }
+    for fd in fds {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+    }
+    return (fds[0], fds[1])
+}
+
+/// A libssh failure, with libssh's reason.
+public struct SSHError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,103 @@
+import CSSH
+
+// libssh's server callbacks, as global constants (not in main.swift: there
+// Swift 6 would add main-actor checks that trap on libssh's thread). They all
+// run on the connection's thread, inside ssh_event_dopoll or
+// ssh_handle_key_exchange; `userdata` is the unretained connection or channel.
+
+private func connection(_ userdata: UnsafeMutableRawPointer?) -> SSHServerConnection {
+    Unmanaged<SSHServerConnection>.fromOpaque(userdata!).takeUnretainedValue()
+}
+
+private func serverChannel(_ userdata: UnsafeMutableRawPointer?) -> SSHServerChannel {
+    Unmanaged<SSHServerChannel>.fromOpaque(userdata!).takeUnretainedValue()
+}
+
+/// A key offered (state NONE: answer "yes, sign with it" for an allowed key)
+/// or signed (state VALID: libssh checked the signature). Nothing else passes.
+let sshAuthPublicKeyCallback: ssh_auth_pubkey_callback = { _, user, key, signatureState, userdata in
+    let connection = connection(userdata)
+    connection.authenticationAttempts += 1
+    guard let key, let handler = connection.handler, let presented = SSHPublicKey.copying(key) else {
+        return Int32(SSH_AUTH_DENIED.rawValue)
+    }
+    let userName = user.map { String(cString: $0) } ?? ""
+    let state = Int32(signatureState)
+    guard state == SSH_PUBLICKEY_STATE_NONE.rawValue || state == SSH_PUBLICKEY_STATE_VALID.rawValue else {
+        handler.log(.warning, "ssh: \(connection.peer): bad signature for \(presented.type) key \(presented.fingerprint)")
+        return Int32(SSH_AUTH_DENIED.rawValue)
+    }
+    guard handler.authenticate(user: userName, key: presented, peer: connection.peer) else {
+        if state == SSH_PUBLICKEY_STATE_NONE.rawValue {
+            handler.log(.info, "ssh: \(connection.peer): refused \(presented.type) key \(presented.fingerprint) (not listed)")
+        }
+        return Int32(SSH_AUTH_DENIED.rawValue)
+    }
+    if state == SSH_PUBLICKEY_STATE_VALID.rawValue {
+        connection.authenticated = (userName, presented)
+        handler.log(.debug, "ssh: \(connection.peer): authenticated with \(presented.type) key \(presented.fingerprint)")
+    }
+    return Int32(SSH_AUTH_SUCCESS.rawValue)
+}
+
+let sshChannelOpenCallback: ssh_channel_open_request_session_callback = { _, userdata in
+    let connection = connection(userdata)
+    guard connection.authenticated != nil, let channel = SSHServerChannel(connection: connection) else { return nil }
+    connection.channels.append(channel)
+    return channel.channel
+}
+
+let sshWakeupCallback: ssh_event_callback = { fd, _, _ in
+    var buffer = [UInt8](repeating: 0, count: 64)
+    while read(fd, &buffer, buffer.count) > 0 {}
+    return 0
+}
+
+let sshChannelDataCallback: ssh_channel_data_callback = { _, _, data, length, _, userdata in
+    let channel = serverChannel(userdata)
+    if let data, length > 0 {
+        channel.io?.receive(UnsafeRawBufferPointer(start: data, count: Int(length)))
+    }
+    return Int32(length)
+}
+
+let sshChannelEOFCallback: ssh_channel_eof_callback = { _, _, userdata in
+    serverChannel(userdata).io?.endInput()
+}
+
+let sshChannelCloseCallback: ssh_channel_close_callback = { _, _, userdata in
+    let channel = serverChannel(userdata)
+    channel.peerClosed = true
+    channel.io?.markClosed()
+}
+
+let sshChannelPTYCallback: ssh_channel_pty_request_callback = { _, _, term, width, height, _, _, userdata in
+    let channel = serverChannel(userdata)
+    guard channel.io == nil else { return -1 }
+    channel.terminal = SSHTerminal(term: term.map { String(cString: $0) } ?? "dumb",
+                                   columns: Int(width), rows: Int(height))
+    return 0
+}
+
+let sshChannelWindowChangeCallback: ssh_channel_pty_window_change_callback = { _, _, width, height, _, _, userdata in
+    let channel = serverChannel(userdata)
+    channel.terminal?.columns = Int(width)
+    channel.terminal?.rows = Int(height)
+    channel.io?.resize(columns: Int(width), rows: Int(height))
+    return 0
+}
+
+let sshChannelShellCallback: ssh_channel_shell_request_callback = { _, _, userdata in
+    serverChannel(userdata).startProgram(command: nil) ? 0 : -1
+}
+
+let sshChannelExecCallback: ssh_channel_exec_request_callback = { _, _, command, userdata in
+    serverChannel(userdata).startProgram(command: command.map { String(cString: $0) } ?? "") ? 0 : -1
+}
+
+let sshChannelEnvCallback: ssh_channel_env_request_callback = { _, _, name, value, userdata in
+    let channel = serverChannel(userdata)
+    guard let name, let value, channel.io == nil, channel.environment.count < SSHServerChannel.maxEnvironment else { return -1 }
+    channel.environment[String(cString: name)] = String(cString: value)
+    return 0
+}

@@ -1,0 +1,91 @@
+import CSSH
+
+/// A session channel of one connection: its pty and env requests, then one
+/// shell or exec request whose program talks through `io`. Used on the
+/// connection's thread only.
+final class SSHServerChannel {
+    unowned let connection: SSHServerConnection
+    let channel: ssh_channel
+    private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
+    var terminal: SSHTerminal?
+    var environment: [String: String] = [:]
+    private(set) var io: SSHChannelIO?
+    /// The client closed the channel.
+    var peerClosed = false
+    /// We sent exit-status, EOF and CHANNEL_CLOSE; waiting for the client's close.
+    private var closing = false
+
+    /// Environment requests kept per channel, so a client cannot grow memory without bound.
+    static let maxEnvironment = 64
+
+    init?(connection: SSHServerConnection) {
+        guard let channel = ssh_channel_new(connection.session) else { return nil }
+        self.connection = connection
+        self.channel = channel
+        callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
+        callbacks.initialize(to: ssh_channel_callbacks_struct())
+        callbacks.pointee.size = MemoryLayout<ssh_channel_callbacks_struct>.size
+        callbacks.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
+        callbacks.pointee.channel_data_function = sshChannelDataCallback
+        callbacks.pointee.channel_eof_function = sshChannelEOFCallback
+        callbacks.pointee.channel_close_function = sshChannelCloseCallback
+        callbacks.pointee.channel_pty_request_function = sshChannelPTYCallback
+        callbacks.pointee.channel_pty_window_change_function = sshChannelWindowChangeCallback
+        callbacks.pointee.channel_shell_request_function = sshChannelShellCallback
+        callbacks.pointee.channel_exec_request_function = sshChannelExecCallback
+        callbacks.pointee.channel_env_request_function = sshChannelEnvCallback
+        ssh_set_channel_callbacks(channel, callbacks)
+    }
+
+    /// Answers a shell (`command` nil) or exec request: false refuses it.
+    func startProgram(command: String?) -> Bool {
+        guard io == nil, let handler = connection.handler, let identity = connection.authenticated else { return false }
+        let connection = self.connection
+        let io = SSHChannelIO(terminal: terminal, wake: { [weak connection] in connection?.wake() })
+        self.io = io
+        let request = SSHProgramRequest(user: identity.user, key: identity.key, peer: connection.peer,
+                                        command: command, environment: environment, terminal: terminal)
+        handler.start(request, io: io)
+        return true
+    }
+
+    /// Moves queued output to the client within its window; once the program
+    /// ended and its output is out, sends exit-status, EOF and close. False
+    /// once the channel is done and freed.
+    func pump() -> Bool {
+        if peerClosed {
+            release()
+            return false
+        }
+        guard let io, !closing else { return true }
+        var budget = Int(ssh_channel_window_size(channel))
+        while budget > 0, let (bytes, toStderr) = io.takeOutput(limit: min(budget, 32 * 1024)) {
+            let written = bytes.withUnsafeBytes { buffer in
+                toStderr ? ssh_channel_write_stderr(channel, buffer.baseAddress, UInt32(buffer.count))
+                         : ssh_channel_write(channel, buffer.baseAddress, UInt32(buffer.count))
+            }
+            if written == SSH_ERROR {
+                io.markClosed()
+                return true
+            }
+            budget -= bytes.count
+        }
+        if let status = io.finishedStatus {
+            // The client closes its side when it sees our close; freeing the
+            // channel before that makes OpenSSH report exit status 255.
+            ssh_channel_request_send_exit_status(channel, status)
+            ssh_channel_send_eof(channel)
+            ssh_channel_close(channel)
+            closing = true
+        }
+        return true
+    }
+
+    /// Frees the libssh channel; the program sees its input end.
+    func release() {
+        io?.markClosed()
+        ssh_channel_free(channel)
+        callbacks.deinitialize(count: 1)
+        callbacks.deallocate()
+    }
+}

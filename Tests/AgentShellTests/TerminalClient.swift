@@ -1,0 +1,83 @@
+import Foundation
+import ProvisionerTesting
+import Synchronization
+
+/// `ssh -tt` driven as a person at a terminal: bytes typed on a pipe, the
+/// output collected, the exit status kept. Ended by its PID.
+final class TerminalClient: Sendable {
+    let pid: Int32
+    private let process: Mutex<Process>
+    private let input: FileHandle
+    private let output = Buffer()
+    private let errors = Buffer()
+
+    private final class Buffer: Sendable {
+        let bytes = Mutex<[UInt8]>([])
+        func withLock<R>(_ body: (inout [UInt8]) -> R) -> R { bytes.withLock { body(&$0) } }
+    }
+
+    init(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Tools.resolve("ssh"))
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        pid = process.processIdentifier
+        self.process = Mutex(process)
+        input = stdin.fileHandleForWriting
+        for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
+            let reader = pipe.fileHandleForReading
+            let thread = Thread {
+                while true {
+                    let chunk = reader.availableData
+                    if chunk.isEmpty { break }
+                    buffer.withLock { $0 += Array(chunk) }
+                }
+            }
+            thread.start()
+        }
+    }
+
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+        }
+        process.withLock { $0.waitUntilExit() }
+    }
+
+    var isRunning: Bool { process.withLock { $0.isRunning } }
+    var text: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
+    var errorText: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    func type(_ text: String) { try? input.write(contentsOf: Data(text.utf8)) }
+    func type(_ bytes: [UInt8]) { try? input.write(contentsOf: Data(bytes)) }
+    /// Closes stdin: OpenSSH then sends EOF on the channel.
+    func closeInput() { try? input.close() }
+    func signal(_ number: Int32) { if isRunning { kill(pid, number) } }
+
+    /// Waits until the output holds `text`; throws with the output otherwise.
+    func waitFor(_ text: String, timeout: Duration = .seconds(15)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !self.text.contains(text) {
+            if ContinuousClock.now >= deadline || !isRunning && !self.text.contains(text) {
+                try? await Task.sleep(for: .milliseconds(50))
+                if self.text.contains(text) { return }
+                throw TestSetupError("'\(text)' did not appear\(isRunning ? "" : " (ssh ended)"); output: \(self.text.debugDescription); stderr: \(errorText)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// The exit status once ssh ended by itself; nil after `timeout`.
+    func waitForExit(timeout: Duration = .seconds(15)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return process.withLock { $0.terminationStatus }
+    }
+}
