@@ -98,31 +98,34 @@ public struct TFTPDirectory: TFTPFileProvider {
 
     /// Opens `relative` below `root` (a resolved path) for reading, refusing
     /// what is not a regular file and anything that resolves outside `root`.
-    public static func openRegularFile(_ relative: String, under root: String) throws(TFTPRefusal) -> TFTPOpenFile {
+    /// `name` is what logs and errors call it (default: `relative`).
+    public static func openRegularFile(_ relative: String, under root: String,
+                                       name: String? = nil) throws(TFTPRefusal) -> TFTPOpenFile {
+        let shown = name ?? relative
         let path = root == "/" ? "/" + relative : root + "/" + relative
         // O_NONBLOCK: a FIFO in the tree must not hang the server in open(2).
         let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             let error = errno
             switch error {
-            case ENOENT, ENOTDIR: throw TFTPRefusal(.fileNotFound, "'\(relative)' not found")
-            case EACCES, EPERM: throw TFTPRefusal(.accessViolation, "'\(relative)': permission denied")
-            default: throw TFTPRefusal(.notDefined, "'\(relative)': \(SystemError("open", code: error).reason)")
+            case ENOENT, ENOTDIR: throw TFTPRefusal(.fileNotFound, "'\(shown)' not found")
+            case EACCES, EPERM: throw TFTPRefusal(.accessViolation, "'\(shown)': permission denied")
+            default: throw TFTPRefusal(.notDefined, "'\(shown)': \(SystemError("open", code: error).reason)")
             }
         }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw TFTPRefusal(.accessViolation, "'\(relative)' is not a regular file")
+            throw TFTPRefusal(.accessViolation, "'\(shown)' is not a regular file")
         }
         // Where the descriptor really points, after every symlink: inside the root?
         guard let real = resolvedPath(of: fd), real.hasPrefix(root == "/" ? "/" : root + "/") else {
             close(fd)
-            throw TFTPRefusal(.accessViolation, "'\(relative)' leads out of the TFTP root")
+            throw TFTPRefusal(.accessViolation, "'\(shown)' leads out of the TFTP root")
         }
         _ = fcntl(fd, F_SETFL, O_RDONLY)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        return TFTPOpenFile(descriptor: fd, size: Int(info.st_size), name: relative)
+        return TFTPOpenFile(descriptor: fd, size: Int(info.st_size), name: shown)
     }
 
     private static func resolvedPath(of fd: Int32) -> String? {
