@@ -85,10 +85,15 @@ struct SSHTerminalTests {
         try await client.waitFor("board1: on\r\n")
         client.type("nonsense\r")
         try await client.waitFor("alice@bench-test> nonsense\r\nalice@bench-test> ")
+        // stderr travels as extended data, read by another thread: give it a moment.
+        for _ in 0..<100 where !client.errorText.contains("unknown command") { try await Task.sleep(for: .milliseconds(50)) }
         #expect(client.errorText.contains("unknown command 'nonsense' (try 'help')\r\n"), "\(client.errorText)")
         client.type("partial line")
         client.type([0x03])
         try await client.waitFor("^C")
+        // The session's exit status is the last command's, as in a Unix shell.
+        client.type("whoami\r")
+        try await client.waitFor("alice\r\n")
         client.type("exit\r")
         #expect(await client.waitForExit() == 0, "\(client.text)")
         #expect(fixture.board1.fakePower.calls.contains(.cycle))

@@ -20,11 +20,11 @@ final class TerminalClient: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Tools.resolve("ssh"))
         process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        let stdin = Pipe.closedOnExec(), stdout = Pipe.closedOnExec(), stderr = Pipe.closedOnExec()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try RunningProcess.withSignalsUnblocked { try process.run() }
         pid = process.processIdentifier
         self.process = Mutex(process)
         input = stdin.fileHandleForWriting

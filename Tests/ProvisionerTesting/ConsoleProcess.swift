@@ -28,12 +28,12 @@ public final class ConsoleProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Tools.resolve(executable))
         process.arguments = arguments
-        let stdin = Pipe()
-        let stdout = Pipe()
+        let stdin = Pipe.closedOnExec()
+        let stdout = Pipe.closedOnExec()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stdout
-        try process.run()
+        try RunningProcess.withSignalsUnblocked { try process.run() }
         pid = process.processIdentifier
         self.process = Mutex(process)
         input = stdin.fileHandleForWriting

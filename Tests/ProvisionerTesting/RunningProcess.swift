@@ -163,7 +163,7 @@ public final class RunningProcess: Sendable {
     /// signal: a program started from there would ignore SIGTERM and only
     /// SIGKILL would end it (Foundation's Process does not reset the mask).
     /// So the mask is cleared around the spawn.
-    static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+    public static func withSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
         var none = sigset_t()
         var saved = sigset_t()
         sigemptyset(&none)
@@ -213,5 +213,19 @@ public struct ProcessFailure: Error, CustomStringConvertible {
         if !stdout.isEmpty { text += "\n--- stdout:\n\(stdout)" }
         if !stderr.isEmpty { text += "\n--- stderr:\n\(stderr)" }
         description = text
+    }
+}
+
+extension Pipe {
+    /// A pipe whose ends are not inherited by programs other tests start at
+    /// the same moment (Foundation's pipes are not close-on-exec): a stray
+    /// copy of a write end would keep a reader waiting for EOF forever.
+    /// Process still hands them to its own child (dup2 clears the flag).
+    public static func closedOnExec() -> Pipe {
+        let pipe = Pipe()
+        for handle in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
+            _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        }
+        return pipe
     }
 }
