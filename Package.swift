@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
-            "AgentCore", "TFTP", "Artifacts", "ProvisionerCore",
+            "AgentCore", "AgentShell", "Boards", "TFTP", "Artifacts", "ProvisionerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),

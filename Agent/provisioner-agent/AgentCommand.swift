@@ -12,7 +12,7 @@ struct AgentCommand: ParsableCommand {
         commandName: "provisioner-agent",
         abstract: "The Provisioner agent: serial consoles, power, TFTP and HTTP for the boards beside it.",
         version: Provisioner.version,
-        subcommands: [TFTPCommand.self, HTTPCommand.self, TokenCommand.self, CheckConfigCommand.self])
+        subcommands: [ServeCommand.self, TFTPCommand.self, HTTPCommand.self, TokenCommand.self, CheckConfigCommand.self])
 
     /// Usage errors exit 2 with one line, config errors too (DESIGN.md).
     static func main() {
