@@ -24,6 +24,8 @@ public struct AgentConfig: Sendable {
         public var authorizedKeys: String?
         /// Coordinators, which may act for any user.
         public var coordinatorKeys: String?
+        /// Where the config names each key file: path → (key, line).
+        public var keyFileSources: [String: (key: String, line: Int)] = [:]
     }
 
     public struct TFTPSettings: Sendable {
@@ -57,11 +59,14 @@ public struct AgentConfig: Sendable {
         let dataDirectory = try settings.required("data_dir").filePath()
 
         let sshSection = try settings.optional("ssh")?.mapping()
-        let ssh = SSHSettings(
+        var ssh = SSHSettings(
             listen: try sshSection?.optional("listen").map(Self.listen) ?? SocketAddress(parsing: "0.0.0.0:2223"),
             hostKey: try sshSection?.optional("host_key")?.filePath() ?? dataDirectory + "/ssh_host_ed25519_key",
             authorizedKeys: try sshSection?.optional("authorized_keys")?.filePath(),
             coordinatorKeys: try sshSection?.optional("coordinator_keys")?.filePath())
+        for key in ["authorized_keys", "coordinator_keys"] {
+            if let value = sshSection?.optional(key) { ssh.keyFileSources[try value.filePath()] = (value.path, value.line) }
+        }
         try sshSection?.finish()
 
         let tftpSection = try settings.optional("tftp")?.mapping()

@@ -34,6 +34,11 @@ extension AgentConfig {
     /// Checks the key files the config names, where they exist already.
     public func checkKeyFiles() throws(ConfigError) {
         for file in [agent.ssh.authorizedKeys, agent.ssh.coordinatorKeys].compactMap({ $0 }) {
+            // A missing or unreadable file is the config's mistake: point at its line.
+            if !FileManager.default.isReadableFile(atPath: file), let source = agent.ssh.keyFileSources[file] {
+                let reason = FileManager.default.fileExists(atPath: file) ? "cannot be read" : "does not exist"
+                throw ConfigError(file: self.file, line: source.line, "\(source.key): \(file) \(reason)")
+            }
             _ = try AuthorizedKeys(file: file)
         }
     }
