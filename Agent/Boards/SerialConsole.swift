@@ -63,7 +63,7 @@ public final class SerialConsole: ConsoleHub, Sendable {
     /// The open device, for writers; only the reader thread opens and closes it.
     private let port = Mutex<SerialPort?>(nil)
     private let log: Mutex<ConsoleLog>
-    private let wakeup: (read: Int32, write: Int32)
+    private let wakeup: WakeupPipe
 
     public init(name: String, settings: Settings, logger: Logger) throws {
         self.name = name
@@ -73,18 +73,7 @@ public final class SerialConsole: ConsoleHub, Sendable {
         try makeDirectories(settings.logFolder)
         log = Mutex(ConsoleLog(folder: settings.logFolder, board: name, maxSize: settings.logMaxSize,
                                keep: settings.logKeep))
-        var fds: [Int32] = [0, 0]
-        try systemCall("pipe") { pipe(&fds) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-        }
-        wakeup = (fds[0], fds[1])
-    }
-
-    deinit {
-        close(wakeup.read)
-        close(wakeup.write)
+        wakeup = try WakeupPipe()
     }
 
     /// The path of the log file (older ones are `PATH.1` …).
@@ -103,8 +92,7 @@ public final class SerialConsole: ConsoleHub, Sendable {
     /// Stops reading and closes the device; attached sessions get a notice.
     public func stop() {
         state.withLock { $0.stopping = true }
-        var byte: UInt8 = 1
-        _ = Glibc.write(wakeup.write, &byte, 1)
+        wakeup.signal()
     }
 
     public var isOpen: Bool { state.withLock { $0.isOpen } }
@@ -236,12 +224,12 @@ public final class SerialConsole: ConsoleHub, Sendable {
     private func readUntilGone(_ descriptor: Int32, identity: (UInt, UInt)?,
                                buffer: inout [UInt8]) -> String? {
         var fds = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         var lastCheck = monotonicSeconds()
         while true {
             let ready = poll(&fds, 2, 250)
             if fds[1].revents != 0 {
-                drainWakeup()
+                wakeup.drain()
                 if stopping { return nil }
             }
             if ready > 0 && fds[0].revents != 0 {
@@ -324,13 +312,8 @@ public final class SerialConsole: ConsoleHub, Sendable {
     }
 
     private func sleepOrWake(milliseconds: Int32) {
-        var fds = pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)
-        if poll(&fds, 1, milliseconds) > 0 { drainWakeup() }
-    }
-
-    private func drainWakeup() {
-        var bytes = [UInt8](repeating: 0, count: 64)
-        while read(wakeup.read, &bytes, bytes.count) > 0 {}
+        var fds = pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)
+        if poll(&fds, 1, milliseconds) > 0 { wakeup.drain() }
     }
 }
 

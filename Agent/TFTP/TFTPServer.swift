@@ -35,7 +35,7 @@ public final class TFTPServer: Sendable {
     private let maxTransfers: Int
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
-    private let wakeup: (read: Int32, write: Int32)
+    private let wakeup: WakeupPipe
     private let state = Mutex(State())
 
     /// Binds `address` at once, so a taken port or a missing permission
@@ -51,18 +51,7 @@ public final class TFTPServer: Sendable {
         self.maxTransfers = maxTransfers
         self.logger = logger
         self.onEvent = onEvent
-        var fds: [Int32] = [0, 0]
-        try systemCall("pipe") { pipe(&fds) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-        }
-        wakeup = (fds[0], fds[1])
-    }
-
-    deinit {
-        close(wakeup.read)
-        close(wakeup.write)
+        wakeup = try WakeupPipe()
     }
 
     /// Serves until `stop()`. Blocks the calling thread: run it on its own.
@@ -70,7 +59,7 @@ public final class TFTPServer: Sendable {
         logger.info("tftp: serving on \(localAddress)")
         var packet = [UInt8](repeating: 0, count: 65536)
         var fds = [pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         while !state.withLock({ $0.stopping }) {
             guard poll(&fds, 2, -1) > 0 else { continue }
             if fds[1].revents != 0 { break }
@@ -91,8 +80,7 @@ public final class TFTPServer: Sendable {
     /// Stops listening; transfers under way finish on their own.
     public func stop() {
         state.withLock { $0.stopping = true }
-        var byte: UInt8 = 1
-        _ = write(wakeup.write, &byte, 1)
+        wakeup.signal()
     }
 
     /// The number of transfers under way.
