@@ -2,6 +2,7 @@ import AgentCore
 import Foundation
 import ProvisionerCore
 import Testing
+import ProvisionerTesting
 
 /// The error `AuthorizedKeys(file:)` throws for `path`, or nil when it reads.
 private func keysError(_ path: String) -> ConfigError? {

@@ -70,7 +70,7 @@ struct HTTPServerRefusalTests {
         }
 
         // A raw NUL byte in the request line, which no client library sends.
-        let raw = try rawExchange(port: server.port, "GET /u/alice/mine.bin\0.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        let raw = try rawTCPExchange(port: server.port, "GET /u/alice/mine.bin\0.txt HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 2)
         #expect(raw.hasPrefix("HTTP/1.1 400"), "\(raw.prefix(100))")
         #expect(server.tree() == before)
         #expect(server.process.isRunning)
@@ -78,30 +78,3 @@ struct HTTPServerRefusalTests {
     }
 }
 
-/// Sends `request` over a plain TCP connection and reads the answer until
-/// the server closes the connection or 2 s pass.
-private func rawExchange(port: UInt16, _ request: String) throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(fd >= 0)
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 2, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
-    address.sin_port = port.bigEndian
-    let connected = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    try #require(connected == 0)
-    let bytes = Array(request.utf8)
-    try #require(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == bytes.count)
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        response += buffer[..<n]
-    }
-    return String(decoding: response, as: UTF8.self)
-}

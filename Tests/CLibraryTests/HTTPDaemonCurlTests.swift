@@ -4,6 +4,7 @@ import Glibc
 import Curl
 import HTTPDaemon
 import Testing
+import ProvisionerTesting
 
 /// A TCP socket bound to 127.0.0.1 on a port the kernel picks; listening
 /// when `listening`, else closed again (a port where nobody answers).
@@ -26,34 +27,6 @@ private func loopbackSocket(listening: Bool = true) throws -> (descriptor: Int32
         close(fd)
     }
     return (fd, UInt16(bigEndian: address.sin_port))
-}
-
-/// Sends `request` over a plain TCP connection and reads until the server closes.
-private func rawExchange(port: UInt16, _ request: String) throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(fd >= 0)
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
-    address.sin_port = port.bigEndian
-    let connected = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    try #require(connected == 0, "connect: \(String(cString: strerror(errno)))")
-    let bytes = Array(request.utf8)
-    try #require(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == bytes.count)
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        try #require(n >= 0, "recv: \(String(cString: strerror(errno)))")
-        if n == 0 { break }
-        response += buffer[..<n]
-    }
-    return String(decoding: response, as: UTF8.self)
 }
 
 /// Runs `body` with a daemon on a fresh loopback port that answers every
@@ -109,7 +82,7 @@ struct HTTPDaemonCurlTests {
 
     @Test func handlerHeadersReachTheClient() throws {
         try withEchoDaemon(status: 201) { port in
-            let response = try rawExchange(port: port, "GET /with/headers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let response = try rawTCPExchange(port: port, "GET /with/headers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             let lines = response.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
             #expect(lines.first == "HTTP/1.1 201 Created")
             #expect(lines.contains("X-Provisioner-Test: yes"))

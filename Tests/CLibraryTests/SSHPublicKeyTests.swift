@@ -1,6 +1,7 @@
 import Foundation
 import SSH
 import Testing
+import ProvisionerTesting
 
 /// The refusal of `line`, as its description, or nil when it parses.
 private func keyError(_ line: String) -> String? {

@@ -21,11 +21,3 @@ func configError<T>(_ body: () throws(ConfigError) -> T) -> ConfigError? {
     }
 }
 
-/// A fresh folder made by mkdtemp(3) for one test, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    var template = Array("/tmp/config-tests.XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-    let path = String(cString: made)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try body(path)
-}

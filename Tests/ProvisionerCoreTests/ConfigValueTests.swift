@@ -1,6 +1,7 @@
 import Foundation
 import ProvisionerCore
 import Testing
+import ProvisionerTesting
 
 @Suite("ConfigValue: parsing, loading and located errors")
 struct ConfigValueTests {

@@ -2,6 +2,7 @@ import Foundation
 import SystemSupport
 import Testing
 import TFTP
+import ProvisionerTesting
 
 private let client = try! SocketAddress(parsing: "127.0.0.1:1069")
 

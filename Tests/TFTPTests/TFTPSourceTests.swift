@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TFTP
+import ProvisionerTesting
 
 /// Reads `source` to its end with buffers of the given sizes in turn,
 /// checking the contract: every read but the last fills its buffer, and a

@@ -1,17 +1,5 @@
 import Foundation
 
-/// A fresh folder made by mkdtemp(3) for one test, removed with everything
-/// in it when `body` returns. Symlinks in it are removed, not followed.
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    var template = Array("/tmp/tftp-tests.XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else {
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: "/tmp/tftp-tests.XXXXXX"])
-    }
-    let path = String(cString: made)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try body(path)
-}
-
 /// Writes `bytes` to `path`, creating or replacing the file.
 func writeFile(_ path: String, _ bytes: [UInt8]) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
