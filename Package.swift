@@ -64,8 +64,11 @@ let package = Package(
             "AgentCore", "GPIO", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Boards"),
+        .target(name: "Jobs", dependencies: [
+            "AgentCore", "SystemSupport",
+        ], path: "Agent/Jobs"),
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "SSH", "SystemSupport",
+            "AgentCore", "Artifacts", "Jobs", "SSH", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
@@ -91,7 +94,7 @@ let package = Package(
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
-        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "ProvisionerTesting"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),

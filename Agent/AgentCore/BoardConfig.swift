@@ -88,7 +88,12 @@ public struct BoardConfig: Sendable {
             try section.finish()
         }
 
-        uboot = try board.optional("uboot").map(UBootProfile.init) ?? UBootProfile()
+        let power = self.power
+        if let profile = board.optional("uboot") {
+            uboot = try UBootProfile(profile, power: power)
+        } else {
+            uboot = UBootProfile.builtIn(for: power)
+        }
 
         if let flashValue = board.optional("flash") {
             let section = try flashValue.mapping()
@@ -191,32 +196,3 @@ public func parseByteSize(_ text: String) -> Int? {
     return overflow ? nil : bytes
 }
 
-/// How to drive a board's U-Boot: data, not code (DESIGN.md, board profiles).
-public struct UBootProfile: Sendable {
-    public var prompt = "=> "
-    /// What stops autoboot: a key, or a stop string such as `autoboot.stop_str`.
-    public var interrupt = " "
-    public var boot = "booti"
-    public var linuxConsole: String?
-    public var preboot: [String] = []
-    public var tftpBlockSize = 1468
-    public var tftpWindowSize = 16
-
-    public init() {}
-
-    init(_ value: ConfigValue) throws {
-        let section = try value.mapping()
-        if let prompt = section.optional("prompt") { self.prompt = try prompt.word() }
-        if let interrupt = section.optional("interrupt") { self.interrupt = try interrupt.string() }
-        if let boot = section.optional("boot") { self.boot = try boot.choice(["booti", "bootz", "bootm", "zboot"]) }
-        linuxConsole = try section.optional("linux_console")?.word()
-        if let preboot = section.optional("preboot") { self.preboot = try preboot.strings() }
-        if let tftp = section.optional("tftp") {
-            let tuning = try tftp.mapping()
-            if let size = tuning.optional("blocksize") { tftpBlockSize = try size.int(in: 8...65464) }
-            if let window = tuning.optional("windowsize") { tftpWindowSize = try window.int(in: 1...65535) }
-            try tuning.finish()
-        }
-        try section.finish()
-    }
-}

@@ -36,9 +36,19 @@ public enum ConsoleChunk: Sendable, Equatable {
 public protocol ConsoleHub: AnyObject, Sendable {
     /// Attaches a session. `deliver` is called in order, from the hub's own
     /// thread, never blocking it for long (a slow session drops its backlog).
-    func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession
+    /// `replay`: the scrollback comes first (people want it; jobs do not).
+    func attach(readOnly: Bool, replay: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession
     /// Timestamped lines of the on-disk log, oldest first, since a Unix time.
     func logLines(since: Double?) throws -> [String]
+    /// A line from the agent (a job's step) for the log and every session.
+    func note(_ text: String)
+}
+
+extension ConsoleHub {
+    /// Attaches with the scrollback replayed first.
+    public func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession {
+        attach(readOnly: readOnly, replay: true, deliver: deliver)
+    }
 }
 
 /// A session's handle on a console; detaching happens on `detach()` or deinit.

@@ -1,4 +1,5 @@
 import AgentCore
+import Artifacts
 import Logging
 import SSH
 import Synchronization
@@ -24,7 +25,9 @@ public final class AgentSSHServer: SSHServerHandler {
 
     /// Loads (or, on first start, generates) the host key and binds the
     /// port; a taken port or an unreadable key fails here, with the reason.
-    public init(config: AgentConfig, boards: [any BoardHandle], logger: Logger) throws {
+    /// `artifacts`: the store the HTTP server uses (so quotas count both
+    /// ways in); nil opens one on `data_dir`.
+    public init(config: AgentConfig, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, logger: Logger) throws {
         let ssh = config.agent.ssh
         let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
         if hostKey.generated {
@@ -34,7 +37,10 @@ public final class AgentSSHServer: SSHServerHandler {
         listener = try SSHListener(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
         localAddress = ssh.listen.withPort(listener.port)
         keyring = AgentKeyring(authorizedKeysFile: ssh.authorizedKeys, coordinatorKeysFile: ssh.coordinatorKeys, logger: logger)
-        shell = AgentShell(agentName: config.agent.name, boards: boards, logger: logger)
+        let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
+        let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
+                                                    publicURL: config.agent.http.publicURL)
+        shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

@@ -1,4 +1,5 @@
 import AgentCore
+import Jobs
 import Logging
 import SSH
 import SystemSupport
@@ -9,11 +10,16 @@ import SystemSupport
 public final class AgentShell: Sendable {
     public let agentName: String
     let boards: [any BoardHandle]
+    /// The artifact store behind `upload`, `files`, `rm` and `token`.
+    let artifacts: ShellArtifacts?
+    /// One job (netboot, flash) per board at a time.
+    let jobs = JobSlots()
     let logger: Logger
 
-    public init(agentName: String, boards: [any BoardHandle], logger: Logger) {
+    public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, logger: Logger) {
         self.agentName = agentName
         self.boards = boards
+        self.artifacts = artifacts
         self.logger = logger
     }
 
@@ -39,9 +45,12 @@ public final class AgentShell: Sendable {
         case "version": try noArguments(name, arguments); session.print(versionLine + "\n")
         case "whoami": try noArguments(name, arguments); session.print(session.identity.user + "\n")
         case "help": try noArguments(name, arguments); session.print(Self.helpText)
-        case "upload", "files", "rm", "token":
-            throw .failure("\(name): not available on this agent yet (the artifact store is not wired to its SSH port)")
-        case "reserve", "release", "reservations", "netboot", "flash", "jobs", "audit":
+        case "upload": try uploadCommand(arguments, session)
+        case "files": try filesCommand(arguments, session)
+        case "rm": try rmCommand(arguments, session)
+        case "token": try tokenCommand(arguments, session)
+        case "netboot": try netbootCommand(arguments, session)
+        case "reserve", "release", "reservations", "flash", "jobs", "audit":
             throw .failure("\(name): not available on this agent yet")
         default:
             throw .usage("unknown command '\(name)' (try 'help')")
@@ -58,6 +67,15 @@ public final class AgentShell: Sendable {
           console BOARD [--ro]                 attach to the serial console (needs ssh -t)
           power BOARD on|off|cycle|status      the board's power switch
           log BOARD [--since 10m] [--follow]   the console log, timestamped
+          upload BOARD NAME [--sha256 HEX] < FILE
+                                               store FILE as NAME in your space on this agent
+          files BOARD [--json]                 your files: name, size, sha256, age
+          rm BOARD NAME                        delete one of your files
+          token BOARD                          your token for HTTP uploads (curl -T)
+          netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
+                  [--wait TEXT | --wait-regex RE] [--timeout 5m]
+                                               power-cycle, stop U-Boot, TFTP-boot your files, then
+                                               the console (or exit 0 once TEXT shows); Ctrl-C cancels
           whoami                               who you act as
           version, help
         In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,

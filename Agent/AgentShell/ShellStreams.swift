@@ -17,6 +17,9 @@ public protocol ShellStreams: AnyObject, Sendable {
     /// runs on our side, so the shell echoes and writes "\r\n" itself.
     var isTerminal: Bool { get }
     func read(timeout: Double?) -> ShellInput
+    /// After `read` gave `.end`: true when the client went away rather than
+    /// sending EOF (its input may be incomplete).
+    var isClosed: Bool { get }
     func write(_ bytes: [UInt8])
     func writeError(_ bytes: [UInt8])
     /// Writes without waiting; drops (and counts) when the client is far behind.

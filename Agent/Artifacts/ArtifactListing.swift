@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// A listing as JSON: `[{"name":…,"size":…,"sha256":…|null,"modified":"2026-01-02T03:04:05Z"}, …]`.
-func listingJSON(_ entries: [ArtifactEntry]) -> String {
+public func listingJSON(_ entries: [ArtifactEntry]) -> String {
     var text = "["
     for (index, entry) in entries.enumerated() {
         if index > 0 { text += "," }

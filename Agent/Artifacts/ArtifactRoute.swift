@@ -94,6 +94,32 @@ public struct ArtifactRoute: Equatable, Sendable {
         }
     }
 
+    /// A file in a user's space named as a user types it (`upload BOARD
+    /// NAME`, `rm BOARD NAME`): `images/rootfs.img` is fine; `..`, `.x`, an
+    /// absolute path, empty parts and control characters are refused.
+    public init(user: String, name: String) throws(ArtifactRefusal) {
+        guard Self.isValidUserName(user) else {
+            throw .badRequest("'\(user)' is not a user name (a-z, 0-9, '.', '_', '-'; not starting with '.')")
+        }
+        guard !name.isEmpty else { throw .badRequest("the name is empty") }
+        guard !name.hasPrefix("/") else { throw .badRequest("'\(name)': names are relative to your space, not absolute paths") }
+        guard name.utf8.count <= Self.maxPathLength else { throw ArtifactRefusal(414, "the name is longer than \(Self.maxPathLength) bytes") }
+        var components: [String] = []
+        for part in name.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !part.isEmpty else { throw .badRequest("'\(name)': empty path component") }
+            guard part != ".." && part != "." else { throw .badRequest("'\(part)' is not allowed in '\(name)'") }
+            guard !part.hasPrefix(".") else { throw .forbidden("names starting with '.' are reserved ('\(part)')") }
+            guard part.utf8.count <= Self.maxComponentLength else {
+                throw ArtifactRefusal(414, "a path component is longer than \(Self.maxComponentLength) bytes")
+            }
+            guard part.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }) else {
+                throw .badRequest("control characters are not allowed in a name")
+            }
+            components.append(String(part))
+        }
+        self.init(space: .user(user), components: components)
+    }
+
     /// User names as DESIGN.md sanitises key comments: `[a-z0-9._-]`, at most 64.
     public static func isValidUserName(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 64, !name.hasPrefix(".") else { return false }

@@ -126,7 +126,7 @@ public final class ArtifactStore: Sendable {
 
     /// Starts an upload into `route` (a user's space): a hidden temp file in
     /// the target's folder, which `ArtifactUpload` fills, checks and renames.
-    func beginUpload(_ route: ArtifactRoute, user: String, expectedLength: UInt64?) throws(ArtifactRefusal) -> ArtifactUpload {
+    public func beginUpload(_ route: ArtifactRoute, user: String, expectedLength: UInt64?) throws(ArtifactRefusal) -> ArtifactUpload {
         guard let name = route.components.last, !route.namesFolder else {
             throw .badRequest("PUT needs a file name: /u/\(user)/NAME")
         }
@@ -198,6 +198,48 @@ public final class ArtifactStore: Sendable {
             Sidecar.remove(for: name, in: parent.descriptor)
             _ = fsync(parent.descriptor)
         }
+    }
+
+    // MARK: Staging for jobs
+
+    /// Puts a snapshot of an artifact at `destination` (a job's staging
+    /// folder, which TFTP serves as `BOARD/…`): a hard link when the staging
+    /// folder is on the same file system, a copy otherwise; renamed into
+    /// place complete. A later upload of the same name leaves the staged
+    /// file as it was. Returns the staged file's size.
+    @discardableResult
+    public func stage(_ route: ArtifactRoute, at destination: String) throws(ArtifactRefusal) -> UInt64 {
+        let file = try openFile(route)
+        guard file.status.isRegular else { throw .forbidden("'\(route.space)\(route.path)' is a folder") }
+        let temporary = destination + ".staging-\(getpid())"
+        unlink(temporary)
+        if linkat(AT_FDCWD, "/proc/self/fd/\(file.descriptor)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) != 0 {
+            let target = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            guard target >= 0 else { throw ArtifactRefusal(500, "staging \(destination): \(SystemError("create").reason)") }
+            defer { close(target) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(file.descriptor, $0.baseAddress, $0.count) }
+                if count == 0 { break }
+                guard count > 0 else {
+                    if errno == EINTR { continue }
+                    unlink(temporary)
+                    throw ArtifactRefusal(500, "staging \(destination): \(SystemError("read").reason)")
+                }
+                do {
+                    try buffer.withUnsafeBytes { try FileSystem.writeAll(target, UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                } catch {
+                    unlink(temporary)
+                    throw ArtifactRefusal(500, "staging \(destination): \(error)")
+                }
+            }
+        }
+        guard rename(temporary, destination) == 0 else {
+            let error = SystemError("rename")
+            unlink(temporary)
+            throw ArtifactRefusal(500, "staging \(destination): \(error.reason)")
+        }
+        return file.status.size
     }
 
     // MARK: Quota

@@ -7,21 +7,23 @@ import Digest
 import HTTPDaemon
 import SystemSupport
 
-/// One PUT under way: the body goes to a hidden temp file beside its target
+/// One upload under way (an HTTP PUT or an SSH `upload`): the body goes to a hidden temp file beside its target
 /// while its sha256 is computed; when complete (and matching the sha256 the
 /// client announced, if any) it is fsynced and renamed into place. Any other
 /// end removes the temp file and the folders the upload created.
-final class ArtifactUpload: HTTPBodyReceiver, @unchecked Sendable {
-    // @unchecked: libmicrohttpd calls a request's receiver from the one
-    // thread serving its connection, one call at a time.
-    let route: ArtifactRoute
-    let user: String
+public final class ArtifactUpload: @unchecked Sendable {
+    // @unchecked: one thread at a time drives an upload (libmicrohttpd's
+    // thread for the connection, or the SSH command's thread).
+    public let route: ArtifactRoute
+    public let user: String
     let folder: OpenFolder
     let temporaryName: String
-    var expectedSHA256: String?
-    var expectedLength: UInt64?
+    /// The sha256 the client announced; the upload fails unless it matches.
+    public var expectedSHA256: String?
+    /// The length the client announced; the upload fails unless it matches.
+    public var expectedLength: UInt64?
     /// Reports how the upload ended: (status, message) for the log.
-    var onEnd: (@Sendable (Int, String) -> Void)?
+    public var onEnd: (@Sendable (Int, String) -> Void)?
 
     private let store: ArtifactStore
     private var descriptor: Int32
@@ -45,60 +47,64 @@ final class ArtifactUpload: HTTPBodyReceiver, @unchecked Sendable {
 
     deinit { if !ended { discard() } }
 
-    func receive(_ bytes: UnsafeRawBufferPointer) -> HTTPResponse? {
+    /// Appends body bytes. A refusal (quota, a write error) has already
+    /// discarded the upload: nothing was stored.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ArtifactRefusal) {
+        guard !ended else { throw ArtifactRefusal(500, "the upload of '\(route.space)\(route.path)' has already ended") }
         written += UInt64(bytes.count)
         if let allowance, written > allowance {
-            return refuse(ArtifactRefusal(507, "quota exceeded: the upload of '\(route.space)\(route.path)' passed the \(allowance) bytes left to \(user)"))
+            throw refuse(ArtifactRefusal(507, "quota exceeded: the upload of '\(route.space)\(route.path)' passed the \(allowance) bytes left to \(user)"))
         }
         do {
             try FileSystem.writeAll(descriptor, bytes)
         } catch {
-            return refuse(ArtifactStore.refusal(for: error, route))
+            throw refuse(ArtifactStore.refusal(for: error, route))
         }
         hasher.update(bytes)
-        return nil
     }
 
-    func finish() -> HTTPResponse {
+    /// The body is complete: checks its sha256 and length against what was
+    /// announced, fsyncs, and renames it into place beside its sidecar. A
+    /// refusal has discarded the upload.
+    public func complete() throws(ArtifactRefusal) -> StoredArtifact {
+        guard !ended else { throw ArtifactRefusal(500, "the upload of '\(route.space)\(route.path)' has already ended") }
         let sha256 = hasher.finalize()
         if let expectedSHA256, expectedSHA256 != sha256 {
-            return refuse(ArtifactRefusal(422, "sha256 mismatch for '\(route.space)\(route.path)': received \(sha256), expected \(expectedSHA256); nothing was stored"))
+            throw refuse(ArtifactRefusal(422, "sha256 mismatch for '\(route.space)\(route.path)': received \(sha256), expected \(expectedSHA256); nothing was stored"))
         }
         if let expectedLength, expectedLength != written {
-            return refuse(.badRequest("'\(route.space)\(route.path)': received \(written) of \(expectedLength) bytes"))
+            throw refuse(.badRequest("'\(route.space)\(route.path)': received \(written) of \(expectedLength) bytes"))
         }
         guard fsync(descriptor) == 0, let status = FileSystem.status(of: descriptor) else {
-            return refuse(ArtifactStore.refusal(for: SystemError("fsync"), route))
+            throw refuse(ArtifactStore.refusal(for: SystemError("fsync"), route))
         }
         let replaced: Bool
         do {
             replaced = try store.commit(self, sha256: sha256, status: status)
         } catch {
-            return refuse(error)
+            throw refuse(error)
         }
         close(descriptor)
         descriptor = -1
         folder.close()
         store.release(reserved, for: user)
         ended = true
-        let message = "stored '\(route.space)\(route.path)': \(written) bytes, sha256 \(sha256)"
-        onEnd?(replaced ? 200 : 201, message)
-        let body = "{\"name\":\(jsonString(route.path)),\"size\":\(written),\"sha256\":\"\(sha256)\"}\n"
-        return HTTPResponse(status: replaced ? 200 : 201,
-                            headers: [("Content-Type", "application/json"), ("X-Checksum-Sha256", sha256)],
-                            body: Array(body.utf8))
+        onEnd?(replaced ? 200 : 201, "stored '\(route.space)\(route.path)': \(written) bytes, sha256 \(sha256)")
+        return StoredArtifact(name: route.path, size: written, sha256: sha256, replaced: replaced)
     }
 
-    func abandon(reason: String) {
+    /// Ends the upload without storing anything (the client went away).
+    public func abandon(reason: String) {
         guard !ended else { return }
         discard()
         onEnd?(0, "upload of '\(route.space)\(route.path)' abandoned after \(written) bytes (\(reason)); temp file removed")
     }
 
-    private func refuse(_ refusal: ArtifactRefusal) -> HTTPResponse {
+    /// Discards the upload and reports the refusal; returns it for throwing.
+    private func refuse(_ refusal: ArtifactRefusal) -> ArtifactRefusal {
         discard()
         onEnd?(refusal.status, refusal.message)
-        return refusalResponse(refusal)
+        return refusal
     }
 
     /// Removes the temp file and the folders this upload made; frees the reservation.
@@ -111,5 +117,40 @@ final class ArtifactUpload: HTTPBodyReceiver, @unchecked Sendable {
         folder.close()
         folder.removeCreated()
         store.release(reserved, for: user)
+    }
+}
+
+/// An artifact an upload stored.
+public struct StoredArtifact: Equatable, Sendable {
+    /// The path inside its space.
+    public var name: String
+    public var size: UInt64
+    public var sha256: String
+    /// It replaced a file of the same name.
+    public var replaced: Bool
+}
+
+/// The HTTP side: libmicrohttpd feeds a PUT's body.
+extension ArtifactUpload: HTTPBodyReceiver {
+    public func receive(_ bytes: UnsafeRawBufferPointer) -> HTTPResponse? {
+        do throws(ArtifactRefusal) {
+            try write(bytes)
+            return nil
+        } catch {
+            return refusalResponse(error)
+        }
+    }
+
+    public func finish() -> HTTPResponse {
+        let stored: StoredArtifact
+        do throws(ArtifactRefusal) {
+            stored = try complete()
+        } catch {
+            return refusalResponse(error)
+        }
+        let body = "{\"name\":\(jsonString(stored.name)),\"size\":\(stored.size),\"sha256\":\"\(stored.sha256)\"}\n"
+        return HTTPResponse(status: stored.replaced ? 200 : 201,
+                            headers: [("Content-Type", "application/json"), ("X-Checksum-Sha256", stored.sha256)],
+                            body: Array(body.utf8))
     }
 }

@@ -113,11 +113,12 @@ public final class SerialConsole: ConsoleHub, Sendable {
 
     // MARK: ConsoleHub
 
-    public func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession {
+    public func attach(readOnly: Bool, replay: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession {
         let queue = ConsoleSessionQueue(limit: settings.sessionBacklog, deliver: deliver)
         state.withLock { state in
-            let replay = state.scrollback.contents()
-            replay.withUnsafeBytes { queue.push($0, force: true) }
+            if replay {
+                state.scrollback.contents().withUnsafeBytes { queue.push($0, force: true) }
+            }
             if !state.isOpen {
                 queue.pushNotice("serial device \(settings.device) is not there; waiting for it")
             }
@@ -131,6 +132,8 @@ public final class SerialConsole: ConsoleHub, Sendable {
         }
         return SerialConsoleSession(console: self, queue: queue, readOnly: readOnly)
     }
+
+    public func note(_ text: String) { announce(text) }
 
     public func logLines(since: Double?) throws -> [String] {
         try ConsoleLog.lines(of: logPath, keep: settings.logKeep, since: since)
@@ -314,23 +317,5 @@ public final class SerialConsole: ConsoleHub, Sendable {
     private func sleepOrWake(milliseconds: Int32) {
         var fds = pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)
         if poll(&fds, 1, milliseconds) > 0 { wakeup.drain() }
-    }
-}
-
-/// Unix time with sub-second precision.
-func wallClock() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-/// `mkdir -p`.
-func makeDirectories(_ path: String) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw SystemError("mkdir \(current)")
-        }
     }
 }

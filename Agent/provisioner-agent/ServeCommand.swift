@@ -75,7 +75,8 @@ private struct Services {
         try tftp.start()
         http = try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
                                       quota: settings.agent.http.quota, logger: logger)
-        ssh = try AgentSSHServer(config: settings, boards: boards, logger: logger)
+        let artifacts = ShellArtifacts(store: http.store, tokens: http.tokens, publicURL: settings.agent.http.publicURL)
+        ssh = try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, logger: logger)
         try ssh.start()
     }
 

@@ -44,6 +44,9 @@ public final class SSHChannelIO: @unchecked Sendable {
     private var stdout: [UInt8] = []
     private var stderr: [UInt8] = []
     private var dropped = 0
+    /// `receive` turned bytes away (input full); a read wakes the connection
+    /// to move them in.
+    private var inputFull = false
     private var closed = false
     private var status: Int32?
     private var window: SSHTerminal?
@@ -53,6 +56,9 @@ public final class SSHChannelIO: @unchecked Sendable {
     public static let outputLimit = 256 * 1024
     /// Queued output above which `offer` drops (a console must not stall).
     public static let offerLimit = 1024 * 1024
+    /// Input queued for the program above which the client's data waits in
+    /// libssh, and the client's window closes (an upload to a slow disk).
+    public static let inputLimit = 1024 * 1024
 
     init(terminal: SSHTerminal?, wake: @escaping @Sendable () -> Void) {
         window = terminal
@@ -77,7 +83,13 @@ public final class SSHChannelIO: @unchecked Sendable {
             }
         }
         if !input.isEmpty {
-            defer { input.removeAll(keepingCapacity: true) }
+            defer {
+                input.removeAll(keepingCapacity: true)
+                if inputFull {
+                    inputFull = false
+                    wake()
+                }
+            }
             return .bytes(input)
         }
         return .end
@@ -125,7 +137,8 @@ public final class SSHChannelIO: @unchecked Sendable {
         wake()
     }
 
-    /// True once the client closed the channel or went away.
+    /// True once the client closed the channel or went away. After `read`
+    /// returned `.end`, false means the client sent EOF: its input is complete.
     public var isClosed: Bool { condition.locked { closed } }
 
     private func enqueue(_ bytes: [UInt8], stderr toStderr: Bool) -> Bool {
@@ -147,12 +160,21 @@ public final class SSHChannelIO: @unchecked Sendable {
 
     // MARK: The connection thread's side
 
-    func receive(_ bytes: UnsafeRawBufferPointer) {
+    /// Takes as much of `bytes` as fits under `inputLimit`; returns the count.
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Int {
         condition.locked {
-            input.append(contentsOf: bytes)
-            condition.broadcast()
+            let count = min(bytes.count, max(0, Self.inputLimit - input.count))
+            if count < bytes.count { inputFull = true }
+            if count > 0 {
+                input.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+                condition.broadcast()
+            }
+            return count
         }
     }
+
+    /// Room for input, in bytes.
+    var inputRoom: Int { condition.locked { max(0, Self.inputLimit - input.count) } }
 
     func endInput() {
         condition.locked {

@@ -55,14 +55,18 @@ let sshWakeupCallback: ssh_event_callback = { fd, _, _ in
 
 let sshChannelDataCallback: ssh_channel_data_callback = { _, _, data, length, _, userdata in
     let channel = serverChannel(userdata)
-    if let data, length > 0 {
-        channel.io?.receive(UnsafeRawBufferPointer(start: data, count: Int(length)))
-    }
-    return Int32(length)
+    guard let data, length > 0, let io = channel.io else { return Int32(length) }
+    // What the program has no room for stays in libssh's buffer, which holds
+    // the client's window shut until `pump` moves it on.
+    let taken = io.receive(UnsafeRawBufferPointer(start: data, count: Int(length)))
+    if taken < Int(length) { channel.inputBacklog = true }
+    return Int32(taken)
 }
 
 let sshChannelEOFCallback: ssh_channel_eof_callback = { _, _, userdata in
-    serverChannel(userdata).io?.endInput()
+    let channel = serverChannel(userdata)
+    channel.remoteEOF = true
+    if !channel.inputBacklog { channel.io?.endInput() }
 }
 
 let sshChannelCloseCallback: ssh_channel_close_callback = { _, _, userdata in

@@ -12,6 +12,10 @@ final class SSHServerChannel {
     private(set) var io: SSHChannelIO?
     /// The client closed the channel.
     var peerClosed = false
+    /// The client sent EOF (passed on once the backlog is in).
+    var remoteEOF = false
+    /// Client data waits in libssh's buffer for room in `io`'s input.
+    var inputBacklog = false
     /// We sent exit-status, EOF and CHANNEL_CLOSE; waiting for the client's close.
     private var closing = false
 
@@ -58,6 +62,7 @@ final class SSHServerChannel {
             return false
         }
         guard let io, !closing else { return true }
+        if inputBacklog { moveBacklog(to: io) }
         var budget = Int(ssh_channel_window_size(channel))
         while budget > 0, let (bytes, toStderr) = io.takeOutput(limit: min(budget, 32 * 1024)) {
             let written = bytes.withUnsafeBytes { buffer in
@@ -79,6 +84,22 @@ final class SSHServerChannel {
             closing = true
         }
         return true
+    }
+
+    /// Moves client data that waited in libssh into `io` as room allows
+    /// (reading it reopens the client's window); passes EOF on after it.
+    private func moveBacklog(to io: SSHChannelIO) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let room = min(io.inputRoom, buffer.count)
+            guard room > 0 else { return }
+            let count = buffer.withUnsafeMutableBytes { ssh_channel_read_nonblocking(channel, $0.baseAddress, UInt32(room), 0) }
+            guard count > 0 else { break }
+            _ = buffer.withUnsafeBytes { io.receive(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
+        }
+        guard ssh_channel_poll(channel, 0) <= 0 else { return }
+        inputBacklog = false
+        if remoteEOF { io.endInput() }
     }
 
     /// Frees the libssh channel; the program sees its input end.

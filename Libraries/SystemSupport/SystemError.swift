@@ -34,3 +34,14 @@ public func systemCall<T: FixedWidthInteger>(_ operation: @autoclosure () -> Str
         throw SystemError(operation(), code: code)
     }
 }
+
+/// `mkdir -p`.
+public func makeDirectories(_ path: String) throws(SystemError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw SystemError("mkdir \(current)")
+        }
+    }
+}

@@ -38,6 +38,13 @@ public func monotonicSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
+/// Unix time with sub-second precision.
+public func wallClock() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
 /// Writes `text` to standard error with write(2), unbuffered.
 public func printError(_ text: String) {
     var text = text

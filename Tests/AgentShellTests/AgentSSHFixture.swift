@@ -61,7 +61,8 @@ final class AgentSSHFixture: Sendable {
     var port: UInt16 { server.localAddress.port }
     var board1: FakeBoard { boards[0] }
 
-    init(boardNames: [String] = ["board1", "board2"], scrollback: String = "") throws {
+    /// `agentYAML`: more keys of the `agent:` block, e.g. `http: { quota: 1M }`.
+    init(boardNames: [String] = ["board1", "board2"], scrollback: String = "", agentYAML: String = "") throws {
         keys = try TestKeys.get()
         directory = try TemporaryDirectory(prefix: "agent-shell")
         let people = try [keys.alice, keys.bob, keys.carol].map(TestKeys.publicLine).joined()
@@ -74,6 +75,7 @@ final class AgentSSHFixture: Sendable {
               ssh: { listen: "127.0.0.1:0", host_key: \(directory.path("host_key")),
                      authorized_keys: \(directory.path("authorized_keys")),
                      coordinator_keys: \(directory.path("coordinator_keys")) }
+              \(agentYAML)
             """
         let config = try AgentConfig(text: yaml, file: directory.path("agent.yaml"))
         boards = try boardNames.map { try FakeBoard(name: $0, scrollback: Array(scrollback.utf8)) }

@@ -84,13 +84,3 @@ func curl(_ arguments: [String], timeout: Duration = .seconds(60)) async throws 
 func sha256(_ data: Data) -> String { SHA256Hasher.hex(of: data) }
 
 func readFile(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}

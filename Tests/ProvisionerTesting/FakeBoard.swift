@@ -85,15 +85,21 @@ public final class FakeConsoleHub: ConsoleHub {
         state = Mutex(State(scrollback: scrollback, logLines: logLines))
     }
 
-    public func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> any ConsoleSession {
+    public func attach(readOnly: Bool, replay: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> any ConsoleSession {
         let session = FakeConsoleSession(hub: self, readOnly: readOnly, deliver: deliver)
         let scrollback = state.withLock { state in
             state.sessions[ObjectIdentifier(session)] = session
             state.attaches += 1
             return state.scrollback
         }
-        if !scrollback.isEmpty { deliver(.output(scrollback)) }
+        if replay && !scrollback.isEmpty { deliver(.output(scrollback)) }
         return session
+    }
+
+    /// Agent lines go to the log (as `[provisioner] TEXT`) and every session.
+    public func note(_ text: String) {
+        appendLogLine("[provisioner] \(text)")
+        notice(text)
     }
 
     public func logLines(since: Double?) throws -> [String] {

@@ -18,9 +18,10 @@ public final class RunningProcess: Sendable {
     private let process: Mutex<Process>
     private let outputFolder: TemporaryDirectory
 
-    /// Starts `executable` (a path, or a name looked up in PATH) with `arguments`.
+    /// Starts `executable` (a path, or a name looked up in PATH) with
+    /// `arguments`; stdin is the file at `stdinPath`, or /dev/null.
     public init(_ executable: String, _ arguments: [String], workingDirectory: String? = nil,
-                environment: [String: String]? = nil) throws {
+                environment: [String: String]? = nil, stdinPath: String? = nil) throws {
         let path = try Tools.resolve(executable)
         self.executable = path
         self.arguments = arguments
@@ -35,13 +36,21 @@ public final class RunningProcess: Sendable {
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
+        var input: FileHandle?
+        if let stdinPath {
+            input = FileHandle(forReadingAtPath: stdinPath)
+            guard let input else { throw TestSetupError("cannot read \(stdinPath)") }
+            process.standardInput = input
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         guard let out = FileHandle(forWritingAtPath: stdoutPath), let err = FileHandle(forWritingAtPath: stderrPath) else {
             throw TestSetupError("cannot open the output files in \(outputFolder.path)")
         }
         defer {
             try? out.close()
             try? err.close()
+            try? input?.close()
         }
         process.standardOutput = out
         process.standardError = err
@@ -146,8 +155,10 @@ public final class RunningProcess: Sendable {
     /// Runs a program to its end (killed after `timeout`) and returns its
     /// exit status and output.
     public static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60),
-                           workingDirectory: String? = nil, environment: [String: String]? = nil) async throws -> ProcessResult {
-        let process = try RunningProcess(executable, arguments, workingDirectory: workingDirectory, environment: environment)
+                           workingDirectory: String? = nil, environment: [String: String]? = nil,
+                           stdinPath: String? = nil) async throws -> ProcessResult {
+        let process = try RunningProcess(executable, arguments, workingDirectory: workingDirectory, environment: environment,
+                                         stdinPath: stdinPath)
         var timedOut = false
         var code = await process.waitForExit(timeout: timeout)
         if code == nil {

@@ -62,3 +62,13 @@ public func rawTCPExchange(port: UInt16, _ request: String, timeout seconds: Int
     }
     return String(decoding: response, as: UTF8.self)
 }
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}

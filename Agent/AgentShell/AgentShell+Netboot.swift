@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentCore
+import Artifacts
+import Jobs
+import ProvisionerCore
+import Synchronization
+import SystemSupport
+
+extension AgentShell {
+    /// `netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
+    /// [--wait TEXT | --wait-regex RE] [--timeout D]`: stages the caller's
+    /// files for the board's TFTP space, power-cycles it, drives U-Boot,
+    /// boots, then attaches the console (or, with `--wait`, returns 0 once
+    /// the text shows). Ctrl-C or a closed session cancels the job; the board
+    /// stays powered as the job left it, for a look at its console.
+    func netbootCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let usage = "usage: netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args \"…\"] [--wait TEXT|--wait-regex RE] [--timeout 5m]"
+        var options: [String: String] = [:]
+        var boardName: String?
+        var rest = arguments[...]
+        let valued = ["--kernel", "--initrd", "--dtb", "--args", "--wait", "--wait-regex", "--timeout"]
+        while let word = rest.popFirst() {
+            if valued.contains(word) {
+                guard let value = rest.popFirst() else { throw .usage("netboot: \(word) needs a value (\(usage))") }
+                guard options[word] == nil else { throw .usage("netboot: \(word) given twice") }
+                options[word] = value
+            } else if word.hasPrefix("-") {
+                throw .usage("netboot: unknown option '\(word)' (\(usage))")
+            } else if boardName == nil {
+                boardName = word
+            } else {
+                throw .usage("netboot: unexpected argument '\(word)' (\(usage))")
+            }
+        }
+        guard let boardName else { throw .usage("netboot: missing BOARD (\(usage))") }
+        guard let kernel = options["--kernel"] else { throw .usage("netboot: --kernel NAME is required (\(usage))") }
+        if let arguments = options["--args"], arguments.contains("'") {
+            throw .usage("netboot: --args cannot contain ' (it is passed through U-Boot's shell in single quotes)")
+        }
+        var wait: ExpectPattern?
+        if let text = options["--wait"], options["--wait-regex"] != nil {
+            throw .usage("netboot: give --wait '\(text)' or --wait-regex, not both")
+        } else if let text = options["--wait"] {
+            wait = .literal(text)
+        } else if let text = options["--wait-regex"] {
+            do { wait = try .regex(text) } catch { throw .usage("netboot: --wait-regex \(error)") }
+        }
+        var timeout: Double = 300
+        if let text = options["--timeout"] {
+            guard wait != nil else { throw .usage("netboot: --timeout goes with --wait") }
+            guard let value = parseDuration(text), value > 0 else { throw .usage("netboot: --timeout '\(text)' is not a duration (e.g. 90s, 5m)") }
+            timeout = value
+        }
+        let board = try board(boardName, for: "netboot")
+        guard wait != nil || session.isTerminal else {
+            throw .usage("netboot: attaches the console afterwards, so it needs a terminal (ssh -t), or --wait TEXT")
+        }
+        let artifacts = try artifactSpace(for: "netboot")
+        let user = session.identity.user
+
+        let claim: JobClaim
+        do {
+            claim = try jobs.claim(board.config.name, kind: "netboot", user: user)
+        } catch {
+            throw .failure("netboot: \(error)")
+        }
+        defer { claim.release() }
+
+        // The caller's files, staged as BOARD/kernel, BOARD/initrd, BOARD/dtb.
+        let staging = artifacts.store.dataDirectory + "/staging/" + board.config.name
+        do {
+            try makeDirectories(staging)
+        } catch {
+            throw .failure("netboot: cannot make \(staging): \(error)")
+        }
+        var staged: [String: String] = [:]
+        for (role, option) in [("kernel", "--kernel"), ("initrd", "--initrd"), ("dtb", "--dtb")] {
+            guard let name = options[option] else { continue }
+            let route = try route(user: user, name: name, for: "netboot")
+            do {
+                try artifacts.store.stage(route, at: staging + "/" + role)
+            } catch {
+                throw Self.shellError(error, "netboot")
+            }
+            staged[role] = board.config.name + "/" + role
+        }
+        let request = NetbootRequest(user: user, kernel: staged["kernel"]!, dtb: staged["dtb"], initrd: staged["initrd"],
+                                     arguments: options["--args"], wait: wait, waitTimeout: timeout)
+        let files = "kernel \(kernel)" + (options["--initrd"].map { ", initrd \($0)" } ?? "") + (options["--dtb"].map { ", dtb \($0)" } ?? "")
+        logger.notice("netboot: \(board.config.name) by \(user): \(files)")
+
+        let watcher = CancelWatcher(session)
+        let job = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
+                             isCancelled: { watcher.isCancelled })
+        let outcome: JobFailure?
+        do {
+            try job.run()
+            outcome = nil
+        } catch {
+            outcome = error
+        }
+        watcher.stop()
+        if let failure = outcome {
+            if failure.cancelled {
+                logger.notice("netboot: \(board.config.name) by \(user): cancelled at \(failure.step)")
+                throw .failure("netboot: \(board.config.name): cancelled at step '\(failure.step)'")
+            }
+            if !failure.recentLines.isEmpty {
+                session.print("netboot: the last console lines:\n" + failure.recentLines.suffix(15).map { "  | \($0)\n" }.joined())
+            }
+            logger.warning("netboot: \(board.config.name) by \(user): \(failure)")
+            throw .failure("netboot: \(board.config.name): step '\(failure.step)' failed: \(failure.reason)")
+        }
+        let rates = job.transfers.compactMap { transfer in transfer.rate.map { "\(transfer.file) \($0)" } }
+        let tftp = rates.isEmpty ? "" : " (tftp: \(rates.joined(separator: ", ")))"
+        logger.notice("netboot: \(board.config.name) by \(user): booted\(tftp)")
+        if let wait {
+            session.print("netboot: \(board.config.name): \(wait) seen\n")
+            return
+        }
+        claim.release()
+        attachConsole(board, readOnly: false, session)
+    }
+}
+
+/// Reads the caller's input while a job runs: Ctrl-C or a closed session
+/// cancels it. Other keys are dropped (nothing is typed on the
+/// board while the job drives it).
+final class CancelWatcher: Sendable {
+    private let cancelled = Atomic(false)
+    private let finished = Atomic(false)
+    private let running = Atomic(true)
+
+    init(_ session: ShellSession) {
+        let streams = session.streams
+        do {
+            try startThread(named: "job-watch") { [self] in
+                while running.load(ordering: .acquiring) {
+                    switch streams.read(timeout: 0.2) {
+                    case .bytes(let bytes) where bytes.contains(0x03):
+                        cancelled.store(true, ordering: .releasing)
+                    case .end:
+                        // EOF alone (stdin of a script ran out) is no reason to stop.
+                        if streams.isClosed { cancelled.store(true, ordering: .releasing) }
+                        running.store(false, ordering: .releasing)
+                    default:
+                        break
+                    }
+                }
+                finished.store(true, ordering: .releasing)
+            }
+        } catch {
+            finished.store(true, ordering: .releasing)
+        }
+    }
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+
+    /// Stops reading input (before the console takes it over) and waits for that.
+    func stop() {
+        running.store(false, ordering: .releasing)
+        while !finished.load(ordering: .acquiring) { usleep(20_000) }
+    }
+}
