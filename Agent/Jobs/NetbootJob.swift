@@ -127,10 +127,12 @@ public final class NetbootJob {
     /// makes sure the line is clean and the board answers.
     private func reachPrompt(_ expect: ConsoleExpect) throws(JobFailure) {
         let prompt = ExpectPattern.literal(profile.prompt)
-        let first = try wait(for: [.literal(profile.autoboot), prompt], timeout: profile.timeouts.prompt, expect)
+        // Boot messages such as "No ethernet found." are no failure yet.
+        let first = try wait(for: [.literal(profile.autoboot), prompt], fail: profile.fail.map(ExpectPattern.literal),
+                             timeout: profile.timeouts.prompt, expect)
         if first.index == 0 {
             try send(profile.interrupt, expect)
-            _ = try wait(for: [prompt], timeout: profile.timeouts.command, expect)
+            _ = try wait(for: [prompt], fail: [], timeout: profile.timeouts.command, expect)
         }
         // Ctrl-C drops whatever sits in the line editor; then one round trip
         // whose answer cannot be confused with its echo.

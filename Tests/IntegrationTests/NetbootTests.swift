@@ -1,0 +1,186 @@
+import Foundation
+import ProvisionerTesting
+import Testing
+
+/// `netboot` end to end: the real OpenSSH client, `provisioner-agent serve`,
+/// QEMU with Debian's real U-Boot, our TFTP server, and a real Debian 6.1
+/// kernel with a busybox initramfs (scripts/board-assets) whose /init prints
+/// `PROVISIONER-MARKER` and its command line.
+///
+/// U-Boot always asks TFTP port 69, so the agent runs in a private network
+/// namespace (`unshare -n`) with TFTP on 127.0.0.1:69, and ssh joins it
+/// (`nsenter -n`). Serialized: two QEMU boards under TCG on 2 cores would
+/// time each other out.
+@Suite(.serialized, .enabled(if: NetbootLab.isAvailable, "needs root, QEMU, u-boot-qemu and scripts/board-assets"))
+struct NetbootTests {
+    @Test(arguments: ["arm1", "lockstep"])
+    func theKernelBootsWithTheGivenArguments(board: String) async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("arm64/Image", as: "Image")
+        try await lab.upload("arm64/initrd", as: "initrd")
+        let result = try await lab.ssh("netboot", board, "--kernel", "Image", "--initrd", "initrd",
+                                       "--args", "'provisioner.test=\(board) quiet'", "--wait", "PROVISIONER-MARKER",
+                                       "--timeout", "120s", timeout: .seconds(240))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("netboot: \(board): 'PROVISIONER-MARKER' seen"), "\(result.stdout)")
+        #expect(result.stdout.contains("tftp kernel: ok"), "\(result.stdout)")
+        // The kernel saw the arguments: /init printed its command line.
+        let log = try await lab.ssh("log", board)
+        #expect(log.stdout.contains("PROVISIONER-MARKER"), "\(log.stdout.suffix(2000))")
+        #expect(log.stdout.contains("cmdline: console=ttyAMA0,115200 provisioner.test=\(board) quiet"), "\(log.stdout.suffix(2000))")
+        #expect(log.stdout.contains("netboot: tftp kernel"), "each step is in the board log")
+        let blockSize = board == "lockstep" ? "512" : "1468"
+        #expect(log.stdout.contains("setenv tftpblocksize \(blockSize)"), "\(log.stdout.suffix(4000))")
+        _ = try await lab.ssh("power", board, "off")
+    }
+
+    @Test func theX86BoardBootsWithZboot() async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("x86/bzImage", as: "bzImage")
+        try await lab.upload("x86/initrd", as: "initrd")
+        let result = try await lab.ssh("netboot", "x86", "--kernel", "bzImage", "--initrd", "initrd", "--args", "on=x86",
+                                       "--wait-regex", "'cmdline: .*on=x86'", "--timeout", "180s", timeout: .seconds(300))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("preboot 'virtio scan': ok"), "\(result.stdout)")
+        let log = try await lab.ssh("log", "x86")
+        #expect(log.stdout.contains("zboot ${kernel_addr_r} 0 0x8000000 ${provisioner_initrd_size}")
+                || log.stdout.contains("zboot ${kernel_addr_r} 0 ${ramdisk_addr_r} ${provisioner_initrd_size}"),
+                "\(log.stdout.suffix(3000))")
+        _ = try await lab.ssh("power", "x86", "off")
+    }
+
+    @Test func aCorruptedKernelFailsAtBootWithUBootsWords() async throws {
+        let lab = try await NetbootLab()
+        try lab.folder.createFile("garbage", contents: try RandomBytes.make(count: 1 << 20))
+        let upload = try await RunningProcess.run("nsenter", lab.nsenter(["upload", "arm1", "Image"]),
+                                                  stdinPath: lab.folder.path("garbage"))
+        #expect(upload.exitCode == 0, "\(upload)")
+        let started = ContinuousClock.now
+        let result = try await lab.ssh("netboot", "arm1", "--kernel", "Image", "--wait", "PROVISIONER-MARKER",
+                                       timeout: .seconds(120))
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stderrLines == ["netboot: arm1: step 'boot' failed: the board said 'Bad Linux ARM64 Image magic!'"],
+                "\(result.stderr)")
+        #expect(result.stdout.contains("netboot: the last console lines:"), "\(result.stdout)")
+        #expect(result.stdout.contains("  | => booti ${kernel_addr_r} - ${fdtcontroladdr}"), "\(result.stdout)")
+        #expect(ContinuousClock.now - started < .seconds(90), "reported, not waited out")
+        _ = try await lab.ssh("power", "arm1", "off")
+    }
+
+    @Test func aPromptThatNeverComesFailsWithinItsTimeoutAndABusyBoardIsRefused() async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("arm64/initrd", as: "Image")
+        // Started in the background: it holds the board while it waits.
+        let first = try RunningProcess("nsenter", lab.nsenter(["netboot", "wrongprompt", "--kernel", "Image", "--wait", "never"]))
+        try await Task.sleep(for: .seconds(3))
+        let second = try await lab.ssh("netboot", "wrongprompt", "--kernel", "Image", "--wait", "never")
+        #expect(second.exitCode == 1, "\(second)")
+        #expect(second.stderr.hasPrefix("netboot: wrongprompt is busy: a netboot job by user is running"), "\(second.stderr)")
+
+        let code = await first.waitForExit(timeout: .seconds(90))
+        #expect(code == 1, "\(first.stdout) \(first.stderr)")
+        #expect(first.stderr.contains("netboot: wrongprompt: step 'U-Boot prompt' failed: 'board# ' did not come within 8s"),
+                "\(first.stderr)")
+        #expect(first.stdout.contains("Hit any key to stop autoboot"), "the last console lines: \(first.stdout)")
+        _ = try await lab.ssh("power", "wrongprompt", "off")
+    }
+
+    @Test func aFileThatIsNotThereIsNamedBeforeAnythingIsPowered() async throws {
+        let lab = try await NetbootLab()
+        let result = try await lab.ssh("netboot", "arm1", "--kernel", "nosuch", "--wait", "x")
+        #expect(result.exitCode == 1)
+        #expect(result.stderrLines == ["netboot: '/u/user/nosuch' not found"])
+        let power = try await lab.ssh("power", "arm1", "status")
+        #expect(power.stdout == "arm1: off\n")
+    }
+}
+
+/// The agent with four virtual boards in a network namespace of its own.
+/// When the test ends, the agent is stopped, and any QEMU it left running
+/// (a board keeps running without its agent) is killed by its PID.
+final class NetbootLab: Sendable {
+    static var assets: String {
+        ProcessInfo.processInfo.environment["PROVISIONER_ASSETS"] ?? Tools.packageRoot + "/.cache/board-assets"
+    }
+
+    static var isAvailable: Bool {
+        getuid() == 0 && Tools.isInstalled("unshare") && Tools.isInstalled("nsenter") && Tools.isInstalled("ip")
+            && Tools.isInstalled("qemu-system-aarch64") && Tools.isInstalled("qemu-system-x86_64")
+            && FileManager.default.fileExists(atPath: assets + "/arm64/Image")
+            && FileManager.default.fileExists(atPath: assets + "/x86/bzImage")
+    }
+
+    let folder: TemporaryDirectory
+    let agent: RunningProcess
+
+    init() async throws {
+        folder = try TemporaryDirectory(prefix: "netboot")
+        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "user@test", "-f", folder.path("user")])
+        guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
+        try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
+        let network = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
+        func arm(_ name: String, _ uboot: String) -> String {
+            """
+              - name: \(name)
+                serial: { device: \(name).console }
+                power: { type: qemu, arch: aarch64, firmware: /usr/lib/u-boot/qemu_arm64/u-boot.bin, memory: 512M }
+                \(network)
+                uboot: \(uboot)
+            """
+        }
+        try folder.createFile("agent.yaml", text: """
+            agent:
+              name: netboot-test
+              data_dir: data
+              ssh: { listen: "127.0.0.1:2223", authorized_keys: authorized_keys }
+              tftp: { listen: "127.0.0.1:69" }
+              http: { listen: "127.0.0.1:8080" }
+            boards:
+            \(arm("arm1", "{ profile: qemu-arm64 }"))
+            \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
+            \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }"))
+              - name: x86
+                serial: { device: x86.console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
+                \(network)
+                uboot: { profile: qemu-x86 }
+
+            """)
+        let script = #"ip link set lo up && exec "$0" serve --config "$1""#
+        agent = try RunningProcess("unshare", ["-n", "--", "sh", "-c", script, try Tools.agent(), folder.path("agent.yaml")])
+        try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+    }
+
+    deinit {
+        agent.signal(SIGTERM)
+        for pid in processIDs(withArgument: folder.path) where pid != agent.pid { kill(pid, SIGKILL) }
+    }
+
+    /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's network namespace.
+    func nsenter(_ command: [String]) -> [String] {
+        ["-t", "\(agent.pid)", "-n", "--", "ssh", "-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
+         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"] + command
+    }
+
+    func ssh(_ command: String..., timeout: Duration = .seconds(30)) async throws -> ProcessResult {
+        try await RunningProcess.run("nsenter", nsenter(command), timeout: timeout)
+    }
+
+    /// Uploads a file of scripts/board-assets into the user's space.
+    func upload(_ asset: String, as name: String) async throws {
+        let result = try await RunningProcess.run("nsenter", nsenter(["upload", "arm1", name]), timeout: .seconds(60),
+                                                  stdinPath: Self.assets + "/" + asset)
+        guard result.exitCode == 0 else { throw TestSetupError("upload \(asset): \(result)") }
+    }
+}
+
+/// Processes whose command line mentions `text` (QEMU names its QMP socket
+/// and pty link, both in the test's folder).
+func processIDs(withArgument text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data, as: UTF8.self).contains(text)
+    }
+}
