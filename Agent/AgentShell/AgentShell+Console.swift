@@ -1,4 +1,5 @@
 import AgentCore
+import Jobs
 
 extension AgentShell {
     /// `console BOARD [--ro]`: attaches to the live console with scrollback
@@ -78,11 +79,39 @@ extension AgentShell {
                     guard !readOnly else { notice("read-only: break not allowed"); continue }
                     do { try attached.sendBreak() } catch { notice("break not sent: \(error)") }
                 case .resetToUBoot:
-                    notice("reset to U-Boot is not available on this agent yet")
+                    guard !readOnly else { notice("read-only: reset not allowed"); continue }
+                    notice(resetToUBoot(board, by: user))
                 case .cancel:
                     notice("menu closed")
                 }
             }
         }
+    }
+}
+
+extension AgentShell {
+    /// The console menu's `r`: power-cycles the board and stops it at the
+    /// U-Boot prompt, as a job would (one at a time per board). Returns the
+    /// line to show.
+    func resetToUBoot(_ board: any BoardHandle, by user: String) -> String {
+        let name = board.config.name
+        let claim: JobClaim
+        do {
+            claim = try jobs.claim(name, kind: "reset", user: user)
+        } catch {
+            return "reset not done: \(error)"
+        }
+        defer { claim.release() }
+        logger.notice("console: \(user) resets \(name) to U-Boot")
+        board.console.note("reset to U-Boot by \(user)")
+        let uboot = UBootDriver(board: board, isCancelled: { false })
+        defer { uboot.detach() }
+        do {
+            try uboot.powerUp()
+            try uboot.reachPrompt()
+        } catch {
+            return "reset to U-Boot failed: \(error)"
+        }
+        return "at the U-Boot prompt"
     }
 }

@@ -37,7 +37,6 @@ public final class NetbootJob {
     private let profile: UBootProfile
     private let report: (String) -> Void
     private let isCancelled: @Sendable () -> Bool
-    private var expect: ConsoleExpect?
     private let startedAt = monotonicNow()
 
     /// Each finished step with its duration, and what U-Boot reported of each TFTP transfer.
@@ -62,30 +61,31 @@ public final class NetbootJob {
         if let dtb = request.dtb { files += ", dtb \(dtb)" }
         board.console.note("netboot by \(request.user): \(files)")
         // Attached before power, so no output is missed.
-        let expect = ConsoleExpect(console: board.console, isCancelled: isCancelled)
-        self.expect = expect
-        defer { expect.detach() }
+        let uboot = UBootDriver(board: board, isCancelled: isCancelled)
+        defer { uboot.detach() }
         do throws(JobFailure) {
-            try step("power") { () throws(JobFailure) in try powerUp() }
-            try step("U-Boot prompt") { () throws(JobFailure) in try reachPrompt(expect) }
+            try step("power") { () throws(JobFailure) in try uboot.powerUp() }
+            try step("U-Boot prompt") { () throws(JobFailure) in try uboot.reachPrompt() }
             for preboot in profile.preboot {
-                try step("preboot '\(preboot)'") { () throws(JobFailure) in try command(preboot, expect) }
+                try step("preboot '\(preboot)'") { () throws(JobFailure) in try uboot.command(preboot) }
             }
-            try step("environment") { () throws(JobFailure) in try setEnvironment(expect) }
-            try step("tftp kernel") { () throws(JobFailure) in try load(request.kernel, at: profile.kernelAddress, expect) }
+            try step("environment") { () throws(JobFailure) in try setEnvironment(uboot) }
+            try step("tftp kernel") { () throws(JobFailure) in try load(request.kernel, at: profile.kernelAddress, uboot) }
             if let initrd = request.initrd {
                 try step("tftp initrd") { () throws(JobFailure) in
-                    try load(initrd, at: profile.ramdiskAddress, expect)
-                    try command("setenv provisioner_initrd_size ${filesize}", expect)
+                    try load(initrd, at: profile.ramdiskAddress, uboot)
+                    try uboot.command("setenv provisioner_initrd_size ${filesize}")
                 }
             }
             if let dtb = request.dtb {
-                try step("tftp dtb") { () throws(JobFailure) in try load(dtb, at: profile.fdtAddress, expect) }
+                try step("tftp dtb") { () throws(JobFailure) in try load(dtb, at: profile.fdtAddress, uboot) }
             }
-            try step("boot") { () throws(JobFailure) in try boot(expect) }
+            try step("boot") { () throws(JobFailure) in
+                try uboot.boot(initrdSize: request.initrd == nil ? nil : "${provisioner_initrd_size}", withFDT: request.dtb != nil)
+            }
             if let pattern = request.wait {
                 try step("wait for \(pattern)") { () throws(JobFailure) in
-                    _ = try wait(for: [pattern], fail: [.literal("Kernel panic")], timeout: request.waitTimeout, expect)
+                    _ = try uboot.wait(for: [pattern], fail: [.literal("Kernel panic")], timeout: request.waitTimeout)
                 }
             }
         } catch {
@@ -111,58 +111,9 @@ public final class NetbootJob {
         report("\(clockTime()) \(name): ok (\(seconds(took)))")
     }
 
-    private func powerUp() throws(JobFailure) {
-        do {
-            if (try? board.power.status()) == .on {
-                try board.power.cycle()
-            } else {
-                try board.power.powerOn()
-            }
-        } catch {
-            throw JobFailure(reason: "the power switch failed: \(error)")
-        }
-    }
-
-    /// Waits for the autoboot countdown (or a prompt), interrupts it, then
-    /// makes sure the line is clean and the board answers.
-    private func reachPrompt(_ expect: ConsoleExpect) throws(JobFailure) {
-        let prompt = ExpectPattern.literal(profile.prompt)
-        // Boot messages such as "No ethernet found." are no failure yet.
-        let first = try wait(for: [.literal(profile.autoboot), prompt], fail: profile.fail.map(ExpectPattern.literal),
-                             timeout: profile.timeouts.prompt, expect)
-        if first.index == 0 {
-            try send(profile.interrupt, expect)
-            _ = try wait(for: [prompt], fail: [], timeout: profile.timeouts.command, expect)
-        }
-        // Ctrl-C drops whatever sits in the line editor; then one round trip
-        // whose answer cannot be confused with its echo.
-        try send("\u{3}", expect)
-        try command("setenv provisioner_sync 1", expect)
-        try line("echo sync${provisioner_sync}ok", expect)
-        _ = try wait(for: [.literal("sync1ok")], timeout: profile.timeouts.command, expect)
-        _ = try wait(for: [prompt], timeout: profile.timeouts.command, expect)
-    }
-
-    private func setEnvironment(_ expect: ConsoleExpect) throws(JobFailure) {
-        try command("setenv autoload no", expect)
-        try command("setenv tftpblocksize \(profile.tftpBlockSize)", expect)
-        try command("setenv tftpwindowsize \(profile.tftpWindowSize)", expect)
-        for (name, value) in profile.environment { try command("setenv \(name) \(value)", expect) }
-        if profile.dhcp {
-            _ = try line("dhcp", expect)
-            _ = try wait(for: [.literal("DHCP client bound to address")], timeout: profile.timeouts.tftp, expect)
-            _ = try wait(for: [.literal(profile.prompt)], timeout: profile.timeouts.command, expect)
-            if let network = board.config.network { try command("setenv serverip \(network.serverIP)", expect) }
-        } else {
-            guard let network = board.config.network else {
-                throw JobFailure(reason: "\(board.config.name) has no network block in agent.yaml (board_ip, server_ip), and its U-Boot profile does not use dhcp")
-            }
-            try command("setenv ipaddr \(network.boardIP)", expect)
-            try command("setenv serverip \(network.serverIP)", expect)
-            try command("setenv netmask \(network.netmask)", expect)
-            if let gateway = network.gateway { try command("setenv gatewayip \(gateway)", expect) }
-        }
-        try command("setenv bootargs '\(bootArguments)'", expect)
+    private func setEnvironment(_ uboot: UBootDriver) throws(JobFailure) {
+        try uboot.setNetwork(board.config.network)
+        try uboot.command("setenv bootargs '\(bootArguments)'")
     }
 
     /// `console=…` from the profile, then the caller's arguments.
@@ -173,58 +124,10 @@ public final class NetbootJob {
         return words.joined(separator: " ")
     }
 
-    private func load(_ file: String, at address: String, _ expect: ConsoleExpect) throws(JobFailure) {
-        try line("tftpboot \(address) \(file)", expect)
-        let done = try wait(for: [.literal("Bytes transferred = ")], timeout: profile.timeouts.tftp, expect)
-        let after = try wait(for: [.literal(profile.prompt)], timeout: profile.timeouts.command, expect)
-        let transfer = TFTPReport(file: file, ubootOutput: done.before, bytesLine: after.before)
+    private func load(_ file: String, at address: String, _ uboot: UBootDriver) throws(JobFailure) {
+        let transfer = try uboot.load(file, at: address)
         transfers.append(transfer)
         report("  \(file): \(transfer.summary)")
-    }
-
-    private func boot(_ expect: ConsoleExpect) throws(JobFailure) {
-        let kernel = profile.kernelAddress
-        let ramdisk = request.initrd == nil ? "-" : "\(profile.ramdiskAddress):${provisioner_initrd_size}"
-        let fdt = request.dtb != nil ? profile.fdtAddress : profile.builtInFDT
-        let command: String
-        switch profile.boot {
-        case "zboot":
-            command = request.initrd == nil ? "zboot \(kernel)" : "zboot \(kernel) 0 \(profile.ramdiskAddress) ${provisioner_initrd_size}"
-        default:
-            command = [profile.boot, kernel, fdt == nil && request.initrd == nil ? nil : ramdisk, fdt]
-                .compactMap { $0 }.joined(separator: " ")
-        }
-        try line(command, expect)
-        _ = try wait(for: [.literal("Starting kernel")], timeout: profile.timeouts.boot, expect)
-    }
-
-    // MARK: Console
-
-    private var failures: [ExpectPattern] {
-        (UBootProfile.builtInFailures + profile.fail).map(ExpectPattern.literal)
-    }
-
-    private func send(_ text: String, _ expect: ConsoleExpect) throws(JobFailure) {
-        do { try expect.send(text) } catch { throw JobFailure(error) }
-    }
-
-    private func line(_ text: String, _ expect: ConsoleExpect) throws(JobFailure) {
-        do { try expect.sendLine(text) } catch { throw JobFailure(error) }
-    }
-
-    /// Types a command and waits for the prompt after it.
-    private func command(_ text: String, _ expect: ConsoleExpect) throws(JobFailure) {
-        try line(text, expect)
-        _ = try wait(for: [.literal(profile.prompt)], timeout: profile.timeouts.command, expect)
-    }
-
-    private func wait(for patterns: [ExpectPattern], fail: [ExpectPattern]? = nil, timeout: Double,
-                      _ expect: ConsoleExpect) throws(JobFailure) -> ExpectMatch {
-        do {
-            return try expect.expect(patterns, fail: fail ?? failures, timeout: timeout)
-        } catch {
-            throw JobFailure(error)
-        }
     }
 }
 
@@ -256,7 +159,7 @@ public struct JobFailure: Error, CustomStringConvertible, Sendable {
     public var recentLines: [String] = []
     public var cancelled = false
 
-    init(reason: String) { self.reason = reason }
+    public init(reason: String) { self.reason = reason }
 
     init(_ failure: ExpectFailure) {
         reason = failure.reason
