@@ -65,14 +65,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Boards"),
         .target(name: "Jobs", dependencies: [
-            "AgentCore", "SystemSupport",
+            "AgentCore", "HTTPDaemon", "SystemSupport",
         ], path: "Agent/Jobs"),
         .target(name: "AgentShell", dependencies: [
             "AgentCore", "Artifacts", "Jobs", "SSH", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
-            "AgentCore", "AgentShell", "Boards", "TFTP", "Artifacts", "ProvisionerCore",
+            "AgentCore", "AgentShell", "Boards", "TFTP", "Artifacts", "Jobs", "ProvisionerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),

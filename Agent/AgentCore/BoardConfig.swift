@@ -55,7 +55,15 @@ public struct BoardConfig: Sendable {
     }
 
     public struct Flash: Sendable {
+        /// The device the flasher writes a rootfs to, e.g. `/dev/mmcblk0`.
         public var target: String
+        /// The folder under DATA_DIR/shared with the flasher's kernel and
+        /// `initrd` (`images/build-flasher` makes it).
+        public var flasher: String
+        /// What the flashed system prints once it is up, e.g. `login:`.
+        public var success: String?
+        /// Power to success, at most.
+        public var timeout: Double = 1800
     }
 
     init(_ value: ConfigValue, agentHTTP: String) throws {
@@ -97,7 +105,11 @@ public struct BoardConfig: Sendable {
 
         if let flashValue = board.optional("flash") {
             let section = try flashValue.mapping()
-            flash = Flash(target: try section.required("target").word())
+            let defaultFlasher = uboot.boot == "zboot" ? "flasher-amd64" : "flasher-arm64"
+            flash = Flash(target: try section.required("target").word(),
+                          flasher: try section.optional("flasher")?.word() ?? defaultFlasher,
+                          success: try section.optional("success")?.string())
+            if let timeout = try section.optional("timeout")?.duration() { flash?.timeout = timeout }
             try section.finish()
         }
         try board.finish()

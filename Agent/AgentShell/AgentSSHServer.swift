@@ -1,5 +1,6 @@
 import AgentCore
 import Artifacts
+import Jobs
 import Logging
 import SSH
 import Synchronization
@@ -27,7 +28,9 @@ public final class AgentSSHServer: SSHServerHandler {
     /// port; a taken port or an unreadable key fails here, with the reason.
     /// `artifacts`: the store the HTTP server uses (so quotas count both
     /// ways in); nil opens one on `data_dir`.
-    public init(config: AgentConfig, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, logger: Logger) throws {
+    /// `jobAPI`: the one the HTTP server routes `/api/v1/jobs/` to.
+    public init(config: AgentConfig, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
+                logger: Logger) throws {
         let ssh = config.agent.ssh
         let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
         if hostKey.generated {
@@ -40,7 +43,8 @@ public final class AgentSSHServer: SSHServerHandler {
         let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
                                                     publicURL: config.agent.http.publicURL)
-        shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, logger: logger)
+        shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
+                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

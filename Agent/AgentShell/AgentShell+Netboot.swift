@@ -96,6 +96,7 @@ extension AgentShell {
         let watcher = CancelWatcher(session)
         let job = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
                              isCancelled: { watcher.isCancelled })
+        let started = wallClock()
         let outcome: JobFailure?
         do {
             try job.run()
@@ -104,6 +105,14 @@ extension AgentShell {
             outcome = error
         }
         watcher.stop()
+        var names: [String: String] = [:]
+        for option in ["--kernel", "--initrd", "--dtb"] {
+            if let name = options[option] { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
+        }
+        record(JobHistory.Record(kind: "netboot", user: user, started: started, seconds: wallClock() - started,
+                                 result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
+                                 error: outcome?.description, files: names),
+               board: board.config.name)
         if let failure = outcome {
             if failure.cancelled {
                 logger.notice("netboot: \(board.config.name) by \(user): cancelled at \(failure.step)")
@@ -164,5 +173,14 @@ final class CancelWatcher: Sendable {
     func stop() {
         running.store(false, ordering: .releasing)
         while !finished.load(ordering: .acquiring) { usleep(20_000) }
+    }
+}
+
+extension AgentShell {
+    /// The sha256 of a user's artifact, from its sidecar.
+    func sha256(ofArtifact name: String, user: String) -> String? {
+        guard let store = artifacts?.store,
+              let entries = try? store.list(ArtifactRoute(space: .user(user), components: [], namesFolder: true)) else { return nil }
+        return entries.first { $0.name == name }?.sha256
     }
 }

@@ -14,12 +14,19 @@ public final class AgentShell: Sendable {
     let artifacts: ShellArtifacts?
     /// One job (netboot, flash) per board at a time.
     let jobs = JobSlots()
+    /// The flasher's side of flash jobs, served on the agent's HTTP port.
+    let jobAPI: JobAPI
+    /// Finished jobs, per board, in DATA_DIR/jobs.
+    let history: JobHistory
     let logger: Logger
 
-    public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, logger: Logger) {
+    public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
+                history: JobHistory, logger: Logger) {
         self.agentName = agentName
         self.boards = boards
         self.artifacts = artifacts
+        self.jobAPI = jobAPI
+        self.history = history
         self.logger = logger
     }
 
@@ -50,7 +57,9 @@ public final class AgentShell: Sendable {
         case "rm": try rmCommand(arguments, session)
         case "token": try tokenCommand(arguments, session)
         case "netboot": try netbootCommand(arguments, session)
-        case "reserve", "release", "reservations", "flash", "jobs", "audit":
+        case "flash": try flashCommand(arguments, session)
+        case "jobs": try jobsCommand(arguments, session)
+        case "reserve", "release", "reservations", "audit":
             throw .failure("\(name): not available on this agent yet")
         default:
             throw .usage("unknown command '\(name)' (try 'help')")
@@ -76,6 +85,9 @@ public final class AgentShell: Sendable {
                   [--wait TEXT | --wait-regex RE] [--timeout 5m]
                                                power-cycle, stop U-Boot, TFTP-boot your files, then
                                                the console (or exit 0 once TEXT shows); Ctrl-C cancels
+          flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]
+                                               write a disk image with the flasher, verify it, boot it
+          jobs BOARD [--json]                  the board's netboot and flash history
           whoami                               who you act as
           version, help
         In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,

@@ -12,8 +12,10 @@ public final class ArtifactHTTPServer: Sendable {
     private let logger: Logger
 
     /// Binds at once, so a taken port or a missing permission fails here.
+    /// `routes`: other handlers by path prefix (the flasher's job API).
     public init(listeningOn address: SocketAddress, dataDirectory: String, quota: UInt64? = nil,
-                threads: HTTPDaemonOptions.Threads = .pool(4), logger: Logger) throws {
+                threads: HTTPDaemonOptions.Threads = .pool(4), routes: [(prefix: String, handler: any HTTPHandler)] = [],
+                logger: Logger) throws {
         store = try ArtifactStore(dataDirectory: dataDirectory, quota: quota)
         tokens = try TokenStore(directory: store.tokensDirectory)
         var options = HTTPDaemonOptions()
@@ -21,8 +23,9 @@ public final class ArtifactHTTPServer: Sendable {
         options.log = { [logger] message in
             logger.warning(message.hasPrefix("refused") ? "http: \(message)" : "http: libmicrohttpd: \(message)")
         }
+        let artifacts = ArtifactServer(store: store, tokens: tokens, logger: logger)
         daemon = try HTTPDaemon(listeningOn: address, options: options,
-                                handler: ArtifactServer(store: store, tokens: tokens, logger: logger))
+                                handler: routes.isEmpty ? artifacts : PrefixRouter(routes: routes, fallback: artifacts))
         self.logger = logger
         logger.info("http: serving on \(daemon.localAddress)")
     }
@@ -34,5 +37,16 @@ public final class ArtifactHTTPServer: Sendable {
     public func stop() {
         daemon.stop()
         logger.info("http: stopped")
+    }
+}
+
+/// Sends a request to the first handler whose prefix its path starts with.
+struct PrefixRouter: HTTPHandler {
+    let routes: [(prefix: String, handler: any HTTPHandler)]
+    let fallback: any HTTPHandler
+
+    func handle(_ request: HTTPRequest) -> HTTPAction {
+        for route in routes where request.path.hasPrefix(route.prefix) { return route.handler.handle(request) }
+        return fallback.handle(request)
     }
 }

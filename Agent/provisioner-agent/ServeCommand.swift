@@ -4,6 +4,7 @@ import ArgumentParser
 import Artifacts
 import Boards
 import Foundation
+import Jobs
 import Logging
 import ProvisionerCore
 import SystemSupport
@@ -73,10 +74,11 @@ private struct Services {
         tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: TFTPSpaces(prefixes: prefixes),
                               logger: logger)
         try tftp.start()
+        let jobAPI = JobAPI()
         http = try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
-                                      quota: settings.agent.http.quota, logger: logger)
+                                      quota: settings.agent.http.quota, routes: [(JobAPI.prefix, jobAPI)], logger: logger)
         let artifacts = ShellArtifacts(store: http.store, tokens: http.tokens, publicURL: settings.agent.http.publicURL)
-        ssh = try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, logger: logger)
+        ssh = try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, jobAPI: jobAPI, logger: logger)
         try ssh.start()
     }
 

@@ -1,0 +1,195 @@
+import AgentCore
+import Artifacts
+import Foundation
+import Jobs
+import SystemSupport
+
+extension AgentShell {
+    /// `flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]`:
+    /// boots the flasher over TFTP with a job manifest naming the caller's
+    /// image on the agent's HTTP port, shows its progress, and exits 0 only
+    /// once the board came back up from the written image.
+    func flashCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let usage = "usage: flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]"
+        var options: [String: String] = [:]
+        var verify = true
+        var boardName: String?
+        var rest = arguments[...]
+        while let word = rest.popFirst() {
+            switch word {
+            case "--rootfs", "--bmap", "--target", "--kernel", "--dtb":
+                guard let value = rest.popFirst() else { throw .usage("flash: \(word) needs a value (\(usage))") }
+                options[word] = value
+            case "--no-verify":
+                verify = false
+            default:
+                if word.hasPrefix("-") { throw .usage("flash: unknown option '\(word)' (\(usage))") }
+                guard boardName == nil else { throw .usage("flash: unexpected argument '\(word)' (\(usage))") }
+                boardName = word
+            }
+        }
+        guard let boardName else { throw .usage("flash: missing BOARD (\(usage))") }
+        if options["--kernel"] != nil || options["--dtb"] != nil {
+            throw .failure("flash: --kernel and --dtb are not supported by this agent yet; flash a whole disk image with --rootfs")
+        }
+        guard let rootfs = options["--rootfs"] else { throw .usage("flash: --rootfs NAME is required (\(usage))") }
+        let board = try board(boardName, for: "flash")
+        guard let settings = board.config.flash else {
+            throw .failure("flash: \(board.config.name) has no flash block in agent.yaml (flash.target)")
+        }
+        guard let network = board.config.network else {
+            throw .failure("flash: \(board.config.name) has no network block in agent.yaml (board_ip, server_ip, http_url)")
+        }
+        let artifacts = try artifactSpace(for: "flash")
+        let user = session.identity.user
+
+        // The image and its bmap, from the caller's space, with their sha256.
+        let entries: [ArtifactEntry]
+        do {
+            entries = try artifacts.store.list(ArtifactRoute(space: .user(user), components: [], namesFolder: true))
+        } catch {
+            throw Self.shellError(error, "flash")
+        }
+        let route = try route(user: user, name: rootfs, for: "flash")
+        guard let image = entries.first(where: { $0.name == route.path }) else { throw .failure("flash: '/u/\(user)/\(route.path)' not found") }
+        var bmapURL: String?
+        if let bmap = options["--bmap"] {
+            let bmapRoute = try self.route(user: user, name: bmap, for: "flash")
+            guard entries.contains(where: { $0.name == bmapRoute.path }) else { throw .failure("flash: '/u/\(user)/\(bmapRoute.path)' not found") }
+            bmapURL = network.httpURL + "/u/\(user)/" + percentEncoded(bmapRoute.path)
+        } else if let sidecar = entries.first(where: { $0.name == route.path + ".bmap" }) {
+            bmapURL = network.httpURL + "/u/\(user)/" + percentEncoded(sidecar.name)
+        }
+
+        // The flasher's boot files, from the shared space (images/build-flasher).
+        let kernelFile = board.config.uboot.boot == "zboot" ? "bzImage" : "Image"
+        let flasherFolder = artifacts.store.dataDirectory + "/shared/" + settings.flasher
+        for file in [kernelFile, "initrd"] where access(flasherFolder + "/" + file, R_OK) != 0 {
+            throw .failure("flash: the flasher is not installed: \(flasherFolder)/\(file) is missing (images/build-flasher makes it)")
+        }
+
+        let claim: JobClaim
+        do {
+            claim = try jobs.claim(board.config.name, kind: "flash", user: user)
+        } catch {
+            throw .failure("flash: \(error)")
+        }
+        defer { claim.release() }
+
+        let request = FlashRequest(
+            user: user,
+            images: [FlashImage(name: "rootfs", url: network.httpURL + "/u/\(user)/" + percentEncoded(route.path),
+                                sha256: image.sha256, size: nil, bmapURL: bmapURL, target: options["--target"] ?? settings.target)],
+            verify: verify,
+            flasherKernel: "shared/\(settings.flasher)/\(kernelFile)", flasherInitrd: "shared/\(settings.flasher)/initrd",
+            success: settings.success.map(ExpectPattern.literal), timeout: settings.timeout)
+        logger.notice("flash: \(board.config.name) by \(user): \(route.path) (sha256 \(image.sha256 ?? "unknown")) to \(request.images[0].target)")
+
+        let display = ProgressDisplay(session)
+        let watcher = CancelWatcher(session)
+        let job = FlashJob(board: board, request: request, api: jobAPI,
+                           report: { line in display.line("flash: " + line) },
+                           progress: { progress in display.progress("flash: " + progress.line) },
+                           isCancelled: { watcher.isCancelled })
+        let started = wallClock()
+        let outcome: JobFailure?
+        do {
+            try job.run()
+            outcome = nil
+        } catch {
+            outcome = error
+        }
+        watcher.stop()
+        display.finish()
+        let inventory = job.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        record(JobHistory.Record(kind: "flash", user: user, started: started, seconds: wallClock() - started,
+                                 result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
+                                 error: outcome?.description, files: [route.path: image.sha256 ?? ""], inventory: inventory),
+               board: board.config.name)
+        if let failure = outcome {
+            if !failure.recentLines.isEmpty && !failure.cancelled {
+                session.print("flash: the last console lines:\n" + failure.recentLines.suffix(15).map { "  | \($0)\n" }.joined())
+            }
+            logger.warning("flash: \(board.config.name) by \(user): \(failure)")
+            throw .failure("flash: \(board.config.name): step '\(failure.step)' failed: \(failure.reason)")
+        }
+        logger.notice("flash: \(board.config.name) by \(user): done")
+        session.print("flash: \(board.config.name): \(route.path) written, verified, and the board is up\n")
+    }
+
+    /// `jobs BOARD [--json]`: the board's netboot and flash history.
+    func jobsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let json = arguments.contains("--json")
+        let positional = arguments.filter { $0 != "--json" }
+        guard positional.count == 1, !positional[0].hasPrefix("-") else { throw .usage("jobs: usage: jobs BOARD [--json]") }
+        let board = try board(positional[0], for: "jobs")
+        if json {
+            session.print(history.json(of: board.config.name))
+            return
+        }
+        let records = history.records(of: board.config.name)
+        guard !records.isEmpty else {
+            session.print("no jobs on \(board.config.name) yet\n")
+            return
+        }
+        for record in records {
+            let files = (record["files"] as? [String: String])?.keys.sorted().joined(separator: ",") ?? ""
+            var line = "\(record["started"] ?? "?")  \(record["kind"] ?? "?")  \(record["user"] ?? "?")  \(files)  "
+            line += "\(record["seconds"] ?? "?")s  \(record["result"] ?? "?")"
+            if let error = record["error"] as? String { line += ": \(error)" }
+            session.print(line + "\n")
+        }
+    }
+
+    func record(_ record: JobHistory.Record, board: String) {
+        do {
+            try history.append(record, board: board)
+        } catch {
+            logger.error("jobs: cannot record a \(record.kind) job of \(board): \(error)")
+        }
+    }
+}
+
+/// Progress for a person: one line redrawn in place on a terminal, a line
+/// every 5 s otherwise.
+final class ProgressDisplay {
+    private let session: ShellSession
+    private var lastDrawn = 0.0
+    private var showing = false
+
+    init(_ session: ShellSession) { self.session = session }
+
+    func line(_ text: String) {
+        finish()
+        session.print(text + "\n")
+    }
+
+    func progress(_ text: String) {
+        let now = monotonicSeconds()
+        if session.isTerminal {
+            guard now - lastDrawn >= 0.25 else { return }
+            session.writeRaw(Array(("\r" + text + "\u{1b}[K").utf8))
+            showing = true
+        } else {
+            guard now - lastDrawn >= 5 else { return }
+            session.print(text + "\n")
+        }
+        lastDrawn = now
+    }
+
+    func finish() {
+        if showing { session.writeRaw(Array("\r\n".utf8)) }
+        showing = false
+    }
+}
+
+/// A path for a URL: each component percent-encoded, `/` kept.
+func percentEncoded(_ path: String) -> String {
+    path.split(separator: "/", omittingEmptySubsequences: false).map { component in
+        component.utf8.map { byte -> String in
+            let safe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || byte == 0x2d || byte == 0x2e || byte == 0x5f || byte == 0x7e
+            return safe ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+        }.joined()
+    }.joined(separator: "/")
+}

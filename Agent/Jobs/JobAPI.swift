@@ -1,0 +1,140 @@
+import Foundation
+import HTTPDaemon
+import SystemSupport
+
+/// The flasher's side of a job, over the agent's HTTP port (DESIGN.md,
+/// "HTTP artifacts" and "Jobs"):
+///
+/// * `GET /api/v1/jobs/ID` — the job's manifest (JSON: images, targets, sha256).
+/// * `POST /api/v1/jobs/ID/events` — one JSON event (inventory, progress,
+///   success, error), handed to the job waiting for it.
+///
+/// ID is the job's number, a dash and an unguessable token, so the job URL
+/// carries the token: a request for any other ID gets 403 and changes nothing.
+public final class JobAPI: HTTPHandler, @unchecked Sendable {
+    // @unchecked: `jobs` is guarded by `condition`.
+    public static let prefix = "/api/v1/jobs/"
+    /// Bigger events are refused (413): an event is a line of JSON.
+    static let maxEventSize = 64 << 10
+
+    private let condition = NSCondition()
+    private var jobs: [String: Entry] = [:]
+    private var nextNumber = 1
+
+    private struct Entry {
+        var manifest: [UInt8]
+        var events: [[String: Any]] = []
+        var fetched = false
+    }
+
+    public init() {}
+
+    /// Registers a job's manifest; returns its ID (the last path component of its URL).
+    public func register(manifest: [UInt8]) -> String {
+        let token = randomHex(16)
+        return condition.locked {
+            let id = "\(nextNumber)-\(token)"
+            nextNumber += 1
+            jobs[id] = Entry(manifest: manifest)
+            return id
+        }
+    }
+
+    /// Forgets a job: its URL answers 403 from now on.
+    public func remove(_ id: String) {
+        condition.locked { _ = jobs.removeValue(forKey: id) }
+    }
+
+    /// The next event of job `id`, waiting up to `timeout` seconds; nil when none came.
+    public func nextEvent(of id: String, timeout: Double) -> [String: Any]? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            guard jobs[id] != nil else { return nil }
+            if let event = jobs[id]?.events.first {
+                jobs[id]?.events.removeFirst()
+                return event
+            }
+            if !condition.wait(until: deadline) { return nil }
+        }
+    }
+
+    /// Whether the flasher fetched the manifest yet.
+    public func wasFetched(_ id: String) -> Bool { condition.locked { jobs[id]?.fetched ?? false } }
+
+    // MARK: HTTPHandler
+
+    public func handle(_ request: HTTPRequest) -> HTTPAction {
+        let rest = request.path.dropFirst(Self.prefix.count)
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
+        let id = String(parts.first ?? "")
+        switch (request.method, parts.count) {
+        case ("GET", 1), ("HEAD", 1):
+            let manifest: [UInt8]? = condition.locked {
+                jobs[id]?.fetched = true
+                return jobs[id]?.manifest
+            }
+            guard let manifest else { return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)")) }
+            return .respond(HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                                         body: manifest))
+        case ("POST", 2) where parts[1] == "events":
+            guard condition.locked({ jobs[id] != nil }) else {
+                return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)"))
+            }
+            return .receive(EventReceiver(api: self, id: id))
+        case (_, 1), (_, 2):
+            return .respond(Self.refusal(405, "\(request.method) is not allowed here"))
+        default:
+            return .respond(Self.refusal(404, "no such job resource"))
+        }
+    }
+
+    fileprivate func deliver(_ body: [UInt8], to id: String) -> HTTPResponse {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let event = object as? [String: Any] else {
+            return Self.refusal(400, "an event is one JSON object")
+        }
+        let delivered: Bool = condition.locked {
+            guard jobs[id] != nil else { return false }
+            jobs[id]?.events.append(event)
+            condition.broadcast()
+            return true
+        }
+        return delivered ? HTTPResponse(status: 204) : Self.refusal(403, "the job has ended")
+    }
+
+    static func refusal(_ status: Int, _ message: String) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array((message + "\n").utf8))
+    }
+}
+
+/// Collects one event's body (64 KiB at most).
+private final class EventReceiver: HTTPBodyReceiver, @unchecked Sendable {
+    // @unchecked: libmicrohttpd calls one request's receiver from one thread at a time.
+    private let api: JobAPI
+    private let id: String
+    private var body: [UInt8] = []
+
+    init(api: JobAPI, id: String) {
+        self.api = api
+        self.id = id
+    }
+
+    func receive(_ bytes: UnsafeRawBufferPointer) -> HTTPResponse? {
+        body.append(contentsOf: bytes)
+        return body.count > JobAPI.maxEventSize ? JobAPI.refusal(413, "an event is at most \(JobAPI.maxEventSize) bytes") : nil
+    }
+
+    func finish() -> HTTPResponse { api.deliver(body, to: id) }
+
+    func abandon(reason: String) {}
+}
+
+/// `count` random bytes as hex, from the system's secure generator (getrandom).
+func randomHex(_ count: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in
+        let byte = UInt8.random(in: 0...255, using: &generator)
+        return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+    }.joined()
+}
