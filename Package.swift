@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "ProvisionerTesting"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
