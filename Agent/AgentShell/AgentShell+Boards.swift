@@ -2,9 +2,9 @@ import AgentCore
 import Foundation
 
 extension AgentShell {
-    /// `boards [--json]`: every board with its power state. The agent does
-    /// not track U-Boot/Linux state nor holders yet: `state` is "unknown",
-    /// `holder` and `until` empty (the coordinator knows those).
+    /// `boards [--json]`: every board with its power state and state (off,
+    /// u-boot, linux, flashing, netboot, unknown; see `JobSlots.state`).
+    /// `holder` and `until` are empty: the coordinator knows those.
     func boardsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
         var json = false
         for argument in arguments {
@@ -15,7 +15,8 @@ extension AgentShell {
             let power: PowerState?
             do { power = try board.power.status() } catch { power = nil }
             return ["name": board.config.name, "agent": agentName, "online": power != nil,
-                    "power": (power ?? .unknown).rawValue, "state": "unknown", "holder": NSNull(), "until": NSNull()]
+                    "power": (power ?? .unknown).rawValue, "state": jobs.state(of: board.config.name, power: power),
+                    "holder": NSNull(), "until": NSNull()]
         }
         if json {
             guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
@@ -27,7 +28,7 @@ extension AgentShell {
         var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
         for row in rows {
             table.append([row["name"] as? String ?? "", agentName, (row["online"] as? Bool ?? false) ? "yes" : "no",
-                          row["power"] as? String ?? "", "unknown", "-", "-"])
+                          row["power"] as? String ?? "", row["state"] as? String ?? "unknown", "-", "-"])
         }
         session.print(Self.format(table))
     }

@@ -110,8 +110,10 @@ extension AgentShell {
             try uboot.powerUp()
             try uboot.reachPrompt()
         } catch {
+            jobs.setState(nil, of: name)
             return "reset to U-Boot failed: \(error)"
         }
+        jobs.setState("u-boot", of: name)
         return "at the U-Boot prompt"
     }
 }

@@ -101,6 +101,7 @@ extension AgentShell {
         }
         watcher.stop()
         display.finish()
+        jobs.setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board.config.name)
         let inventory = job.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
         record(JobHistory.Record(kind: "flash", user: user, started: started, seconds: wallClock() - started,
                                  result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",

@@ -105,6 +105,7 @@ extension AgentShell {
             outcome = error
         }
         watcher.stop()
+        jobs.setState(outcome == nil ? "linux" : nil, of: board.config.name)
         var names: [String: String] = [:]
         for option in ["--kernel", "--initrd", "--dtb"] {
             if let name = options[option] { names[name] = sha256(ofArtifact: name, user: user) ?? "" }

@@ -22,6 +22,7 @@ extension AgentShell {
             throw .failure("power: \(name): \(action.rawValue) failed: \(error)")
         }
         if action != .status {
+            jobs.setState(nil, of: name)
             logger.notice("power: \(name) \(action.rawValue), asked by \(session.identity.user)")
         }
         let state: PowerState

@@ -1,3 +1,4 @@
+import AgentCore
 import Synchronization
 import SystemSupport
 
@@ -12,8 +13,24 @@ public final class JobSlots: Sendable {
     }
 
     private let holders = Mutex<[String: Holder]>([:])
+    /// What the last job left each board at: `u-boot` or `linux`.
+    private let states = Mutex<[String: String]>([:])
 
     public init() {}
+
+    /// The board's state as `boards` shows it: off when its power is off; a
+    /// running job's kind (`flashing`, `netboot`); else what the last job
+    /// left it at, or unknown (a person may have typed anything since).
+    public func state(of board: String, power: PowerState?) -> String {
+        if power == .off { return "off" }
+        if let holder = holder(of: board) { return holder.kind == "flash" ? "flashing" : holder.kind }
+        return states.withLock { $0[board] } ?? "unknown"
+    }
+
+    /// Records what a job left the board at (nil: unknown).
+    public func setState(_ state: String?, of board: String) {
+        states.withLock { $0[board] = state }
+    }
 
     /// Claims `board` for a job; the claim ends with `JobClaim.release()` or its deinit.
     public func claim(_ board: String, kind: String, user: String) throws(JobBusy) -> JobClaim {
