@@ -38,7 +38,19 @@ extension AgentShell {
             case .dropped(let count): notice("\(count) bytes dropped: this session was too slow")
             }
         }
+        // OpenSSH's ~B sends a break request: a serial break on the line.
+        if !readOnly {
+            streams.setBreakHandler { [logger] in
+                do {
+                    try attached.sendBreak()
+                    logger.info("console: \(user) sent a break to \(name)")
+                } catch {
+                    notice("break not sent: \(error)")
+                }
+            }
+        }
         defer {
+            streams.setBreakHandler(nil)
             attached.detach()
             logger.info("console: \(user) detached from \(name)")
         }

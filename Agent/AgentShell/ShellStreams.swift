@@ -26,6 +26,8 @@ public protocol ShellStreams: AnyObject, Sendable {
     func offer(_ bytes: [UInt8])
     /// Bytes `offer` dropped since the last call.
     func takeDropped() -> Int
+    /// What a break request from the client does (nil: breaks are refused).
+    func setBreakHandler(_ handler: (@Sendable () -> Void)?)
 }
 
 extension SSHChannelIO: ShellStreams {

@@ -48,6 +48,7 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// to move them in.
     private var inputFull = false
     private var closed = false
+    private var breakHandler: (@Sendable () -> Void)?
     private var status: Int32?
     private var window: SSHTerminal?
     private let wake: @Sendable () -> Void
@@ -135,6 +136,19 @@ public final class SSHChannelIO: @unchecked Sendable {
             condition.broadcast()
         }
         wake()
+    }
+
+    /// What to do when the client sends a break (OpenSSH's `~B`); nil
+    /// refuses breaks. Called on the connection's thread: it must not block.
+    public func setBreakHandler(_ handler: (@Sendable () -> Void)?) {
+        condition.locked { breakHandler = handler }
+    }
+
+    /// The client asked for a break: false when nobody takes breaks.
+    func receiveBreak() -> Bool {
+        guard let handler = condition.locked({ breakHandler }) else { return false }
+        handler()
+        return true
     }
 
     /// True once the client closed the channel or went away. After `read`

@@ -105,3 +105,22 @@ let sshChannelEnvCallback: ssh_channel_env_request_callback = { _, _, name, valu
     channel.environment[String(cString: name)] = String(cString: value)
     return 0
 }
+
+/// Requests libssh has no callback for. libssh 0.10 parses a channel request
+/// it does not know into SSH_CHANNEL_REQUEST_UNKNOWN without its name; of
+/// those, an OpenSSH client sends only "break" (`~B`) during a session, so
+/// one on a program's channel is taken as a break. Anything else gets
+/// libssh's default answer.
+let sshMessageCallback: ssh_message_callback = { _, message, userdata in
+    guard let message, ssh_message_type(message) == Int32(SSH_REQUEST_CHANNEL.rawValue),
+          ssh_message_subtype(message) == Int32(SSH_CHANNEL_REQUEST_UNKNOWN.rawValue),
+          let target = ssh_message_channel_request_channel(message) else { return 1 }
+    let connection = connection(userdata)
+    guard let channel = connection.channels.first(where: { $0.channel == target }), let io = channel.io else { return 1 }
+    if io.receiveBreak() {
+        ssh_message_channel_request_reply_success(message)
+    } else {
+        ssh_message_reply_default(message)
+    }
+    return 0
+}

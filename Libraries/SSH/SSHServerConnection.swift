@@ -71,6 +71,7 @@ public final class SSHServerConnection: @unchecked Sendable {
             callbacks.deallocate()
         }
         ssh_set_server_callbacks(session, callbacks)
+        ssh_set_message_callback(session, sshMessageCallback, Unmanaged.passUnretained(self).toOpaque())
         ssh_set_auth_methods(session, Int32(SSH_AUTH_METHOD_PUBLICKEY))
 
         guard ssh_handle_key_exchange(session) == SSH_OK else {

@@ -41,6 +41,24 @@ struct SSHTerminalTests {
         #expect(hub.detachCount == 1)
     }
 
+    @Test func openSSHsBreakReachesTheLineOfAReadWriteSessionOnly() async throws {
+        let fixture = try AgentSSHFixture(scrollback: "=> ")
+        let hub = fixture.board1.fakeConsole
+        let client = try fixture.terminal("console", "board1")
+        try await client.waitFor("=> ")
+        client.type("\r~B")  // OpenSSH's escape: ~B at the start of a line sends a break request
+        #expect(await hub.wait { $0.breaks == 1 }, "breaks: \(hub.breaks)")
+        client.type([0x1D, UInt8(ascii: ".")])
+        #expect(await client.waitForExit() == 0)
+
+        let watcher = try fixture.terminal("console", "board1", "--ro")
+        try await watcher.waitFor("=> ")
+        watcher.type("\r~B")
+        watcher.type([0x1D, UInt8(ascii: ".")])
+        #expect(await watcher.waitForExit() == 0)
+        #expect(hub.breaks == 1, "a read-only session sends no break")
+    }
+
     @Test func endOfInputDetaches() async throws {
         let fixture = try AgentSSHFixture()
         let hub = fixture.board1.fakeConsole
