@@ -119,10 +119,17 @@ public final class QEMUPowerSwitch: PowerSwitch {
     }
 
     private func start() throws {
-        if processID != nil {
-            // Already on; a QEMU left paused by a failed start is resumed.
-            if let client = try? QMPClient(path: qmpPath), !Self.isRunning(client) { try client.execute("cont") }
-            return
+        if let pid = processID {
+            if let client = try? QMPClient(path: qmpPath) {
+                // Already on; a QEMU left paused by a failed start is resumed.
+                if !Self.isRunning(client) { try client.execute("cont") }
+                return
+            }
+            // No answer on QMP: QEMU is ending (killed, crashed) and not yet
+            // reaped. Once it is, it starts anew.
+            guard waitForExit(pid, timeout: 5) else {
+                throw BoardError("power on: QEMU (pid \(pid)) runs but does not answer on \(qmpPath)")
+            }
         }
         try makeDirectories(parentFolder(qmpPath))
         try makeDirectories(parentFolder(qemuLogPath))

@@ -85,6 +85,42 @@ struct NetbootTests {
         _ = try await lab.ssh("power", "wrongprompt", "off")
     }
 
+    @Test func onATerminalNetbootEndsInTheConsole() async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("arm64/Image", as: "Image")
+        try await lab.upload("arm64/initrd", as: "initrd")
+        let terminal = try ConsoleProcess("nsenter", lab.nsenter(["netboot", "arm1", "--kernel", "Image", "--initrd", "initrd"],
+                                                                 terminal: true), terminal: true)
+        try await terminal.expect("boot: ok", timeout: .seconds(120))
+        try await terminal.expect("arm1 console", timeout: .seconds(20))
+        try await terminal.expect("PROVISIONER-MARKER", timeout: .seconds(120))
+        terminal.send("\u{1d}.")
+        try await terminal.expect("detached from arm1", timeout: .seconds(10))
+        let jobs = try await lab.ssh("jobs", "arm1", "--json")
+        #expect(jobs.stdout.contains("\"result\" : \"ok\""), "\(jobs.stdout)")
+        #expect(jobs.stdout.contains("\"kind\" : \"netboot\""), "\(jobs.stdout)")
+        _ = try await lab.ssh("power", "arm1", "off")
+    }
+
+    @Test func ctrlCCancelsAJobAtOnce() async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("arm64/initrd", as: "Image")
+        let terminal = try ConsoleProcess("nsenter", lab.nsenter(["netboot", "stuck", "--kernel", "Image", "--wait", "x"],
+                                                                 terminal: true), terminal: true)
+        try await terminal.expect("U-Boot prompt…", timeout: .seconds(30))
+        let cancelled = ContinuousClock.now
+        terminal.send("\u{3}")
+        try await terminal.expect("netboot: stuck: cancelled at step 'U-Boot prompt'", timeout: .seconds(15))
+        #expect(ContinuousClock.now - cancelled < .seconds(15), "long before the 5 minute prompt timeout")
+        let jobs = try await lab.ssh("jobs", "stuck")
+        #expect(jobs.stdout.contains("netboot  user  Image"), "\(jobs.stdout)")
+        #expect(jobs.stdout.contains("cancelled"), "\(jobs.stdout)")
+        // The board is free again: the next job gets past its claim (to a missing file).
+        let next = try await lab.ssh("netboot", "stuck", "--kernel", "nosuch", "--wait", "x")
+        #expect(next.stderrLines == ["netboot: '/u/user/nosuch' not found"], "\(next.stderr)")
+        _ = try await lab.ssh("power", "stuck", "off")
+    }
+
     @Test func aFileThatIsNotThereIsNamedBeforeAnythingIsPowered() async throws {
         let lab = try await NetbootLab()
         let result = try await lab.ssh("netboot", "arm1", "--kernel", "nosuch", "--wait", "x")
@@ -139,6 +175,7 @@ final class NetbootLab: Sendable {
             \(arm("arm1", "{ profile: qemu-arm64 }"))
             \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
             \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }"))
+            \(arm("stuck", "{ profile: qemu-arm64, prompt: \"never> \", autoboot: \"never\", timeouts: { prompt: 5m } }"))
               - name: x86
                 serial: { device: x86.console }
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
@@ -156,9 +193,10 @@ final class NetbootLab: Sendable {
         for pid in processIDs(withArgument: folder.path) where pid != agent.pid { kill(pid, SIGKILL) }
     }
 
-    /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's network namespace.
-    func nsenter(_ command: [String]) -> [String] {
-        ["-t", "\(agent.pid)", "-n", "--", "ssh", "-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
+    /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's
+    /// network namespace (`ssh -tt`, for a terminal, with `terminal`).
+    func nsenter(_ command: [String], terminal: Bool = false) -> [String] {
+        ["-t", "\(agent.pid)", "-n", "--", "ssh"] + (terminal ? ["-tt", "-e", "none"] : []) + ["-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
          "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"] + command
     }

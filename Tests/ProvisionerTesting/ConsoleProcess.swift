@@ -2,11 +2,19 @@ import Foundation
 import Synchronization
 
 /// A program driven through its console, as a person at a serial terminal
-/// would: QEMU with `-nographic` (its serial port on stdin/stdout), waiting
-/// for patterns and typing lines. Ended by its PID like `RunningProcess`.
+/// would: QEMU with `-nographic` (its serial port on stdin/stdout), or
+/// `ssh -tt … console BOARD` on a pseudo-terminal; waiting for patterns and
+/// typing lines. Ended by its PID like `RunningProcess`.
+///
+/// Started with posix_spawn, not Foundation's Process: Process learns that a
+/// child ended when a socket the child inherits closes, and then waits for it
+/// in a blocking waitpid on the thread that watches every Process. OpenSSH
+/// closes all inherited descriptors at start, so a long-running `ssh` would
+/// hold that thread, and no other Process of the test run would be seen to end.
 public final class ConsoleProcess: Sendable {
     public let pid: Int32
-    private let process: Mutex<Process>
+    /// The exit status once reaped (waitpid's status word).
+    private let exitStatus = Mutex<Int32?>(nil)
     private let input: FileHandle
     private let output = Output()
 
@@ -24,29 +32,82 @@ public final class ConsoleProcess: Sendable {
         var ended = false
     }
 
-    public init(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Tools.resolve(executable))
-        process.arguments = arguments
-        let stdin = Pipe.closedOnExec()
-        let stdout = Pipe.closedOnExec()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try RunningProcess.withSignalsUnblocked { try process.run() }
-        pid = process.processIdentifier
-        self.process = Mutex(process)
-        input = stdin.fileHandleForWriting
-        let reader = stdout.fileHandleForReading
+    /// Starts `executable` with its stdin, stdout and stderr on pipes, or with
+    /// `terminal` on the slave side of a new pseudo-terminal (the program sees
+    /// a tty, as `ssh -tt` from a person's shell does, and sets it raw itself).
+    public init(_ executable: String, _ arguments: [String], terminal: Bool = false) throws {
+        let path = try Tools.resolve(executable)
+        let reader: FileHandle
+        if terminal {
+            let (master, slave) = try Self.openPseudoTerminal()
+            defer { try? slave.close() }  // the child's copies keep it open; EIO on the master once it ends
+            pid = try Self.spawn(path, arguments, stdin: slave.fileDescriptor, stdout: slave.fileDescriptor)
+            input = master
+            reader = master
+        } else {
+            let stdin = Pipe.closedOnExec()
+            let stdout = Pipe.closedOnExec()
+            defer {
+                try? stdin.fileHandleForReading.close()
+                try? stdout.fileHandleForWriting.close()
+            }
+            pid = try Self.spawn(path, arguments, stdin: stdin.fileHandleForReading.fileDescriptor,
+                                 stdout: stdout.fileHandleForWriting.fileDescriptor)
+            input = stdin.fileHandleForWriting
+            reader = stdout.fileHandleForReading
+        }
         let output = self.output
         Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while true {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break }
-                output.withLock { $0.text += String(decoding: chunk, as: UTF8.self) }
+                let count = read(reader.fileDescriptor, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }  // end of file, or EIO: the pty's slave side closed
+                output.withLock { $0.text += String(decoding: buffer[..<count], as: UTF8.self) }
             }
             output.withLock { $0.ended = true }
         }
+    }
+
+    /// Starts `path` with stdin `stdin` and stdout and stderr `stdout`, every
+    /// signal unblocked and the usual ones at their default action (the test
+    /// pool's threads block nearly all: see `RunningProcess.withSignalsUnblocked`).
+    private static func spawn(_ path: String, _ arguments: [String], stdin: Int32, stdout: Int32) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw TestSetupError("cannot start \(path): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    /// A new pseudo-terminal: its master side (ours) and slave side (the program's), both close-on-exec.
+    private static func openPseudoTerminal() throws -> (master: FileHandle, slave: FileHandle) {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        guard openpty(&master, &slave, nil, nil, nil) == 0 else {
+            throw TestSetupError("openpty: \(String(cString: strerror(errno)))")
+        }
+        for fd in [master, slave] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (FileHandle(fileDescriptor: master, closeOnDealloc: true),
+                FileHandle(fileDescriptor: slave, closeOnDealloc: true))
     }
 
     deinit { stop() }
@@ -89,14 +150,28 @@ public final class ConsoleProcess: Sendable {
         }
     }
 
-    /// Ends the program: SIGTERM, then SIGKILL.
+    /// True until the program has ended (and is reaped).
+    public var isRunning: Bool {
+        exitStatus.withLock { status in
+            guard status == nil else { return false }
+            var word: Int32 = 0
+            if waitpid(pid, &word, WNOHANG) == pid { status = word }
+            return status == nil
+        }
+    }
+
+    /// Ends the program: SIGTERM, then SIGKILL after 3 s.
     public func stop() {
-        let running = process.withLock { $0.isRunning }
-        guard running else { return }
+        guard isRunning else { return }
         kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(3)
-        while process.withLock({ $0.isRunning }) && Date() < deadline { usleep(10_000) }
-        if process.withLock({ $0.isRunning }) { kill(pid, SIGKILL) }
-        process.withLock { $0.waitUntilExit() }
+        let deadline = ContinuousClock.now + .seconds(3)
+        while isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        exitStatus.withLock { status in
+            var word: Int32 = 0
+            while waitpid(pid, &word, 0) == -1 && errno == EINTR {}
+            status = word
+        }
     }
 }

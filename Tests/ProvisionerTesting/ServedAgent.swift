@@ -1,0 +1,94 @@
+import Foundation
+
+/// `provisioner-agent serve` in a folder of its own, as a user meets it: an
+/// ed25519 key per user (comment `NAME@test`, so the key names the user),
+/// listed in `authorized_keys`, the SSH port on 127.0.0.1, and the boards a
+/// test gives as YAML. Reached with the real OpenSSH client.
+public final class ServedAgent: Sendable {
+    public let folder: TemporaryDirectory
+    public let port: UInt16
+    public let process: RunningProcess
+
+    /// Starts the agent and waits until its SSH port listens.
+    /// - Parameters:
+    ///   - boards: the `boards:` list, indented by two spaces (`  - name: …`);
+    ///     relative paths are taken from `folder`, `data_dir` is `data`.
+    ///   - users: a key is made for each, and listed in `authorized_keys`.
+    public init(prefix: String = "served-agent", users: [String] = ["user"], boards: String) async throws {
+        folder = try TemporaryDirectory(prefix: prefix)
+        var authorized = ""
+        for user in users {
+            authorized += try await Self.makeKey(user, in: folder)
+        }
+        try folder.createFile("authorized_keys", text: authorized)
+        port = try freeTCPPort()
+        try folder.createFile("agent.yaml", text: """
+            agent:
+              name: test
+              data_dir: data
+              ssh: { listen: "127.0.0.1:\(port)", authorized_keys: authorized_keys }
+              tftp: { listen: "127.0.0.1:0" }
+              http: { listen: "127.0.0.1:0" }
+            boards:
+            \(boards)
+
+            """)
+        process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
+        try await process.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+    }
+
+    /// Makes a key for `user` that the agent does not know (to be refused).
+    public func makeKey(_ user: String) async throws {
+        _ = try await Self.makeKey(user, in: folder)
+    }
+
+    /// The path of a folder or file of the agent's `data_dir`.
+    public func dataPath(_ relative: String) -> String { folder.path("data/" + relative) }
+
+    /// The ssh options and destination, for `user`'s key: `ssh` + these + a command.
+    public func sshArguments(as user: String = "user", terminal: Bool = false) -> [String] {
+        (terminal ? ["-tt", "-e", "none"] : [])
+            + ["-p", "\(port)", "-i", folder.path(user), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "127.0.0.1"]
+    }
+
+    /// Runs one command over SSH as `user` (`ssh -p PORT 127.0.0.1 COMMAND…`).
+    public func ssh(as user: String = "user", _ command: String...) async throws -> ProcessResult {
+        try await RunningProcess.run("ssh", sshArguments(as: user) + command, timeout: .seconds(30))
+    }
+
+    /// `ssh -tt … console BOARD [--ro]` on a pseudo-terminal, as a person types it.
+    public func console(_ board: String, readOnly: Bool = false, as user: String = "user") throws -> ConsoleProcess {
+        try ConsoleProcess("ssh", sshArguments(as: user, terminal: true) + ["console", board] + (readOnly ? ["--ro"] : []),
+                           terminal: true)
+    }
+
+    /// SIGTERM, and the agent's exit status (nil when it did not end within 10 s).
+    public func stop() async -> Int32? {
+        process.signal(SIGTERM)
+        return await process.waitForExit(timeout: .seconds(10))
+    }
+
+    private static func makeKey(_ user: String, in folder: TemporaryDirectory) async throws -> String {
+        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "\(user)@test",
+                                                               "-f", folder.path(user)])
+        guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen failed: \(made)") }
+        return try String(contentsOfFile: folder.path(user + ".pub"), encoding: .utf8)
+    }
+}
+
+/// A TCP port nobody listens on right now (the kernel's pick, then released).
+public func freeTCPPort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestSetupError("no free TCP port") }
+    return UInt16(bigEndian: address.sin_port)
+}
