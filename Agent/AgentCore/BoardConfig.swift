@@ -11,6 +11,10 @@ public struct BoardConfig: Sendable {
     public var flash: Flash?
     /// `power.cycle_delay`: how long `cycle` leaves the board off.
     public var cycleDelay: Double
+    /// `jobs.on_failure`: power a board off when a job fails or is
+    /// cancelled (`off`), or leave it as the job left it for a look at its
+    /// console (`keep`, the default).
+    public var powerOffOnJobFailure = false
 
     public struct Serial: Sendable {
         /// Prefer `/dev/serial/by-path/…` or `by-id/…`: reopened as named.
@@ -101,6 +105,12 @@ public struct BoardConfig: Sendable {
             uboot = try UBootProfile(profile, power: power)
         } else {
             uboot = UBootProfile.builtIn(for: power)
+        }
+
+        if let jobsValue = board.optional("jobs") {
+            let section = try jobsValue.mapping()
+            if let value = section.optional("on_failure") { powerOffOnJobFailure = try value.choice(["keep", "off"]) == "off" }
+            try section.finish()
         }
 
         if let flashValue = board.optional("flash") {

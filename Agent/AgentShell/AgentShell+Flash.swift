@@ -100,6 +100,7 @@ extension AgentShell {
             outcome = error
         }
         watcher.stop()
+        if outcome != nil { afterFailedJob(board, by: user) }
         display.finish()
         jobs.setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board.config.name)
         let inventory = job.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }

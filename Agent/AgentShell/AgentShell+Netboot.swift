@@ -105,6 +105,7 @@ extension AgentShell {
             outcome = error
         }
         watcher.stop()
+        if outcome != nil { afterFailedJob(board, by: user) }
         jobs.setState(outcome == nil ? "linux" : nil, of: board.config.name)
         var names: [String: String] = [:]
         for option in ["--kernel", "--initrd", "--dtb"] {
@@ -183,5 +184,18 @@ extension AgentShell {
         guard let store = artifacts?.store,
               let entries = try? store.list(ArtifactRoute(space: .user(user), components: [], namesFolder: true)) else { return nil }
         return entries.first { $0.name == name }?.sha256
+    }
+}
+
+extension AgentShell {
+    /// `jobs.on_failure: off`: a failed or cancelled job powers the board off.
+    func afterFailedJob(_ board: any BoardHandle, by user: String) {
+        guard board.config.powerOffOnJobFailure else { return }
+        do {
+            try board.power.powerOff()
+            logger.notice("power: \(board.config.name) off after a failed job of \(user) (jobs.on_failure: off)")
+        } catch {
+            logger.warning("power: \(board.config.name): off after a failed job failed: \(error)")
+        }
     }
 }

@@ -63,6 +63,8 @@ struct NetbootTests {
                 "\(result.stderr)")
         #expect(result.stdout.contains("netboot: the last console lines:"), "\(result.stdout)")
         #expect(result.stdout.contains("  | => booti ${kernel_addr_r} - ${fdtcontroladdr}"), "\(result.stdout)")
+        let power = try await lab.ssh("power", "arm1", "status")
+        #expect(power.stdout == "arm1: on\n", "jobs.on_failure: keep leaves it on")
         #expect(ContinuousClock.now - started < .seconds(90), "reported, not waited out")
         _ = try await lab.ssh("power", "arm1", "off")
     }
@@ -82,7 +84,8 @@ struct NetbootTests {
         #expect(first.stderr.contains("netboot: wrongprompt: step 'U-Boot prompt' failed: 'board# ' did not come within 8s"),
                 "\(first.stderr)")
         #expect(first.stdout.contains("Hit any key to stop autoboot"), "the last console lines: \(first.stdout)")
-        _ = try await lab.ssh("power", "wrongprompt", "off")
+        let power = try await lab.ssh("power", "wrongprompt", "status")
+        #expect(power.stdout == "wrongprompt: off\n", "jobs.on_failure: off powers it off")
     }
 
     @Test func onATerminalNetbootEndsInTheConsole() async throws {
@@ -155,13 +158,14 @@ final class NetbootLab: Sendable {
         guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
         try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
         let network = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
-        func arm(_ name: String, _ uboot: String) -> String {
+        func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }") -> String {
             """
               - name: \(name)
                 serial: { device: \(name).console }
                 power: { type: qemu, arch: aarch64, firmware: /usr/lib/u-boot/qemu_arm64/u-boot.bin, memory: 512M }
                 \(network)
                 uboot: \(uboot)
+                jobs: \(jobs)
             """
         }
         try folder.createFile("agent.yaml", text: """
@@ -174,7 +178,8 @@ final class NetbootLab: Sendable {
             boards:
             \(arm("arm1", "{ profile: qemu-arm64 }"))
             \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
-            \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }"))
+            \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }",
+                  jobs: "{ on_failure: off }"))
             \(arm("stuck", "{ profile: qemu-arm64, prompt: \"never> \", autoboot: \"never\", timeouts: { prompt: 5m } }"))
               - name: x86
                 serial: { device: x86.console }
