@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Libraries/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Libraries/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: Swift wrappers: the only modules that import the C headers.
         .target(name: "SSH", dependencies: ["CSSH"], path: "Libraries/SSH"),
@@ -77,10 +79,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),
 
-        // MARK: Coordinator
+        // MARK: Coordinator. CoordinatorStore: reservations and audit in
+        // SQLite (the only module that imports CSQLite). CoordinatorCore:
+        // config, agents (health checks, routing) and the SSH front door.
+        .target(name: "CoordinatorStore", dependencies: ["CSQLite"], path: "Coordinator/Store"),
+        .target(name: "CoordinatorCore", dependencies: [
+            "CoordinatorStore", "ProvisionerCore", "SSH", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
-            "ProvisionerCore", "SystemSupport",
+            "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "SSH", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/provisioner-coordinator"),
 
         // MARK: Flasher: no Foundation (it runs as /init in a small initramfs).
@@ -96,6 +106,9 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
+        .testTarget(name: "CoordinatorTests", dependencies: [
+            "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "ProvisionerTesting",
+        ]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,8 @@
 import ArgumentParser
+import CoordinatorCore
+import Foundation
+import Logging
+import ProvisionerCore
 import SystemSupport
 
 @main
@@ -6,6 +10,117 @@ struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provisioner-coordinator",
         abstract: "The Provisioner coordinator: the lab's SSH front door, reservations and routing to agents.",
-        discussion: "Not yet serving: see the coordinator issue.",
-        version: Provisioner.version)
+        version: Provisioner.version,
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, ClientKeyCommand.self])
+
+    /// Usage and config errors exit 2 with one line; a service that cannot
+    /// start exits 1 (DESIGN.md).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            Foundation.exit(2)
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("provisioner-coordinator: \(error)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// A service that cannot start: one line, exit 1.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+}
+
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate coordinator.yaml without starting anything; exit 2 with FILE:LINE: what is wrong.")
+
+    @Option(help: "The coordinator's config file.")
+    var config: String = "/etc/provisioner/coordinator.yaml"
+
+    func run() throws {
+        let loaded = try CoordinatorConfig(file: config)
+        let users = loaded.users.count, agents = loaded.agents.count
+        print("\(config): ok: \(users) user\(users == 1 ? "" : "s"), \(agents) agent\(agents == 1 ? "" : "s")"
+              + (agents == 0 ? "" : " (\(loaded.agents.map(\.name).joined(separator: ", ")))")
+              + (loaded.calendar == nil ? "" : ", calendar configured (not synced yet)"))
+    }
+}
+
+struct ClientKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client-key",
+        abstract: "Print the public key the coordinator logs into agents with (generated when missing), "
+            + "for each agent's ssh.coordinator_keys file.")
+
+    @Option(help: "The coordinator's config file.")
+    var config: String = "/etc/provisioner/coordinator.yaml"
+
+    func run() throws {
+        let loaded = try CoordinatorConfig(file: config)
+        do {
+            try FileManager.default.createDirectory(atPath: loaded.coordinator.dataDirectory, withIntermediateDirectories: true)
+            let key = try Coordinator.loadClientKey(loaded, logger: nil)
+            print(key.publicKeyLine(comment: "coordinator"))
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+    }
+}
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the coordinator: the SSH front door, reservations and agent health checks of coordinator.yaml.")
+
+    @Option(help: "The coordinator's config file.")
+    var config: String = "/etc/provisioner/coordinator.yaml"
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning or error (default: info, or PROVISIONER_LOG_LEVEL).")
+    var logLevel: String?
+
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() throws {
+        let settings = try CoordinatorConfig(file: config)
+        LogSetup.bootstrap(level: logLevel.flatMap(Logger.Level.init(rawValue:)))
+        let logger = Logger(label: "provisioner-coordinator")
+
+        // Threads started from here on inherit this mask, so the signals
+        // arrive only where `sigwait` takes them.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, signal) }
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let coordinator: Coordinator
+        do {
+            coordinator = try Coordinator(config: settings, logger: logger)
+            try coordinator.start()
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+        notifySystemd("READY=1\nSTATUS=serving \(settings.agents.count) agents")
+        logger.info("coordinator: ready, \(settings.users.count) users, \(settings.agents.count) agents, ssh on \(coordinator.server.localAddress), host key \(coordinator.server.hostKeyFingerprint), client key \(coordinator.clientKey.publicKey.fingerprint)")
+
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        logger.info("coordinator: signal \(received), stopping")
+        notifySystemd("STOPPING=1")
+        coordinator.stop()
+    }
 }

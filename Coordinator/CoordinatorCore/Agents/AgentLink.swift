@@ -1,0 +1,49 @@
+import Logging
+import SSH
+import SystemSupport
+
+/// How the coordinator reaches one agent: its SSH port, its pinned host key
+/// and the coordinator's client key (DESIGN.md "Data flow"). Each request is
+/// its own SSH connection, naming the acting user with `--as USER`.
+public final class AgentLink: Sendable {
+    public let agent: CoordinatorConfig.Agent
+    let identity: SSHPrivateKey
+    /// Seconds to connect and log in.
+    let timeout: Double
+
+    public init(agent: CoordinatorConfig.Agent, identity: SSHPrivateKey, timeout: Double = 5) {
+        self.agent = agent
+        self.identity = identity
+        self.timeout = timeout
+    }
+
+    public var name: String { agent.name }
+
+    /// The command line the agent runs: `--as USER` then the words, quoted
+    /// for the agent's word splitting.
+    static func commandLine(_ words: [String], as user: String?) -> String {
+        ((user.map { ["--as", $0] } ?? []) + words).map(CommandWords.quote).joined(separator: " ")
+    }
+
+    /// Starts `words` on the agent and a thread that moves its bytes; the
+    /// caller reads and writes through the returned session.
+    public func open(_ words: [String], as user: String?, terminal: SSHTerminal? = nil) throws -> SSHClientSession {
+        let options = SSHClientOptions(host: agent.host, port: agent.port, user: "provisioner", identity: identity,
+                                       hostKey: agent.hostKey, timeout: timeout)
+        let session = try SSHClientSession(options, command: Self.commandLine(words, as: user), terminal: terminal)
+        do {
+            try startThread(named: "agent-\(agent.name)") { session.run() }
+        } catch {
+            session.hangUp()
+            throw error
+        }
+        return session
+    }
+
+    /// Runs a short command with no input; its status (nil: the connection
+    /// broke or `limit` seconds passed), stdout and stderr.
+    public func run(_ words: [String], as user: String?, limit: Double) throws -> (status: Int32?, stdout: [UInt8], stderr: [UInt8]) {
+        let session = try open(words, as: user)
+        return session.collect(timeout: limit)
+    }
+}

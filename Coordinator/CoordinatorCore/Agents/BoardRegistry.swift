@@ -1,0 +1,86 @@
+import Foundation
+import Synchronization
+
+/// A board as its agent last reported it.
+public struct BoardStatus: Sendable, Equatable {
+    public var name: String
+    public var agent: String
+    /// The agent answered its last health check and reported the board online.
+    public var online: Bool
+    public var power: String
+    public var state: String
+}
+
+/// What the coordinator knows of every agent and its boards, from the
+/// health checks. Read by every session's thread, written by the monitors.
+public final class BoardRegistry: Sendable {
+    struct AgentState: Sendable {
+        var online = false
+        /// Why the last check failed.
+        var problem: String? = "not checked yet"
+        var boards: [BoardStatus] = []
+    }
+
+    /// Agent names in config order; a board name two agents report goes to the first.
+    let order: [String]
+    private let agents: Mutex<[String: AgentState]>
+
+    public init(agents names: [String]) {
+        order = names
+        agents = Mutex(Dictionary(uniqueKeysWithValues: names.map { ($0, AgentState()) }))
+    }
+
+    /// A successful check: the agent's boards as it listed them.
+    func update(agent: String, boards: [BoardStatus]) {
+        agents.withLock { $0[agent] = AgentState(online: true, problem: nil, boards: boards) }
+    }
+
+    /// A failed check: the agent and its (last known) boards are offline.
+    func markDown(agent: String, problem: String) {
+        agents.withLock { states in
+            var state = states[agent] ?? AgentState()
+            state.online = false
+            state.problem = problem
+            for index in state.boards.indices {
+                state.boards[index].online = false
+                state.boards[index].power = "unknown"
+                state.boards[index].state = "unknown"
+            }
+            states[agent] = state
+        }
+    }
+
+    /// Every board, in agent (config) order, each name once.
+    public func boards() -> [BoardStatus] {
+        agents.withLock { states in
+            var seen = Set<String>()
+            var result: [BoardStatus] = []
+            for name in order {
+                for board in states[name]?.boards ?? [] where seen.insert(board.name).inserted {
+                    result.append(board)
+                }
+            }
+            return result
+        }
+    }
+
+    public func board(_ name: String) -> BoardStatus? { boards().first { $0.name == name } }
+
+    /// Whether the agent answered its last check, and why not.
+    public func agentState(_ name: String) -> (online: Bool, problem: String?) {
+        agents.withLock { states in
+            let state = states[name] ?? AgentState()
+            return (state.online, state.problem)
+        }
+    }
+
+    /// Parses an agent's `boards --json`.
+    static func parse(_ json: [UInt8], agent: String) -> [BoardStatus]? {
+        guard let rows = try? JSONSerialization.jsonObject(with: Data(json)) as? [[String: Any]] else { return nil }
+        return rows.compactMap { row in
+            guard let name = row["name"] as? String else { return nil }
+            return BoardStatus(name: name, agent: agent, online: row["online"] as? Bool ?? false,
+                               power: row["power"] as? String ?? "unknown", state: row["state"] as? String ?? "unknown")
+        }
+    }
+}

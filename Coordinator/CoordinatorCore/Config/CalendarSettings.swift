@@ -1,0 +1,55 @@
+import Foundation
+import ProvisionerCore
+
+/// The optional `calendar:` block (DESIGN.md "Configuration"). Validated at
+/// start so a typo is found early; the Google Calendar sync that uses it is
+/// another issue.
+public struct CalendarSettings: Sendable {
+    public struct Google: Sendable {
+        public var serviceAccountKey: String
+        public var apiURL: String
+        public var tokenURL: String
+        /// A CA bundle for a test's fake Google over HTTPS.
+        public var caFile: String?
+        public var poll: Double
+        /// Board name → calendar ID.
+        public var boards: [String: String]
+    }
+
+    public var google: Google
+
+    init(_ value: ConfigValue) throws(ConfigError) {
+        let mapping = try value.mapping()
+        let googleValue = try mapping.required("google")
+        let section = try googleValue.mapping()
+        let key = try section.required("service_account_key").filePath()
+        let apiURL = try section.optional("api_url").map(Self.url) ?? "https://www.googleapis.com/calendar/v3"
+        let tokenURL = try section.optional("token_url").map(Self.url) ?? "https://oauth2.googleapis.com/token"
+        let caFile = try section.optional("ca_file")?.filePath()
+        let poll = try section.optional("poll")?.duration() ?? 30
+        if poll < 1, let pollValue = section.optional("poll") { throw pollValue.error("must be 1s or more") }
+        var boards: [String: String] = [:]
+        if let boardsValue = section.optional("boards") {
+            let boardsMapping = try boardsValue.mapping()
+            guard case .mapping(let pairs) = boardsValue.node else { throw boardsValue.error("expected a mapping") }
+            for key in pairs.keys {
+                guard let name = key.string else { continue }
+                guard let calendar = boardsMapping.optional(name) else { continue }
+                guard CoordinatorConfig.isValidName(name) else { throw calendar.error("'\(name)' is not a valid board name") }
+                boards[name] = try calendar.word()
+            }
+            try boardsMapping.finish()
+        }
+        try section.finish()
+        try mapping.finish()
+        google = Google(serviceAccountKey: key, apiURL: apiURL, tokenURL: tokenURL, caFile: caFile, poll: poll, boards: boards)
+    }
+
+    static func url(_ value: ConfigValue) throws(ConfigError) -> String {
+        let text = try value.word()
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw value.error("'\(text)' is not an http:// or https:// URL")
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+}

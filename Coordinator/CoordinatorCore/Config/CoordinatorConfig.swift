@@ -1,0 +1,181 @@
+import Foundation
+import ProvisionerCore
+import SSH
+import SystemSupport
+
+/// `coordinator.yaml`: users, agents and the calendar. Every field is
+/// documented in `examples/coordinator.yaml`; `CoordinatorConfig(file:)` is
+/// its one validator (unknown keys are refused, errors are `FILE:LINE: …`).
+public struct CoordinatorConfig: Sendable {
+    public var file: String
+    public var coordinator: Settings
+    public var users: [User]
+    public var agents: [Agent]
+    /// Accepted and validated; the calendar sync is another issue.
+    public var calendar: CalendarSettings?
+
+    public struct Settings: Sendable {
+        public var dataDirectory: String
+        public var ssh: SSHSettings
+        /// How often each agent is asked for its boards.
+        public var healthInterval: Double
+    }
+
+    public struct SSHSettings: Sendable {
+        public var listen: SocketAddress
+        public var hostKey: String
+        /// The key the coordinator logs into agents with (generated when missing).
+        public var clientKey: String
+    }
+
+    public struct User: Sendable {
+        public var name: String
+        public var email: String?
+        public var admin: Bool
+        public var keys: [SSHPublicKey]
+    }
+
+    public struct Agent: Sendable {
+        public var name: String
+        public var host: String
+        public var port: UInt16
+        public var hostKey: SSHHostKeyPin
+        public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Loads and validates `file`; the first problem is thrown as
+    /// `FILE:LINE: what is wrong`.
+    public init(file: String) throws(ConfigError) {
+        try self.init(ConfigValue.load(file: file))
+    }
+
+    public init(text: String, file: String) throws(ConfigError) {
+        try self.init(ConfigValue.parse(text, file: file))
+    }
+
+    init(_ root: ConfigValue) throws(ConfigError) {
+        file = root.file
+        let top = try root.mapping()
+        let settings = try top.required("coordinator").mapping()
+        let dataDirectory = try settings.required("data_dir").filePath()
+        let sshSection = try settings.optional("ssh")?.mapping()
+        let ssh = SSHSettings(
+            listen: try sshSection?.optional("listen").map(Self.listen) ?? Self.defaultListen,
+            hostKey: try sshSection?.optional("host_key")?.filePath() ?? dataDirectory + "/ssh_host_ed25519_key",
+            clientKey: try sshSection?.optional("client_key")?.filePath() ?? dataDirectory + "/ssh_client_ed25519_key")
+        try sshSection?.finish()
+        let healthInterval = try settings.optional("health_interval")?.duration() ?? 2
+        if healthInterval < 0.1 || healthInterval > 300, let value = settings.optional("health_interval") {
+            throw value.error("must be from 100ms to 5m")
+        }
+        try settings.finish()
+        coordinator = Settings(dataDirectory: dataDirectory, ssh: ssh, healthInterval: healthInterval)
+
+        var users: [User] = []
+        for item in try top.optional("users")?.list() ?? [] {
+            let user = try Self.user(item)
+            if users.contains(where: { $0.name == user.name }) { throw item.error("user name '\(user.name)' is used twice") }
+            for key in user.keys {
+                if let other = users.first(where: { $0.keys.contains { $0.matches(key) } }) {
+                    throw item.error("a key of '\(user.name)' is also a key of '\(other.name)' (\(key.fingerprint))")
+                }
+            }
+            users.append(user)
+        }
+        self.users = users
+
+        var agents: [Agent] = []
+        for item in try top.optional("agents")?.list() ?? [] {
+            let agent = try Self.agent(item)
+            if agents.contains(where: { $0.name == agent.name }) { throw item.error("agent name '\(agent.name)' is used twice") }
+            agents.append(agent)
+        }
+        self.agents = agents
+        calendar = try top.optional("calendar").map(CalendarSettings.init)
+        try top.finish()
+    }
+
+    static let defaultListen: SocketAddress = {
+        do { return try SocketAddress(parsing: "0.0.0.0:2222") } catch { fatalError("\(error)") }
+    }()
+
+    private static func user(_ value: ConfigValue) throws(ConfigError) -> User {
+        let mapping = try value.mapping()
+        let name = try Self.name(mapping.required("name"))
+        let email = try mapping.optional("email")?.word()
+        let admin = try mapping.optional("admin")?.bool() ?? false
+        var keys: [SSHPublicKey] = []
+        let keysValue = try mapping.required("keys")
+        let items: [ConfigValue]
+        if case .scalar = keysValue.node { items = [keysValue] } else { items = try keysValue.list() }
+        for item in items {
+            let line = try item.word()
+            do {
+                keys.append(try SSHPublicKey(line: line))
+            } catch {
+                throw item.error("not an OpenSSH public key (TYPE BASE64 [COMMENT]): \(error)")
+            }
+        }
+        if keys.isEmpty { throw keysValue.error("lists no key: the user could not log in") }
+        try mapping.finish()
+        return User(name: name, email: email, admin: admin, keys: keys)
+    }
+
+    private static func agent(_ value: ConfigValue) throws(ConfigError) -> Agent {
+        let mapping = try value.mapping()
+        let name = try Self.name(mapping.required("name"))
+        let addressValue = try mapping.required("address")
+        let (host, port) = try Self.hostAndPort(addressValue)
+        let pinValue = try mapping.required("host_key")
+        let pin: SSHHostKeyPin
+        do {
+            pin = try SSHHostKeyPin(try pinValue.word())
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw pinValue.error("\(error)")
+        }
+        try mapping.finish()
+        return Agent(name: name, host: host, port: port, hostKey: pin)
+    }
+
+    /// User, agent and board names: [a-z0-9._-], as agents accept them in `--as`.
+    static func name(_ value: ConfigValue) throws(ConfigError) -> String {
+        let text = try value.word()
+        guard isValidName(text) else {
+            throw value.error("'\(text)' is not a valid name (lower-case letters, digits, '.', '_', '-'; 64 at most)")
+        }
+        return text
+    }
+
+    public static func isValidName(_ text: String) -> Bool {
+        let allowed = text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+        guard allowed, !text.isEmpty, text.count <= 64, let first = text.utf8.first else { return false }
+        return first != 0x2e && first != 0x2d
+    }
+
+    static func listen(_ value: ConfigValue) throws(ConfigError) -> SocketAddress {
+        let text = try value.word()
+        do { return try SocketAddress(parsing: text) } catch { throw value.error(error.description) }
+    }
+
+    /// `HOST:PORT` or `[V6]:PORT`; the host may be a name (resolved at each connection).
+    static func hostAndPort(_ value: ConfigValue) throws(ConfigError) -> (String, UInt16) {
+        let text = try value.word()
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            throw value.error("'\(text)' is not HOST:PORT (an IPv6 address goes in brackets: [::1]:2223)")
+        }
+        guard let port = UInt16(portText), port > 0 else { throw value.error("'\(text)': the port must be from 1 to 65535") }
+        host = host.drop { $0 == " " }
+        guard !host.isEmpty, !host.contains(" ") else { throw value.error("'\(text)': missing host") }
+        return (String(host), port)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import SSH
+import SystemSupport
+import CoordinatorStore
+
+/// The running coordinator: the reservation store, a health monitor per
+/// agent, and the SSH front door, from one coordinator.yaml. Started in that
+/// order, stopped in reverse.
+public final class Coordinator: Sendable {
+    public let store: ReservationStore
+    public let registry: BoardRegistry
+    public let monitors: [AgentMonitor]
+    public let server: CoordinatorSSHServer
+    /// The key the coordinator logs into agents with.
+    public let clientKey: SSHPrivateKey
+
+    /// The database file under `data_dir`.
+    public static func databasePath(_ config: CoordinatorConfig) -> String {
+        config.coordinator.dataDirectory + "/coordinator.sqlite"
+    }
+
+    public init(config: CoordinatorConfig, logger: Logger) throws {
+        try FileManager.default.createDirectory(atPath: config.coordinator.dataDirectory, withIntermediateDirectories: true)
+        let clientKey = try Self.loadClientKey(config, logger: logger)
+        let store = try ReservationStore(path: Self.databasePath(config))
+        let registry = BoardRegistry(agents: config.agents.map(\.name))
+        let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
+        monitors = links.map { AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger) }
+        self.clientKey = clientKey
+        self.store = store
+        self.registry = registry
+        let shell = LabShell(registry: registry, store: store, links: links, logger: logger)
+        server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
+    }
+
+    /// The client key, generated on first start; its public line is what
+    /// each agent's `ssh.coordinator_keys` lists.
+    public static func loadClientKey(_ config: CoordinatorConfig, logger: Logger?) throws -> SSHPrivateKey {
+        let path = config.coordinator.ssh.clientKey
+        let existed = FileManager.default.fileExists(atPath: path)
+        let key = try SSHPrivateKey(path: path, generate: true)
+        if !existed {
+            logger?.notice("ssh: generated the client key \(path); list it in each agent's ssh.coordinator_keys: \(key.publicKeyLine(comment: "coordinator"))")
+        }
+        return key
+    }
+
+    public func start() throws {
+        for monitor in monitors { try monitor.start() }
+        try server.start()
+    }
+
+    public func stop() {
+        server.stop()
+        for monitor in monitors { monitor.stop() }
+    }
+}

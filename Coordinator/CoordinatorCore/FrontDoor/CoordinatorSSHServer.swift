@@ -1,0 +1,132 @@
+import Logging
+import SSH
+import Synchronization
+import SystemSupport
+
+/// The lab's SSH front door: listens on `ssh.listen`, knows people by their
+/// keys (`users[].keys`; any other key is refused at authentication), and
+/// reads the SSH user name as a target (DESIGN.md "Data flow"):
+/// `ssh BOARD@lab` opens that board's console, `ssh lab` the lab shell,
+/// `ssh lab COMMAND…` runs one command.
+///
+/// Threads, as the agent's SSH port: one accepts; each connection has one
+/// that alone calls libssh; each request runs on one more (and a routed
+/// command adds the agent session's and an input thread).
+public final class CoordinatorSSHServer: SSHServerHandler {
+    public let localAddress: SocketAddress
+    public let hostKeyFingerprint: String
+    public let shell: LabShell
+    private let users: [CoordinatorConfig.User]
+    private let listener: SSHListener
+    private let logger: Logger
+    private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
+
+    /// Loads (or, on first start, generates) the host key and binds the port.
+    public init(config: CoordinatorConfig, shell: LabShell, logger: Logger) throws {
+        let ssh = config.coordinator.ssh
+        let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
+        if hostKey.generated {
+            logger.notice("ssh: generated the host key \(ssh.hostKey) (\(hostKey.fingerprint))")
+        }
+        hostKeyFingerprint = hostKey.fingerprint
+        listener = try SSHListener(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
+        localAddress = ssh.listen.withPort(listener.port)
+        users = config.users
+        self.shell = shell
+        self.logger = logger
+        if users.isEmpty { logger.warning("ssh: the config lists no users: nobody can log in") }
+    }
+
+    public func start() throws {
+        try startThread(named: "ssh-listen") { [self] in run() }
+    }
+
+    /// Accepts connections until `stop()`. Blocks the calling thread.
+    public func run() {
+        logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
+        while true {
+            let connection: SSHServerConnection
+            do {
+                guard let accepted = try listener.accept() else { return }
+                connection = accepted
+            } catch {
+                logger.warning("ssh: \(error)")
+                continue
+            }
+            let id = ObjectIdentifier(connection)
+            connections.withLock { $0[id] = connection }
+            do {
+                try startThread(named: "ssh-connection") { [self] in
+                    connection.run(handler: self)
+                    connections.withLock { _ = $0.removeValue(forKey: id) }
+                }
+            } catch {
+                logger.warning("ssh: cannot serve \(connection.peer): \(error)")
+                connections.withLock { _ = $0.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    public func stop() {
+        listener.stop()
+        for connection in connections.withLock({ Array($0.values) }) { connection.stop() }
+    }
+
+    /// The user whose `keys` list `key`.
+    func user(for key: SSHPublicKey) -> CoordinatorConfig.User? {
+        users.first { $0.keys.contains { $0.matches(key) } }
+    }
+
+    // MARK: SSHServerHandler
+
+    public func authenticate(user: String, key: SSHPublicKey, peer: String) -> Bool {
+        guard self.user(for: key) != nil else {
+            logger.info("ssh: refused key \(key.type) \(key.fingerprint) from \(peer)")
+            return false
+        }
+        return true
+    }
+
+    public func start(_ request: SSHProgramRequest, io: SSHChannelIO) {
+        do {
+            try startThread(named: "ssh-command") { [self] in
+                io.exit(serve(request, io: io))
+            }
+        } catch {
+            logger.warning("ssh: cannot run a command for \(request.peer): \(error)")
+            io.exit(ExitStatus.failure.rawValue)
+        }
+    }
+
+    public func log(_ level: SSHLogLevel, _ message: String) {
+        switch level {
+        case .debug: logger.debug("\(message)")
+        case .info: logger.info("\(message)")
+        case .warning: logger.warning("\(message)")
+        }
+    }
+
+    /// Runs one request to its end and returns its exit status.
+    func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
+        guard let user = user(for: request.key) else {
+            io.writeError(Array("this key is not known to the lab\n".utf8))
+            return ExitStatus.notAllowed.rawValue
+        }
+        let session = LabSession(io: io, user: user, loginName: request.user)
+        do throws(CommandError) {
+            let words = try request.command.map(CommandWords.split) ?? []
+            let what = request.command == nil ? "the shell" : "'\(words.joined(separator: " "))'"
+            logger.info("ssh: \(user.name) from \(request.peer) as \(request.user) runs \(what)")
+            if !words.isEmpty { return shell.execute(words, in: session) }
+            if request.command != nil { throw .usage("no command given (try 'help')") }
+            if shell.registry.board(request.user) != nil {
+                // `ssh board1@lab`: that board's console.
+                return shell.execute(["console", request.user], in: session)
+            }
+            return shell.interactive(session)
+        } catch {
+            session.printError(error.message)
+            return error.status.rawValue
+        }
+    }
+}

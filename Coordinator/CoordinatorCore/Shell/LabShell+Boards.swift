@@ -1,0 +1,38 @@
+import Foundation
+import CoordinatorStore
+
+extension LabShell {
+    /// `boards [--json]`: every board of every agent, with its holder.
+    func boardsCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+        var json = false
+        for argument in arguments {
+            guard argument == "--json" else { throw .usage("boards: unexpected argument '\(argument)' (usage: boards [--json])") }
+            json = true
+        }
+        let time = now()
+        let holders: [String: Reservation]
+        do {
+            holders = Dictionary(try store.active(at: time).filter { $0.isCurrent(at: time) }.map { ($0.board, $0) }) { first, _ in first }
+        } catch {
+            throw .failure("boards: the reservation store failed: \(error)")
+        }
+        let boards = registry.boards()
+        if json {
+            let rows: [[String: Any]] = boards.map { board in
+                let holder = holders[board.name]
+                return ["name": board.name, "agent": board.agent, "online": board.online, "power": board.power,
+                        "state": board.state, "holder": holder?.user ?? NSNull(),
+                        "until": holder.map { TimeText.format($0.end) } ?? NSNull()]
+            }
+            try printJSON(rows, session, for: "boards")
+            return
+        }
+        var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
+        for board in boards {
+            let holder = holders[board.name]
+            table.append([board.name, board.agent, board.online ? "yes" : "no", board.power, board.state,
+                          holder?.user ?? "-", holder.map { TimeText.format($0.end) } ?? "-"])
+        }
+        session.print(Self.format(table))
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import ProvisionerCore
+import CoordinatorStore
+
+extension LabShell {
+    /// Longest reservation one `reserve` makes.
+    static let longestReservation: Int64 = 30 * 86400
+
+    /// `reserve BOARD [--for 2h | --until TIME]`: from now; 1 hour by default.
+    func reserveCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+        let usage = "usage: reserve BOARD [--for 2h | --until 2026-12-01T18:00]"
+        var boardName: String?
+        var end: Int64?
+        let start = now()
+        var rest = arguments[...]
+        while let word = rest.popFirst() {
+            switch word {
+            case "--for":
+                guard end == nil, let value = rest.popFirst() else { throw .usage("reserve: --for needs a duration, once (\(usage))") }
+                guard let seconds = parseDuration(value), seconds >= 60 else {
+                    throw .usage("reserve: '\(value)' is not a duration of a minute or more (e.g. 30m, 2h, 1d)")
+                }
+                end = start + Int64(seconds.rounded())
+            case "--until":
+                guard end == nil, let value = rest.popFirst() else { throw .usage("reserve: --until needs a time, once (\(usage))") }
+                guard let time = TimeText.parse(value) else {
+                    throw .usage("reserve: '\(value)' is not a time (use 2026-12-01T18:00, local time, or add Z or +01:00)")
+                }
+                guard time > start else { throw .usage("reserve: \(value) is not in the future") }
+                end = time
+            default:
+                guard !word.hasPrefix("-"), boardName == nil else { throw .usage("reserve: unexpected argument '\(word)' (\(usage))") }
+                boardName = word
+            }
+        }
+        guard let boardName else { throw .usage("reserve: missing BOARD (\(usage))") }
+        let board = try board(boardName, for: "reserve")
+        let until = end ?? start + 3600
+        guard until - start <= Self.longestReservation else { throw .usage("reserve: at most 30 days at a time") }
+        let user = session.user.name
+        do {
+            let reservation = try store.reserve(board: board.name, user: user, start: start, end: until)
+            audit(session, "reserve", board: board.name, "until \(TimeText.format(reservation.end))")
+            logger.notice("reserve: \(user) holds \(board.name) until \(TimeText.format(reservation.end))")
+            session.print("\(board.name): reserved by \(user) until \(TimeText.format(reservation.end))\n")
+        } catch ReservationRefusal.conflict(let holder) {
+            throw .failure("reserve: \(board.name) is held by \(holder.user) "
+                           + (holder.start > start ? "from \(TimeText.format(holder.start)) " : "")
+                           + "until \(TimeText.format(holder.end))")
+        } catch {
+            throw .failure("reserve: the reservation store failed: \(error)")
+        }
+    }
+
+    /// `release BOARD [--force]`: ends the caller's reservation; an admin's
+    /// `--force` ends anyone's (written to the audit log as such).
+    func releaseCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+        let usage = "usage: release BOARD [--force]"
+        var force = false
+        var boardName: String?
+        for argument in arguments {
+            if argument == "--force" {
+                force = true
+            } else if !argument.hasPrefix("-") && boardName == nil {
+                boardName = argument
+            } else {
+                throw .usage("release: unexpected argument '\(argument)' (\(usage))")
+            }
+        }
+        guard let boardName else { throw .usage("release: missing BOARD (\(usage))") }
+        let time = now()
+        let current: Reservation?
+        do { current = try store.current(board: boardName, at: time) } catch { throw .failure("release: the reservation store failed: \(error)") }
+        guard let current else { throw .failure("release: \(boardName) is not reserved") }
+        let user = session.user.name
+        if current.user != user {
+            guard force else { throw .notAllowed("release: \(boardName) is held by \(current.user), not you") }
+            guard session.user.admin else { throw .notAllowed("release: --force is for admins") }
+        }
+        do { try store.end(current, at: time) } catch { throw .failure("release: the reservation store failed: \(error)") }
+        let forced = current.user != user
+        audit(session, forced ? "release-forced" : "release", board: boardName, forced ? "held by \(current.user)" : nil)
+        logger.notice("release: \(user) released \(boardName)\(forced ? " (held by \(current.user), forced)" : "")")
+        session.print("\(boardName): released\(forced ? " (was held by \(current.user))" : "")\n")
+    }
+
+    /// `reservations [--json]`: current and coming reservations.
+    func reservationsCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+        let json = try onlyJSONFlag("reservations", arguments)
+        let list: [Reservation]
+        do { list = try store.active(at: now()) } catch { throw .failure("reservations: the reservation store failed: \(error)") }
+        if json {
+            try printJSON(list.map { ["board": $0.board, "user": $0.user, "start": TimeText.format($0.start),
+                                      "end": TimeText.format($0.end)] }, session, for: "reservations")
+            return
+        }
+        var table = [["BOARD", "USER", "START", "END"]]
+        for reservation in list {
+            table.append([reservation.board, reservation.user, TimeText.format(reservation.start), TimeText.format(reservation.end)])
+        }
+        session.print(Self.format(table))
+    }
+
+    /// `audit [--json]` (admins): the latest audit lines, oldest first.
+    func auditCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+        let json = try onlyJSONFlag("audit", arguments)
+        guard session.user.admin else { throw .notAllowed("audit: for admins only") }
+        let entries: [AuditEntry]
+        do { entries = try store.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
+        if json {
+            try printJSON(entries.map { entry -> [String: Any] in
+                ["time": TimeText.format(entry.time), "user": entry.user, "action": entry.action,
+                 "board": entry.board ?? NSNull(), "detail": entry.detail ?? NSNull()]
+            }, session, for: "audit")
+            return
+        }
+        var table = [["TIME", "USER", "ACTION", "BOARD", "DETAIL"]]
+        for entry in entries {
+            table.append([TimeText.format(entry.time), entry.user, entry.action, entry.board ?? "-", entry.detail ?? ""])
+        }
+        session.print(Self.format(table))
+    }
+
+    func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(CommandError) -> Bool {
+        for argument in arguments where argument != "--json" {
+            throw .usage("\(command): unexpected argument '\(argument)' (usage: \(command) [--json])")
+        }
+        return !arguments.isEmpty
+    }
+}

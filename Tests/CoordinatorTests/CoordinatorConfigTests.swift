@@ -1,0 +1,90 @@
+import CoordinatorCore
+import Foundation
+import ProvisionerCore
+import ProvisionerTesting
+import Testing
+
+struct CoordinatorConfigTests {
+    static let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop"
+
+    func refusal(_ text: String) -> ConfigError? {
+        do {
+            _ = try CoordinatorConfig(text: text, file: "/etc/c.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func theExampleIsValid() throws {
+        let config = try CoordinatorConfig(file: Tools.packageRoot + "/examples/coordinator.yaml")
+        #expect(config.users.map(\.name) == ["alice"] && config.users[0].admin)
+        #expect(config.agents.map(\.address) == ["192.168.1.20:2223"])
+        #expect(config.coordinator.ssh.listen.port == 2222)
+        #expect(config.calendar?.google.boards == ["board1": "c_abc123@resource.calendar.google.com"])
+    }
+
+    @Test func defaultsAndFingerprintPins() throws {
+        let config = try CoordinatorConfig(text: """
+            coordinator: { data_dir: /var/lib/c }
+            agents:
+              - { name: a1, address: "bench.lab:2223", host_key: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU" }
+            """, file: "/etc/c.yaml")
+        #expect(config.coordinator.ssh.hostKey == "/var/lib/c/ssh_host_ed25519_key")
+        #expect(config.coordinator.ssh.clientKey == "/var/lib/c/ssh_client_ed25519_key")
+        #expect(config.agents[0].host == "bench.lab" && config.agents[0].port == 2223)
+        #expect(config.users.isEmpty && config.calendar == nil)
+    }
+
+    @Test func mistakesAreLocated() {
+        let unknown = refusal("coordinator: { data_dir: /d, colour: red }\n")
+        #expect(unknown?.line == 1 && unknown?.message.contains("unknown key 'colour'") == true, "\(String(describing: unknown))")
+        let missing = refusal("users: []\n")
+        #expect(missing?.message.contains("missing required key 'coordinator'") == true)
+        let badKey = refusal("""
+            coordinator: { data_dir: /d }
+            users:
+              - name: alice
+                keys: ["ssh-ed25519 nonsense"]
+            """)
+        #expect(badKey?.line == 4 && badKey?.message.contains("users[0].keys[0]") == true, "\(String(describing: badKey))")
+        let twice = refusal("""
+            coordinator: { data_dir: /d }
+            users:
+              - { name: alice, keys: ["\(Self.key)"] }
+              - { name: bob, keys: ["\(Self.key)"] }
+            """)
+        #expect(twice?.line == 4 && twice?.message.contains("also a key of 'alice'") == true, "\(String(describing: twice))")
+        let badName = refusal("""
+            coordinator: { data_dir: /d }
+            users:
+              - { name: Alice, keys: ["\(Self.key)"] }
+            """)
+        #expect(badName?.line == 3 && badName?.message.contains("not a valid name") == true)
+        let badPin = refusal("""
+            coordinator: { data_dir: /d }
+            agents:
+              - { name: a1, address: "127.0.0.1:2223", host_key: "SHA256:short" }
+            """)
+        #expect(badPin?.line == 3 && badPin?.message.contains("agents[0].host_key") == true, "\(String(describing: badPin))")
+        let badAddress = refusal("""
+            coordinator: { data_dir: /d }
+            agents:
+              - { name: a1, address: "127.0.0.1", host_key: "\(Self.key)" }
+            """)
+        #expect(badAddress?.message.contains("not HOST:PORT") == true)
+        let calendar = refusal("""
+            coordinator: { data_dir: /d }
+            calendar:
+              google: { service_account_key: sa.json, poll: soon }
+            """)
+        #expect(calendar?.line == 3 && calendar?.message.contains("calendar.google.poll") == true, "\(String(describing: calendar))")
+    }
+
+    @Test func checkConfigSaysTheSame() async throws {
+        let folder = try TemporaryDirectory(prefix: "coordinator-config")
+        try folder.createFile("c.yaml", text: "coordinator:\n  data_dir: d\n  sssh: {}\n")
+        let result = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("c.yaml")])
+        #expect(result.exitCode == 2 && result.stderr == "\(folder.path("c.yaml")):3: unknown key 'sssh' in coordinator (known: data_dir, health_interval, ssh)\n", "\(result)")
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import ProvisionerTesting
+import Testing
+
+/// The coordinator as users meet it: OpenSSH to `provisioner-coordinator
+/// serve`, routed to two real agents (LabFixture).
+@Suite(.enabled(if: Tools.isInstalled("ssh") && Tools.isInstalled("socat") && Tools.isInstalled("ssh-keygen"),
+                "needs OpenSSH and socat"))
+struct CoordinatorEndToEndTests {
+    @Test func reservationsGuardPowerAcrossTwoAgents() async throws {
+        let lab = try await LabFixture()
+        // Both agents' boards, online, through the coordinator.
+        let rows = try await lab.waitForBoards { rows in
+            rows.count == 2 && rows.allSatisfy { $0["online"] as? Bool == true }
+        }
+        #expect(rows.map { $0["name"] as? String } == ["b1", "b2"])
+        #expect(rows.map { $0["agent"] as? String } == ["bench-1", "bench-2"])
+
+        let stranger = try await lab.ssh("stranger", "whoami")
+        #expect(stranger.exitCode == 255 && stranger.stderr.contains("Permission denied"), "\(stranger)")
+        #expect(try await lab.ssh("bob", "whoami").stdout == "bob\n")
+
+        let unreserved = try await lab.ssh("bob", "power", "b2", "on")
+        #expect(unreserved.exitCode == 3 && unreserved.stderrLines.count == 1, "\(unreserved)")
+        #expect(unreserved.stderr.contains("needs a reservation of b2"), "\(unreserved)")
+
+        let reserved = try await lab.ssh("bob", "reserve", "b2", "--for", "2h")
+        #expect(reserved.exitCode == 0 && reserved.stdout.hasPrefix("b2: reserved by bob until "), "\(reserved)")
+        let on = try await lab.ssh("bob", "power", "b2", "on")
+        #expect(on.exitCode == 0 && on.stdout == "b2: on\n", "\(on)")
+        #expect(FileManager.default.fileExists(atPath: lab.folder.path("agent2/power-on")))
+
+        let refused = try await lab.ssh("alice", "power", "b2", "off")
+        #expect(refused.exitCode == 3 && refused.stderr.contains("held by bob until"), "\(refused)")
+        let conflict = try await lab.ssh("alice", "reserve", "b2")
+        #expect(conflict.exitCode == 1 && conflict.stderr.contains("held by bob until"), "\(conflict)")
+        #expect(FileManager.default.fileExists(atPath: lab.folder.path("agent2/power-on")))
+
+        let held = try await lab.waitForBoards { $0.contains { $0["name"] as? String == "b2" && $0["holder"] as? String == "bob" } }
+        #expect(held.first { $0["name"] as? String == "b2" }?["power"] as? String == "on")
+
+        // Audit: admins only; it records the reservation and the power switch.
+        #expect(try await lab.ssh("bob", "audit").exitCode == 3)
+        let audit = try await lab.ssh("alice", "audit", "--json")
+        #expect(audit.exitCode == 0 && audit.stdout.contains("\"action\":\"reserve\"") && audit.stdout.contains("\"action\":\"power\""), "\(audit)")
+
+        let usage = try await lab.ssh("bob", "reserve")
+        #expect(usage.exitCode == 2, "\(usage)")
+        let released = try await lab.ssh("bob", "release", "b2")
+        #expect(released.exitCode == 0, "\(released)")
+
+        // An agent killed: its board goes offline within seconds; commands say so in one line.
+        await lab.agents[0].terminate()
+        _ = try await lab.waitForBoards(timeout: .seconds(10)) { rows in
+            rows.first { $0["name"] as? String == "b1" }?["online"] as? Bool == false
+                && rows.first { $0["name"] as? String == "b2" }?["online"] as? Bool == true
+        }
+        let offline = try await lab.ssh("alice", "files", "b1")
+        #expect(offline.exitCode == 1 && offline.stderrLines.count == 1 && offline.stderr.contains("offline"), "\(offline)")
+        await lab.stop()
+    }
+
+    @Test func uploadThroughTheCoordinatorArrivesWhole() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 }
+        let contents = try lab.folder.createRandomFile("image.bin", size: 16 << 20)
+        let sha256 = try await RunningProcess.run("sha256sum", [lab.folder.path("image.bin")]).stdout.prefix(64)
+        let upload = try await lab.ssh("bob", "upload", "b1", "image.bin", "--sha256", String(sha256),
+                                       stdinPath: lab.folder.path("image.bin"))
+        #expect(upload.exitCode == 0, "\(upload)\n\(lab.coordinator.stderr)\n\(lab.agents[0].stderr)")
+        // Stored in bob's space on bench-1's data_dir, whole.
+        let stored = try await RunningProcess.run("find", [lab.folder.path("agent1/data"), "-type", "f", "-name", "image.bin"])
+        let path = try #require(stored.stdout.split(separator: "\n").first.map(String.init), "\(stored)")
+        #expect(path.contains("/bob/"), "\(path)")
+        let storedSHA = try await RunningProcess.run("sha256sum", [path]).stdout.prefix(64)
+        #expect(storedSHA == sha256)
+        #expect(FileManager.default.contents(atPath: path)?.count == contents.count)
+        let files = try await lab.ssh("bob", "files", "b1")
+        #expect(files.exitCode == 0 && files.stdout.contains("image.bin"), "\(files)")
+        await lab.stop()
+    }
+
+    @Test func boardAtLabOpensTheConsoleForTheHolderAndWatchersReadOnly() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
+        let board = open(lab.folder.path("agent1/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+        #expect(board >= 0)
+        defer { close(board) }
+
+        let holder = try ConsoleProcess("ssh", lab.sshArguments(as: "alice", login: "b1", terminal: true), terminal: true)
+        try await holder.expect("b1 console")
+        _ = "U-Boot 2023.01\r\n=> ".withCString { write(board, $0, strlen($0)) }
+        try await holder.expect("U-Boot 2023.01")
+        holder.send("version\r")
+        var typed = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !typed.contains("version") && ContinuousClock.now < deadline {
+            let count = read(board, &buffer, buffer.count)
+            if count > 0 { typed += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(typed.contains("version"), "the holder's typing did not reach the board: \(typed)")
+
+        let watcher = try ConsoleProcess("ssh", lab.sshArguments(as: "bob", login: "b1", terminal: true), terminal: true)
+        try await watcher.expect("watching read-only")
+        try await watcher.expect("read-only")
+        watcher.send("\u{1D}.")
+        try await watcher.expect("detached from b1")
+        holder.send("\u{1D}.")
+        try await holder.expect("detached from b1")
+        let audit = try await lab.ssh("alice", "audit")
+        #expect(audit.stdout.contains("console-attach") && audit.stdout.contains("console-detach"), "\(audit)")
+        await lab.stop()
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import ProvisionerTesting
+
+/// A small lab as users meet it: two real `provisioner-agent serve`
+/// processes on 127.0.0.1, each with one board whose serial port is a socat
+/// pty pair and whose power switch is a file (`command` type), and the real
+/// `provisioner-coordinator serve` in front of them, reached with OpenSSH.
+/// Agent `bench-1` is pinned by its whole host key, `bench-2` by fingerprint.
+final class LabFixture: Sendable {
+    let folder: TemporaryDirectory
+    let port: UInt16
+    let agentPorts: [UInt16]
+    let coordinator: RunningProcess
+    let agents: [RunningProcess]
+    let socats: [RunningProcess]
+    /// Users whose keys the coordinator knows; the first is an admin.
+    let users: [String]
+
+    init(users: [String] = ["alice", "bob"]) async throws {
+        let folder = try TemporaryDirectory(prefix: "coordinator-lab")
+        self.folder = folder
+        self.users = users
+        for user in users + ["stranger"] {
+            try await Self.keygen(folder.path(user), comment: "\(user)@test")
+        }
+        var agentPorts: [UInt16] = []
+        var socats: [RunningProcess] = []
+        var pins: [String] = []
+        for index in 1...2 {
+            let agent = "agent\(index)"
+            try folder.createDirectory(agent)
+            try await Self.keygen(folder.path("\(agent)/host_key"), comment: "")
+            let publicKey = try String(contentsOfFile: folder.path("\(agent)/host_key.pub"), encoding: .utf8)
+                .split(separator: " ").prefix(2).joined(separator: " ")
+            if index == 1 {
+                pins.append(publicKey)
+            } else {
+                let listed = try await RunningProcess.run("ssh-keygen", ["-lf", folder.path("\(agent)/host_key.pub")])
+                pins.append(String(listed.stdout.split(separator: " ")[1]))
+            }
+            try folder.createFile("\(agent)/coordinator_keys", text: "")
+            let socat = try RunningProcess("socat", ["-d", "pty,link=\(folder.path("\(agent)/tty")),rawer",
+                                                     "pty,link=\(folder.path("\(agent)/tty-board")),rawer"])
+            socats.append(socat)
+            let port = try freeTCPPort()
+            agentPorts.append(port)
+            let power = folder.path("\(agent)/power-on")
+            try folder.createFile("\(agent)/agent.yaml", text: """
+                agent:
+                  name: bench-\(index)
+                  data_dir: data
+                  ssh: { listen: "127.0.0.1:\(port)", host_key: host_key, coordinator_keys: coordinator_keys }
+                  tftp: { listen: "127.0.0.1:0" }
+                  http: { listen: "127.0.0.1:0" }
+                boards:
+                  - name: b\(index)
+                    serial: { device: tty }
+                    power: { type: command, on: "touch \(power)", off: "rm -f \(power)", status: "test -e \(power)",
+                             cycle_delay: 100ms }
+
+                """)
+        }
+        self.socats = socats
+        self.agentPorts = agentPorts
+        port = try freeTCPPort()
+        var userLines = ""
+        for (index, user) in users.enumerated() {
+            let key = try String(contentsOfFile: folder.path(user + ".pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            userLines += "  - { name: \(user), email: \(user)@example.com, admin: \(index == 0), keys: [\"\(key)\"] }\n"
+        }
+        try folder.createFile("coordinator.yaml", text: """
+            coordinator:
+              data_dir: coordinator
+              ssh: { listen: "127.0.0.1:\(port)" }
+              health_interval: 300ms
+            users:
+            \(userLines)agents:
+              - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
+              - { name: bench-2, address: "127.0.0.1:\(agentPorts[1])", host_key: "\(pins[1])" }
+
+            """)
+        // The coordinator makes its client key; each agent lists it.
+        let clientKey = try await RunningProcess.run(try Tools.coordinator(), ["client-key", "--config", folder.path("coordinator.yaml")])
+        guard clientKey.exitCode == 0, clientKey.stdout.hasPrefix("ssh-ed25519 ") else { throw TestSetupError("client-key: \(clientKey)") }
+        for index in 1...2 {
+            try folder.createFile("agent\(index)/coordinator_keys", text: clientKey.stdout)
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: folder.path("agent\(index)/tty")) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        var agents: [RunningProcess] = []
+        for index in 1...2 {
+            let agent = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent\(index)/agent.yaml")])
+            try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+            agents.append(agent)
+        }
+        self.agents = agents
+        coordinator = try RunningProcess(try Tools.coordinator(), ["serve", "--config", folder.path("coordinator.yaml")])
+        try await coordinator.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+    }
+
+    /// The ssh options and destination for `user`'s key.
+    func sshArguments(as user: String, login: String? = nil, terminal: Bool = false) -> [String] {
+        (terminal ? ["-tt", "-e", "none"] : [])
+            + ["-p", "\(port)", "-i", folder.path(user), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               (login.map { "\($0)@" } ?? "") + "127.0.0.1"]
+    }
+
+    /// `ssh lab COMMAND…` as `user`.
+    func ssh(_ user: String, _ command: String..., stdinPath: String? = nil) async throws -> ProcessResult {
+        try await RunningProcess.run("ssh", sshArguments(as: user) + command, timeout: .seconds(30), stdinPath: stdinPath)
+    }
+
+    /// Waits until `boards --json` (as the first user) satisfies `condition`.
+    func waitForBoards(timeout: Duration = .seconds(15), _ condition: ([[String: Any]]) -> Bool) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + timeout
+        var last: ProcessResult?
+        while ContinuousClock.now < deadline {
+            let result = try await ssh(users[0], "boards", "--json")
+            last = result
+            if result.exitCode == 0, let rows = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]],
+               condition(rows) {
+                return rows
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestSetupError("boards --json never matched: \(last.map { "\($0)" } ?? "no answer")\n\(coordinator.stderr)")
+    }
+
+    func stop() async {
+        await coordinator.terminate()
+        for agent in agents { await agent.terminate() }
+        for socat in socats { await socat.terminate() }
+    }
+
+    private static func keygen(_ path: String, comment: String) async throws {
+        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])
+        guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen failed: \(made)") }
+    }
+}
