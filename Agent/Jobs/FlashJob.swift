@@ -153,6 +153,11 @@ public final class FlashJob {
                 report("flasher: " + inventoryLine(event))
             case "progress":
                 progress(FlashProgress(event))
+            case "image_done":
+                let image = event["image"] as? String ?? "image"
+                let bytes = (event["bytes"] as? NSNumber)?.int64Value ?? 0
+                let verified = event["verified"] as? Bool ?? false
+                report("flasher: \(image): \(bytes) bytes written, sha256 \(event["sha256"] as? String ?? "?")\(verified ? ", verified" : "")")
             case "success", "done":
                 report("flasher: written and verified")
                 return
@@ -171,11 +176,16 @@ public final class FlashJob {
 
     private func inventoryLine(_ event: [String: Any]) -> String {
         var parts: [String] = []
-        if let memory = event["memory"] { parts.append("memory \(memory)") }
-        if let storage = event["storage"] as? [[String: Any]] {
-            parts.append("storage " + storage.map { "\($0["name"] ?? "?") \($0["size"] ?? "?")" }.joined(separator: ", "))
+        if let memory = (event["memory_bytes"] as? NSNumber)?.int64Value { parts.append("memory \(memory >> 20) MiB") }
+        if let devices = event["block_devices"] as? [[String: Any]], !devices.isEmpty {
+            parts.append("storage " + devices.map { device in
+                "\(device["name"] ?? "?") \(((device["bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB"
+            }.joined(separator: ", "))
         }
-        if let serial = event["serial"] { parts.append("serial \(serial)") }
+        if let interfaces = event["interfaces"] as? [[String: Any]], !interfaces.isEmpty {
+            parts.append("net " + interfaces.map { "\($0["name"] ?? "?") \($0["mac"] ?? "?")" }.joined(separator: ", "))
+        }
+        if let serial = event["serial"] as? String { parts.append("serial \(serial)") }
         return parts.isEmpty ? "inventory received" : parts.joined(separator: "; ")
     }
 
@@ -206,8 +216,8 @@ public struct FlashProgress: Sendable, Equatable {
     init(_ event: [String: Any]) {
         phase = event["phase"] as? String ?? "?"
         image = (event["image"] ?? event["name"]) as? String
-        done = ((event["done"] ?? event["bytes"]) as? NSNumber)?.int64Value ?? 0
-        total = (event["total"] as? NSNumber)?.int64Value
+        done = ((event["bytes_done"] ?? event["done"]) as? NSNumber)?.int64Value ?? 0
+        total = ((event["bytes_total"] ?? event["total"]) as? NSNumber)?.int64Value
         rate = ((event["rate"] ?? event["mbps"] ?? event["mb_per_s"]) as? NSNumber)?.doubleValue
     }
 
