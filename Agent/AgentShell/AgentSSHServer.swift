@@ -30,7 +30,7 @@ public final class AgentSSHServer: SSHServerHandler {
     /// ways in); nil opens one on `data_dir`.
     /// `jobAPI`: the one the HTTP server routes `/api/v1/jobs/` to.
     public init(config: AgentConfig, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
-                logger: Logger) throws {
+                holders: BoardHolders = BoardHolders(clock: wallClock), logger: Logger) throws {
         let ssh = config.agent.ssh
         let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
         if hostKey.generated {
@@ -44,7 +44,7 @@ public final class AgentSSHServer: SSHServerHandler {
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
                                                     publicURL: config.agent.http.publicURL)
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
-                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), logger: logger)
+                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

@@ -1,10 +1,11 @@
 import AgentCore
 import Foundation
+import SystemSupport
 
 extension AgentShell {
-    /// `boards [--json]`: every board with its power state and state (off,
-    /// u-boot, linux, flashing, netboot, unknown; see `JobSlots.state`).
-    /// `holder` and `until` are empty: the coordinator knows those.
+    /// `boards [--json]`: every board with its power state, its state (off,
+    /// u-boot, linux, flashing, netboot, unknown; see `JobSlots.state`) and
+    /// its holder as the coordinator last said (`hold`).
     func boardsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
         var json = false
         for argument in arguments {
@@ -14,9 +15,11 @@ extension AgentShell {
         let rows = boards.map { board -> [String: Any] in
             let power: PowerState?
             do { power = try board.power.status() } catch { power = nil }
+            let holding = holders.holding(of: board.config.name)
             return ["name": board.config.name, "agent": agentName, "online": power != nil,
                     "power": (power ?? .unknown).rawValue, "state": jobs.state(of: board.config.name, power: power),
-                    "holder": NSNull(), "until": NSNull()]
+                    "holder": holding.map { $0.user as Any } ?? NSNull(),
+                    "until": holding.map { isoTime($0.until) as Any } ?? NSNull()]
         }
         if json {
             guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
@@ -28,7 +31,8 @@ extension AgentShell {
         var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
         for row in rows {
             table.append([row["name"] as? String ?? "", agentName, (row["online"] as? Bool ?? false) ? "yes" : "no",
-                          row["power"] as? String ?? "", row["state"] as? String ?? "unknown", "-", "-"])
+                          row["power"] as? String ?? "", row["state"] as? String ?? "unknown",
+                          row["holder"] as? String ?? "-", row["until"] as? String ?? "-"])
         }
         session.print(Self.format(table))
     }

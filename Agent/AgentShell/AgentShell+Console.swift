@@ -1,5 +1,6 @@
 import AgentCore
 import Jobs
+import SystemSupport
 
 extension AgentShell {
     /// `console BOARD [--ro]`: attaches to the live console with scrollback
@@ -23,11 +24,17 @@ extension AgentShell {
         attachConsole(board, readOnly: readOnly, session)
     }
 
-    func attachConsole(_ board: any BoardHandle, readOnly: Bool, _ session: ShellSession) {
+    func attachConsole(_ board: any BoardHandle, readOnly asked: Bool, _ session: ShellSession) {
         let name = board.config.name
         let user = session.identity.user
+        // Someone else holds the board: watching only.
+        let heldBy = holders.allows(user, on: name) ? nil : holders.holding(of: name)
+        let readOnly = asked || heldBy != nil
         let streams = session.streams
         @Sendable func notice(_ text: String) { streams.offer(Array("\r\n[provisioner] \(text)\r\n".utf8)) }
+        if let heldBy {
+            session.writeRaw(Array("[provisioner] \(name) is held by \(heldBy.user) until \(isoTime(heldBy.until)): read-only\r\n".utf8))
+        }
         session.writeRaw(Array(("[provisioner] \(name) console\(readOnly ? ", read-only" : ""): "
                                 + "Ctrl-] opens the menu, Ctrl-] . detaches\r\n").utf8))
         logger.info("console: \(user) attached to \(name)\(readOnly ? " read-only" : "")")

@@ -34,6 +34,7 @@ extension AgentShell {
         }
         guard let rootfs = options["--rootfs"] else { throw .usage("flash: --rootfs NAME is required (\(usage))") }
         let board = try board(boardName, for: "flash")
+        try requireHolder(board, session, for: "flash")
         guard let settings = board.config.flash else {
             throw .failure("flash: \(board.config.name) has no flash block in agent.yaml (flash.target)")
         }

@@ -56,6 +56,7 @@ extension AgentShell {
             timeout = value
         }
         let board = try board(boardName, for: "netboot")
+        try requireHolder(board, session, for: "netboot")
         guard wait != nil || session.isTerminal else {
             throw .usage("netboot: attaches the console afterwards, so it needs a terminal (ssh -t), or --wait TEXT")
         }

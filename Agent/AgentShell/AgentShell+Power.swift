@@ -10,6 +10,7 @@ extension AgentShell {
         }
         let board = try board(arguments[0], for: "power")
         let name = board.config.name
+        if action != .status { try requireHolder(board, session, for: "power") }
         do {
             switch action {
             case .on: try board.power.powerOn()

@@ -18,15 +18,18 @@ public final class AgentShell: Sendable {
     let jobAPI: JobAPI
     /// Finished jobs, per board, in DATA_DIR/jobs.
     let history: JobHistory
+    /// Who holds each board, as the coordinator says (`hold`).
+    let holders: BoardHolders
     let logger: Logger
 
     public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
-                history: JobHistory, logger: Logger) {
+                history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), logger: Logger) {
         self.agentName = agentName
         self.boards = boards
         self.artifacts = artifacts
         self.jobAPI = jobAPI
         self.history = history
+        self.holders = holders
         self.logger = logger
     }
 
@@ -59,6 +62,7 @@ public final class AgentShell: Sendable {
         case "netboot": try netbootCommand(arguments, session)
         case "flash": try flashCommand(arguments, session)
         case "jobs": try jobsCommand(arguments, session)
+        case "hold": try holdCommand(arguments, session)
         case "reserve", "release", "reservations", "audit":
             throw .failure("\(name): not available on this agent yet")
         default:

@@ -75,12 +75,3 @@ public struct JobHistory: Sendable {
 
     private func path(_ board: String) -> String { "\(folder)/\(board).jsonl" }
 }
-
-/// "2026-11-23T14:05:09Z"
-func isoTime(_ seconds: Double) -> String {
-    var time = time_t(seconds)
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-}

@@ -71,14 +71,23 @@ private struct Services {
         for board in boards { try board.start() }
         var prefixes = ["shared": data + "/shared"]
         for board in settings.boards { prefixes[board.name] = data + "/staging/" + board.name }
-        tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: TFTPSpaces(prefixes: prefixes),
+        // A request from a board's own address: its holder's artifact space.
+        let holders = BoardHolders(clock: wallClock)
+        let boardIPs = Dictionary(settings.boards.compactMap { board in board.network.map { ($0.boardIP, board.name) } },
+                                  uniquingKeysWith: { first, _ in first })
+        let spaces = TFTPSpaces(prefixes: prefixes) { client in
+            guard let board = boardIPs[client.host], let holding = holders.holding(of: board) else { return nil }
+            return data + "/users/" + holding.user
+        }
+        tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: spaces,
                               logger: logger)
         try tftp.start()
         let jobAPI = JobAPI()
         http = try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
                                       quota: settings.agent.http.quota, routes: [(JobAPI.prefix, jobAPI)], logger: logger)
         let artifacts = ShellArtifacts(store: http.store, tokens: http.tokens, publicURL: settings.agent.http.publicURL)
-        ssh = try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, jobAPI: jobAPI, logger: logger)
+        ssh = try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, jobAPI: jobAPI, holders: holders,
+                                 logger: logger)
         try ssh.start()
     }
 

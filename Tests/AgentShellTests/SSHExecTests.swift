@@ -147,8 +147,8 @@ struct SSHExecTests {
 
     @Test func notYetCommandsFailWithOneLine() async throws {
         let fixture = try AgentSSHFixture()
-        let result = try await fixture.ssh("flash", "board1")
+        let result = try await fixture.ssh("reserve", "board1")
         #expect(result.exitCode == 1)
-        #expect(result.stderrLines == ["flash: not available on this agent yet"])
+        #expect(result.stderrLines == ["reserve: not available on this agent yet"])
     }
 }

@@ -1,0 +1,72 @@
+import Foundation
+import ProvisionerTesting
+import SystemSupport
+import Testing
+
+/// `hold`: the coordinator says who holds a board; the agent then lets only
+/// that user change it, and shows the holder.
+@Suite(.enabled(if: Tools.isInstalled("ssh") && Tools.isInstalled("ssh-keygen")))
+struct SSHHoldTests {
+    @Test func onlyTheHolderMayPowerTypeOrBootUntilTheBoardIsFree() async throws {
+        let fixture = try AgentSSHFixture()
+        let keys = fixture.keys
+        let until = Int(wallClock()) + 3600
+
+        let person = try await fixture.ssh(key: keys.alice, "hold", "board1", "alice", "\(until)")
+        #expect(person.exitCode == 3)
+        #expect(person.stderrLines == ["hold: only the coordinator says who holds a board"])
+
+        let held = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "bob-smith", "\(until)")
+        #expect(held.exitCode == 0, "\(held.stderr)")
+        #expect(held.stdout == "board1: held by bob-smith until \(isoTime(Double(until)))\n")
+
+        let boards = try await fixture.ssh(key: keys.alice, "boards", "--json")
+        let rows = try JSONSerialization.jsonObject(with: Data(boards.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.first { $0["name"] as? String == "board1" }?["holder"] as? String == "bob-smith")
+        #expect(rows?.first { $0["name"] as? String == "board2" }?["holder"] is NSNull)
+
+        let alice = try await fixture.ssh(key: keys.alice, "power", "board1", "on")
+        #expect(alice.exitCode == 3)
+        #expect(alice.stderrLines == ["power: board1 is held by bob-smith until \(isoTime(Double(until)))"])
+        let aliceNetboot = try await fixture.ssh(key: keys.alice, "netboot", "board1", "--kernel", "Image", "--wait", "x")
+        #expect(aliceNetboot.exitCode == 3, "\(aliceNetboot)")
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "status").exitCode == 0, "status only looks")
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board2", "on").exitCode == 0, "board2 is free")
+        let bob = try await fixture.ssh(key: keys.bob, "power", "board1", "on")
+        #expect(bob.exitCode == 0, "\(bob.stderr)")
+        let viaCoordinator = try await fixture.ssh(key: keys.coordinator, "--as", "bob-smith", "power", "board1", "off")
+        #expect(viaCoordinator.exitCode == 0, "\(viaCoordinator.stderr)")
+
+        // A non-holder's console is read-only.
+        let client = try fixture.terminal(key: keys.alice, "console", "board1")
+        try await client.waitFor("held by bob-smith")
+        client.type("reboot\r")
+        try await client.waitFor("read-only")
+        client.type([0x1D, UInt8(ascii: ".")])
+        #expect(await client.waitForExit() == 0)
+        #expect(fixture.board1.fakeConsole.typed.isEmpty)
+
+        let freed = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "--none")
+        #expect(freed.stdout == "board1: free\n")
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "on").exitCode == 0)
+    }
+
+    @Test func aHoldingInThePastHoldsNothing() async throws {
+        let fixture = try AgentSSHFixture()
+        _ = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "2020-01-01T00:00:00Z")
+        #expect(try await fixture.ssh(key: fixture.keys.alice, "power", "board1", "on").exitCode == 0)
+        let bad = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "tomorrow")
+        #expect(bad.exitCode == 2)
+    }
+
+    @Test(arguments: [0.0, 1_700_000_000, 1_709_164_800, 4_102_444_799])
+    func isoTimesRoundTrip(seconds: Double) {
+        #expect(parseISOTime(isoTime(seconds)) == seconds)
+    }
+
+    @Test func isoTimeIsUTC() {
+        #expect(isoTime(1_709_164_800) == "2024-02-29T00:00:00Z")
+        #expect(parseISOTime("2026-13-01T00:00:00Z") == nil)
+        #expect(parseISOTime("2026-12-01 18:00:00Z") == nil)
+    }
+}
