@@ -26,7 +26,12 @@ public final class Coordinator: Sendable {
         let store = try ReservationStore(path: Self.databasePath(config))
         let registry = BoardRegistry(agents: config.agents.map(\.name))
         let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
-        monitors = links.map { AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger) }
+        let holder: @Sendable (String) -> (user: String, until: Int64)? = { board in
+            (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }.map { ($0.user, $0.end) }
+        }
+        monitors = links.map {
+            AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, holder: holder)
+        }
         self.clientKey = clientKey
         self.store = store
         self.registry = registry

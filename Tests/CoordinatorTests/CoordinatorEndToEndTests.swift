@@ -32,6 +32,9 @@ struct CoordinatorEndToEndTests {
 
         let refused = try await lab.ssh("alice", "power", "b2", "off")
         #expect(refused.exitCode == 3 && refused.stderr.contains("held by bob until"), "\(refused)")
+        // The agent is told the holder too (DESIGN.md, "Holders and TFTP").
+        #expect(await eventually { lab.agents[1].stderr.contains("hold: b2 held by bob until") },
+                "agent2: \(lab.agents[1].stderr.suffix(1500))")
         let conflict = try await lab.ssh("alice", "reserve", "b2")
         #expect(conflict.exitCode == 1 && conflict.stderr.contains("held by bob until"), "\(conflict)")
         #expect(FileManager.default.fileExists(atPath: lab.folder.path("agent2/power-on")))

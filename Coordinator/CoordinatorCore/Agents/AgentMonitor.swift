@@ -11,14 +11,25 @@ public final class AgentMonitor: Sendable {
     let registry: BoardRegistry
     let interval: Double
     let logger: Logger
+    /// The current holder of a board (user, end as Unix time), from the store.
+    let holder: @Sendable (String) -> (user: String, until: Int64)?
     private let stopping = Mutex(false)
     private let wake = NSCondition()
 
-    public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger) {
+    public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger,
+                holder: @escaping @Sendable (String) -> (user: String, until: Int64)? = { _ in nil }) {
         self.link = link
         self.registry = registry
         self.interval = interval
         self.logger = logger
+        self.holder = holder
+    }
+
+    /// Checks now, not at the next interval (a reservation changed).
+    public func poke() {
+        wake.lock()
+        wake.broadcast()
+        wake.unlock()
     }
 
     public func start() throws {
@@ -48,6 +59,28 @@ public final class AgentMonitor: Sendable {
         wake.unlock()
     }
 
+    /// Tells the agent the holder of each of its boards where what it
+    /// reported differs from the store (DESIGN.md, "Holders and TFTP"): a
+    /// new or ended reservation reaches the agent within one interval.
+    func syncHolders(_ boards: [BoardStatus]) {
+        for board in boards {
+            let wanted = holder(board.name)
+            let wantedUntil = wanted.map { isoTime(Double($0.until)) }
+            guard board.holder != wanted?.user || board.until != wantedUntil else { continue }
+            let words = wanted.map { ["hold", board.name, $0.user, String($0.until)] } ?? ["hold", board.name, "--none"]
+            do {
+                let result = try link.run(words, as: nil, limit: max(3, interval * 2))
+                if result.status != 0 {
+                    logger.warning("agent \(link.name): '\(words.joined(separator: " "))' failed: \(String(decoding: result.stderr, as: UTF8.self))")
+                } else {
+                    logger.info("agent \(link.name): \(board.name) held by \(wanted?.user ?? "nobody")")
+                }
+            } catch {
+                logger.warning("agent \(link.name): cannot tell the holder of \(board.name): \(error)")
+            }
+        }
+    }
+
     /// One health check; true when the agent answered with its boards.
     @discardableResult
     func check() -> Bool {
@@ -61,6 +94,7 @@ public final class AgentMonitor: Sendable {
                 return false
             }
             registry.update(agent: link.name, boards: boards)
+            syncHolders(boards)
             return true
         } catch {
             registry.markDown(agent: link.name, problem: "\(error)")

@@ -9,6 +9,9 @@ public struct BoardStatus: Sendable, Equatable {
     public var online: Bool
     public var power: String
     public var state: String
+    /// Who the agent believes holds the board, and until when (ISO time).
+    public var holder: String? = nil
+    public var until: String? = nil
 }
 
 /// What the coordinator knows of every agent and its boards, from the
@@ -80,7 +83,8 @@ public final class BoardRegistry: Sendable {
         return rows.compactMap { row in
             guard let name = row["name"] as? String else { return nil }
             return BoardStatus(name: name, agent: agent, online: row["online"] as? Bool ?? false,
-                               power: row["power"] as? String ?? "unknown", state: row["state"] as? String ?? "unknown")
+                               power: row["power"] as? String ?? "unknown", state: row["state"] as? String ?? "unknown",
+                               holder: row["holder"] as? String, until: row["until"] as? String)
         }
     }
 }
