@@ -35,6 +35,26 @@ public struct UBootProfile: Sendable {
     public var timeouts = Timeouts()
     /// More output that means failure, beside the built-in U-Boot errors.
     public var fail: [String] = []
+    /// Steps that load and boot in place of the built-in `tftpboot` and boot
+    /// command (`netboot:` in the profile); nil: the built-in ones.
+    public var netbootSteps: [Step]?
+
+    /// One scripted step: type `send` (placeholders `{kernel}`, `{initrd}`,
+    /// `{dtb}` become the job's TFTP names, `{bootargs}` its arguments), then
+    /// wait for `expect` (the prompt when only `send` is given) for at most
+    /// `timeout`; `fail` patterns end it at once, beside U-Boot's own errors.
+    public struct Step: Sendable, Equatable {
+        public var send: String?
+        public var expect: String?
+        public var expectIsRegex = false
+        public var timeout: Double?
+        public var fail: [String] = []
+
+        /// The placeholders `send` uses.
+        public var placeholders: [String] {
+            ["kernel", "initrd", "dtb", "bootargs"].filter { send?.contains("{\($0)}") == true }
+        }
+    }
 
     public struct Timeouts: Sendable {
         /// Power on to the prompt.
@@ -130,7 +150,33 @@ public struct UBootProfile: Sendable {
             try map.finish()
         }
         if let fail = section.optional("fail") { self.fail = try fail.strings() }
+        if let steps = section.optional("netboot") { netbootSteps = try steps.list().map(Self.step) }
         try section.finish()
+    }
+}
+
+extension UBootProfile {
+    static func step(_ value: ConfigValue) throws -> Step {
+        let map = try value.mapping()
+        var step = Step()
+        step.send = try map.optional("send")?.string()
+        if let expect = map.optional("expect") { step.expect = try expect.string() }
+        if let regex = map.optional("expect_regex") {
+            guard step.expect == nil else { throw regex.error("give expect or expect_regex, not both") }
+            let pattern = try regex.string()
+            do {
+                _ = try Regex(pattern)
+            } catch {
+                throw regex.error("'\(pattern)' is not a regular expression")
+            }
+            step.expect = pattern
+            step.expectIsRegex = true
+        }
+        step.timeout = try map.optional("timeout")?.duration()
+        if let fail = map.optional("fail") { step.fail = try fail.strings() }
+        guard step.send != nil || step.expect != nil else { throw value.error("a step needs send, expect, or both") }
+        try map.finish()
+        return step
     }
 }
 

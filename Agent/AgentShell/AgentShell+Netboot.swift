@@ -57,6 +57,10 @@ extension AgentShell {
         }
         let board = try board(boardName, for: "netboot")
         try requireHolder(board, session, for: "netboot")
+        let missing = NetbootJob.missingFiles(for: board.config.uboot, initrd: options["--initrd"] != nil, dtb: options["--dtb"] != nil)
+        if !missing.isEmpty {
+            throw .usage("netboot: \(board.config.name)'s netboot steps need \(missing.joined(separator: " and "))")
+        }
         guard wait != nil || session.isTerminal else {
             throw .usage("netboot: attaches the console afterwards, so it needs a terminal (ssh -t), or --wait TEXT")
         }

@@ -70,18 +70,25 @@ public final class NetbootJob {
                 try step("preboot '\(preboot)'") { () throws(JobFailure) in try uboot.command(preboot) }
             }
             try step("environment") { () throws(JobFailure) in try setEnvironment(uboot) }
-            try step("tftp kernel") { () throws(JobFailure) in try load(request.kernel, at: profile.kernelAddress, uboot) }
-            if let initrd = request.initrd {
-                try step("tftp initrd") { () throws(JobFailure) in
-                    try load(initrd, at: profile.ramdiskAddress, uboot)
-                    try uboot.command("setenv provisioner_initrd_size ${filesize}")
+            if let scripted = profile.netbootSteps {
+                for (index, scriptedStep) in scripted.enumerated() {
+                    let name = scriptedStep.send.map { "step \(index + 1): '\(substitute($0))'" } ?? "step \(index + 1)"
+                    try step(name) { () throws(JobFailure) in try run(scriptedStep, uboot) }
                 }
-            }
-            if let dtb = request.dtb {
-                try step("tftp dtb") { () throws(JobFailure) in try load(dtb, at: profile.fdtAddress, uboot) }
-            }
-            try step("boot") { () throws(JobFailure) in
-                try uboot.boot(initrdSize: request.initrd == nil ? nil : "${provisioner_initrd_size}", withFDT: request.dtb != nil)
+            } else {
+                try step("tftp kernel") { () throws(JobFailure) in try load(request.kernel, at: profile.kernelAddress, uboot) }
+                if let initrd = request.initrd {
+                    try step("tftp initrd") { () throws(JobFailure) in
+                        try load(initrd, at: profile.ramdiskAddress, uboot)
+                        try uboot.command("setenv provisioner_initrd_size ${filesize}")
+                    }
+                }
+                if let dtb = request.dtb {
+                    try step("tftp dtb") { () throws(JobFailure) in try load(dtb, at: profile.fdtAddress, uboot) }
+                }
+                try step("boot") { () throws(JobFailure) in
+                    try uboot.boot(initrdSize: request.initrd == nil ? nil : "${provisioner_initrd_size}", withFDT: request.dtb != nil)
+                }
             }
             if let pattern = request.wait {
                 try step("wait for \(pattern)") { () throws(JobFailure) in
@@ -109,6 +116,37 @@ public final class NetbootJob {
         let took = monotonicNow() - started
         steps.append((name, took))
         report("\(clockTime()) \(name): ok (\(seconds(took)))")
+    }
+
+    /// A scripted step of the profile, its placeholders filled in.
+    private func run(_ scripted: UBootProfile.Step, _ uboot: UBootDriver) throws(JobFailure) {
+        if let send = scripted.send { try uboot.line(substitute(send)) }
+        let expected: ExpectPattern
+        if let text = scripted.expect {
+            do {
+                expected = scripted.expectIsRegex ? try .regex(text) : .literal(text)
+            } catch {
+                throw JobFailure(reason: "\(error)")
+            }
+        } else {
+            expected = .literal(profile.prompt)
+        }
+        let fail = uboot.failures + scripted.fail.map(ExpectPattern.literal)
+        _ = try uboot.wait(for: [expected], fail: fail, timeout: scripted.timeout ?? profile.timeouts.command)
+    }
+
+    /// `{kernel}`, `{initrd}`, `{dtb}` and `{bootargs}` in a scripted step.
+    func substitute(_ text: String) -> String {
+        text.replacingOccurrences(of: "{kernel}", with: request.kernel)
+            .replacingOccurrences(of: "{initrd}", with: request.initrd ?? "")
+            .replacingOccurrences(of: "{dtb}", with: request.dtb ?? "")
+            .replacingOccurrences(of: "{bootargs}", with: bootArguments)
+    }
+
+    /// The files a board's scripted steps need that the request lacks.
+    public static func missingFiles(for profile: UBootProfile, initrd: Bool, dtb: Bool) -> [String] {
+        let used = Set((profile.netbootSteps ?? []).flatMap(\.placeholders))
+        return [("initrd", initrd), ("dtb", dtb)].filter { used.contains($0.0) && !$0.1 }.map { "--" + $0.0 }
     }
 
     private func setEnvironment(_ uboot: UBootDriver) throws(JobFailure) {

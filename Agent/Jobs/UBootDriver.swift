@@ -106,7 +106,7 @@ public final class UBootDriver {
     // MARK: The console
 
     /// U-Boot's own errors and the profile's: a step fails at once on them.
-    var failures: [ExpectPattern] {
+    public var failures: [ExpectPattern] {
         (UBootProfile.builtInFailures + profile.fail).map(ExpectPattern.literal)
     }
 

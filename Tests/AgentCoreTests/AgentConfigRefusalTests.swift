@@ -160,4 +160,18 @@ struct AgentConfigRefusalTests {
         #expect(refusal(replacing(9, with: "    public_url: \"ftp://lab\""), line: 9, naming: "agent.http.public_url")
             == "\(file):9: agent.http.public_url: 'ftp://lab' is not an http:// URL")
     }
+
+    @Test func aNetbootStepWithABadRegularExpression() {
+        let error = refusal(replacing(19, with: "      netboot: [ { send: boot, expect_regex: \"([unclosed\" } ]"), line: 19, naming: "expect_regex")
+        #expect(error?.contains("is not a regular expression") == true, "\(error ?? "")")
+    }
+
+    @Test func aNetbootStepWithNothingToDo() {
+        #expect(refusal(replacing(19, with: "      netboot: [ { timeout: 5s } ]"), line: 19, naming: "netboot")?
+            .contains("a step needs send, expect, or both") == true)
+    }
+
+    @Test func anUnknownProfile() {
+        #expect(refusal(replacing(18, with: "      profile: rpi4"), line: 18, naming: "profile") != nil)
+    }
 }

@@ -139,4 +139,42 @@ struct AgentConfigTests {
         #expect(status == "z")
         #expect(timeout == 0.5)
     }
+
+    @Test func builtInProfilesAndScriptedNetbootSteps() throws {
+        let text = """
+            agent: { name: a, data_dir: /d }
+            boards:
+              - name: arm
+                serial: { device: /dev/ttyS0 }
+                power: { type: qemu, arch: aarch64, firmware: /u-boot.bin }
+              - name: pc
+                serial: { device: /dev/ttyS1 }
+                power: { type: qemu, arch: x86, firmware: /u-boot.rom }
+              - name: custom
+                serial: { device: /dev/ttyS2 }
+                power: { type: command, on: x, off: y }
+                uboot:
+                  profile: qemu-arm64
+                  linux_console: ttyS0
+                  env: ["loadaddr=0x82000000"]
+                  netboot:
+                    - { send: "tftpboot ${loadaddr} {kernel}", expect: "Bytes transferred", timeout: 2m }
+                    - { send: "setenv bootargs '{bootargs}'" }
+                    - { send: "bootm ${loadaddr}", expect_regex: "Starting kernel|Uncompressing", fail: ["Bad Data CRC"] }
+            """
+        let boards = try AgentConfig(text: text, file: "a.yaml").boards
+        #expect(boards[0].uboot.base == "qemu-arm64")
+        #expect(boards[0].uboot.builtInFDT == "${fdtcontroladdr}")
+        #expect(boards[1].uboot.base == "qemu-x86" && boards[1].uboot.boot == "zboot")
+        #expect(boards[1].uboot.preboot == ["pci enum", "virtio scan"])
+        #expect(boards[1].uboot.environment.map(\.name) == ["ramdisk_addr_r"])
+        let custom = boards[2].uboot
+        #expect(custom.base == "qemu-arm64" && custom.linuxConsole == "ttyS0" && custom.builtInFDT == "${fdtcontroladdr}")
+        #expect(custom.environment.map(\.value) == ["0x82000000"])
+        let steps = try #require(custom.netbootSteps)
+        #expect(steps.count == 3)
+        #expect(steps[0].timeout == 120 && steps[0].placeholders == ["kernel"])
+        #expect(steps[1].expect == nil && steps[1].placeholders == ["bootargs"])
+        #expect(steps[2].expectIsRegex && steps[2].fail == ["Bad Data CRC"])
+    }
 }

@@ -34,6 +34,21 @@ struct NetbootTests {
         _ = try await lab.ssh("power", board, "off")
     }
 
+    @Test func aBoardWhoseBootIsScriptedInYAML() async throws {
+        let lab = try await NetbootLab()
+        try await lab.upload("arm64/Image", as: "Image")
+        try await lab.upload("arm64/initrd", as: "initrd")
+        let missing = try await lab.ssh("netboot", "scripted", "--kernel", "Image", "--wait", "x")
+        #expect(missing.exitCode == 2)
+        #expect(missing.stderrLines == ["netboot: scripted's netboot steps need --initrd"])
+        let result = try await lab.ssh("netboot", "scripted", "--kernel", "Image", "--initrd", "initrd", "--args", "scripted=yes",
+                                       "--wait", "scripted=yes", "--timeout", "120s", timeout: .seconds(240))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("step 1: 'tftpboot ${kernel_addr_r} scripted/kernel': ok"), "\(result.stdout)")
+        #expect(result.stdout.contains("step 3: 'booti"), "\(result.stdout)")
+        _ = try await lab.ssh("power", "scripted", "off")
+    }
+
     @Test func theX86BoardBootsWithZboot() async throws {
         let lab = try await NetbootLab()
         try await lab.upload("x86/bzImage", as: "bzImage")
@@ -181,6 +196,12 @@ final class NetbootLab: Sendable {
             \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }",
                   jobs: "{ on_failure: off }"))
             \(arm("stuck", "{ profile: qemu-arm64, prompt: \"never> \", autoboot: \"never\", timeouts: { prompt: 5m } }"))
+            \(arm("scripted", """
+                { profile: qemu-arm64, netboot: [
+                    { send: "tftpboot ${kernel_addr_r} {kernel}", expect: "Bytes transferred", timeout: 2m },
+                    { send: "tftpboot ${ramdisk_addr_r} {initrd}", expect: "Bytes transferred", timeout: 1m },
+                    { send: "booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}", expect_regex: "Starting kernel|Booting Linux" } ] }
+                """))
               - name: x86
                 serial: { device: x86.console }
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
