@@ -94,7 +94,22 @@ let package = Package(
         ], path: "Coordinator/provisioner-coordinator"),
 
         // MARK: Flasher: no Foundation (it runs as /init in a small initramfs).
-        .executableTarget(name: "provisioner-flasher", dependencies: ["SystemSupport"], path: "Flasher/provisioner-flasher"),
+        // zlib, liblzma, libzstd and libcrypto (SHA-256 only) are linked from
+        // their static archives (-l:libX.a), so the flasher needs no shared
+        // library of theirs in the initramfs.
+        .target(name: "CZlib", path: "Libraries/CZlib", linkerSettings: [.linkedLibrary(":libz.a")]),
+        .target(name: "CLZMA", path: "Libraries/CLZMA", linkerSettings: [.linkedLibrary(":liblzma.a")]),
+        .target(name: "CZstd", path: "Libraries/CZstd", linkerSettings: [.linkedLibrary(":libzstd.a")]),
+        .target(name: "CSHA256", path: "Libraries/CSHA256", linkerSettings: [.linkedLibrary(":libcrypto.a")]),
+        .target(name: "CFlasherSystem", path: "Flasher/CFlasherSystem"),
+        .target(name: "FlasherCore", dependencies: [
+            "SystemSupport", "CFlasherSystem", "CZlib", "CLZMA", "CZstd", "CSHA256",
+        ], path: "Flasher/FlasherCore"),
+        // Release builds are fully static executables (libc too): /init needs
+        // no loader or shared library in the initramfs.
+        .executableTarget(name: "provisioner-flasher", dependencies: ["FlasherCore", "SystemSupport"],
+                          path: "Flasher/provisioner-flasher",
+                          linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
 
         // MARK: Tests
         .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore", "AgentCore"], path: "Tests/ProvisionerTesting"),
@@ -106,6 +121,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
+        .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
         .testTarget(name: "CoordinatorTests", dependencies: [
             "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "ProvisionerTesting",
         ]),

@@ -5,6 +5,7 @@ import Foundation
 public struct FlashImage: Sendable {
     public var name: String
     public var url: String
+    /// Of the file at `url` (the upload's sidecar): the manifest's `file_sha256`.
     public var sha256: String?
     public var size: UInt64?
     public var bmapURL: String?
@@ -21,7 +22,7 @@ public struct FlashImage: Sendable {
 
     var json: [String: Any] {
         var object: [String: Any] = ["name": name, "url": url, "target": target]
-        if let sha256 { object["sha256"] = sha256 }
+        if let sha256 { object["file_sha256"] = sha256 }
         if let size { object["size"] = size }
         if let bmapURL { object["bmap"] = bmapURL }
         return object

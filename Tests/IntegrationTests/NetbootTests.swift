@@ -11,11 +11,11 @@ import Testing
 /// namespace (`unshare -n`) with TFTP on 127.0.0.1:69, and ssh joins it
 /// (`nsenter -n`). Serialized: two QEMU boards under TCG on 2 cores would
 /// time each other out.
-@Suite(.serialized, .enabled(if: NetbootLab.isAvailable, "needs root, QEMU, u-boot-qemu and scripts/board-assets"))
+@Suite(.serialized, .enabled(if: VirtualLab.isAvailable, "needs root, QEMU, u-boot-qemu and scripts/board-assets"))
 struct NetbootTests {
     @Test(arguments: ["arm1", "lockstep"])
     func theKernelBootsWithTheGivenArguments(board: String) async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("arm64/Image", as: "Image")
         try await lab.upload("arm64/initrd", as: "initrd")
         let result = try await lab.ssh("netboot", board, "--kernel", "Image", "--initrd", "initrd",
@@ -35,7 +35,7 @@ struct NetbootTests {
     }
 
     @Test func aBoardWhoseBootIsScriptedInYAML() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("arm64/Image", as: "Image")
         try await lab.upload("arm64/initrd", as: "initrd")
         let missing = try await lab.ssh("netboot", "scripted", "--kernel", "Image", "--wait", "x")
@@ -50,7 +50,7 @@ struct NetbootTests {
     }
 
     @Test func theX86BoardBootsWithZboot() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("x86/bzImage", as: "bzImage")
         try await lab.upload("x86/initrd", as: "initrd")
         let result = try await lab.ssh("netboot", "x86", "--kernel", "bzImage", "--initrd", "initrd", "--args", "on=x86",
@@ -65,7 +65,7 @@ struct NetbootTests {
     }
 
     @Test func aCorruptedKernelFailsAtBootWithUBootsWords() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try lab.folder.createFile("garbage", contents: try RandomBytes.make(count: 1 << 20))
         let upload = try await RunningProcess.run("nsenter", lab.nsenter(["upload", "arm1", "Image"]),
                                                   stdinPath: lab.folder.path("garbage"))
@@ -85,7 +85,7 @@ struct NetbootTests {
     }
 
     @Test func aPromptThatNeverComesFailsWithinItsTimeoutAndABusyBoardIsRefused() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("arm64/initrd", as: "Image")
         // Started in the background: it holds the board while it waits.
         let first = try RunningProcess("nsenter", lab.nsenter(["netboot", "wrongprompt", "--kernel", "Image", "--wait", "never"]))
@@ -104,7 +104,7 @@ struct NetbootTests {
     }
 
     @Test func onATerminalNetbootEndsInTheConsole() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("arm64/Image", as: "Image")
         try await lab.upload("arm64/initrd", as: "initrd")
         let terminal = try ConsoleProcess("nsenter", lab.nsenter(["netboot", "arm1", "--kernel", "Image", "--initrd", "initrd"],
@@ -121,7 +121,7 @@ struct NetbootTests {
     }
 
     @Test func ctrlCCancelsAJobAtOnce() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         try await lab.upload("arm64/initrd", as: "Image")
         let terminal = try ConsoleProcess("nsenter", lab.nsenter(["netboot", "stuck", "--kernel", "Image", "--wait", "x"],
                                                                  terminal: true), terminal: true)
@@ -140,111 +140,11 @@ struct NetbootTests {
     }
 
     @Test func aFileThatIsNotThereIsNamedBeforeAnythingIsPowered() async throws {
-        let lab = try await NetbootLab()
+        let lab = try await VirtualLab()
         let result = try await lab.ssh("netboot", "arm1", "--kernel", "nosuch", "--wait", "x")
         #expect(result.exitCode == 1)
         #expect(result.stderrLines == ["netboot: '/u/user/nosuch' not found"])
         let power = try await lab.ssh("power", "arm1", "status")
         #expect(power.stdout == "arm1: off\n")
-    }
-}
-
-/// The agent with four virtual boards in a network namespace of its own.
-/// When the test ends, the agent is stopped, and any QEMU it left running
-/// (a board keeps running without its agent) is killed by its PID.
-final class NetbootLab: Sendable {
-    static var assets: String {
-        ProcessInfo.processInfo.environment["PROVISIONER_ASSETS"] ?? Tools.packageRoot + "/.cache/board-assets"
-    }
-
-    static var isAvailable: Bool {
-        getuid() == 0 && Tools.isInstalled("unshare") && Tools.isInstalled("nsenter") && Tools.isInstalled("ip")
-            && Tools.isInstalled("qemu-system-aarch64") && Tools.isInstalled("qemu-system-x86_64")
-            && FileManager.default.fileExists(atPath: assets + "/arm64/Image")
-            && FileManager.default.fileExists(atPath: assets + "/x86/bzImage")
-    }
-
-    let folder: TemporaryDirectory
-    let agent: RunningProcess
-
-    init() async throws {
-        folder = try TemporaryDirectory(prefix: "netboot")
-        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "user@test", "-f", folder.path("user")])
-        guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
-        try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
-        let network = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
-        func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }") -> String {
-            """
-              - name: \(name)
-                serial: { device: \(name).console }
-                power: { type: qemu, arch: aarch64, firmware: /usr/lib/u-boot/qemu_arm64/u-boot.bin, memory: 512M }
-                \(network)
-                uboot: \(uboot)
-                jobs: \(jobs)
-            """
-        }
-        try folder.createFile("agent.yaml", text: """
-            agent:
-              name: netboot-test
-              data_dir: data
-              ssh: { listen: "127.0.0.1:2223", authorized_keys: authorized_keys }
-              tftp: { listen: "127.0.0.1:69" }
-              http: { listen: "127.0.0.1:8080" }
-            boards:
-            \(arm("arm1", "{ profile: qemu-arm64 }"))
-            \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
-            \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }",
-                  jobs: "{ on_failure: off }"))
-            \(arm("stuck", "{ profile: qemu-arm64, prompt: \"never> \", autoboot: \"never\", timeouts: { prompt: 5m } }"))
-            \(arm("scripted", """
-                { profile: qemu-arm64, netboot: [
-                    { send: "tftpboot ${kernel_addr_r} {kernel}", expect: "Bytes transferred", timeout: 2m },
-                    { send: "tftpboot ${ramdisk_addr_r} {initrd}", expect: "Bytes transferred", timeout: 1m },
-                    { send: "booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}", expect_regex: "Starting kernel|Booting Linux" } ] }
-                """))
-              - name: x86
-                serial: { device: x86.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
-                \(network)
-                uboot: { profile: qemu-x86 }
-
-            """)
-        let script = #"ip link set lo up && exec "$0" serve --config "$1""#
-        agent = try RunningProcess("unshare", ["-n", "--", "sh", "-c", script, try Tools.agent(), folder.path("agent.yaml")])
-        try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
-    }
-
-    deinit {
-        agent.signal(SIGTERM)
-        for pid in processIDs(withArgument: folder.path) where pid != agent.pid { kill(pid, SIGKILL) }
-    }
-
-    /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's
-    /// network namespace (`ssh -tt`, for a terminal, with `terminal`).
-    func nsenter(_ command: [String], terminal: Bool = false) -> [String] {
-        ["-t", "\(agent.pid)", "-n", "--", "ssh"] + (terminal ? ["-tt", "-e", "none"] : []) + ["-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
-         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"] + command
-    }
-
-    func ssh(_ command: String..., timeout: Duration = .seconds(30)) async throws -> ProcessResult {
-        try await RunningProcess.run("nsenter", nsenter(command), timeout: timeout)
-    }
-
-    /// Uploads a file of scripts/board-assets into the user's space.
-    func upload(_ asset: String, as name: String) async throws {
-        let result = try await RunningProcess.run("nsenter", nsenter(["upload", "arm1", name]), timeout: .seconds(60),
-                                                  stdinPath: Self.assets + "/" + asset)
-        guard result.exitCode == 0 else { throw TestSetupError("upload \(asset): \(result)") }
-    }
-}
-
-/// Processes whose command line mentions `text` (QEMU names its QMP socket
-/// and pty link, both in the test's folder).
-func processIDs(withArgument text: String) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return String(decoding: data, as: UTF8.self).contains(text)
     }
 }

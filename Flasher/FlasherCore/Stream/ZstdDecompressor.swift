@@ -1,0 +1,51 @@
+import CZstd
+
+/// zstd through libzstd's streaming decoder; several frames decode as one.
+final class ZstdDecompressor: Decompressor {
+    private let context: OpaquePointer
+    /// What the last ZSTD_decompressStream said: 0 at a frame's end.
+    private var pending = 0
+
+    init() throws(FlasherError) {
+        guard let context = ZSTD_createDCtx() else {
+            throw FlasherError(.decompress, "libzstd cannot start a decoder (out of memory?)")
+        }
+        // Images are made with --long (up to 2 GiB windows) as often as not.
+        ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, 31)
+        self.context = context
+    }
+
+    deinit { ZSTD_freeDCtx(context) }
+
+    func decompress(_ input: UnsafeRawBufferPointer, into sink: inout OutputSink) throws(FlasherError) {
+        guard let base = input.baseAddress, !input.isEmpty else { return }
+        var inBuffer = ZSTD_inBuffer(src: base, size: input.count, pos: 0)
+        while inBuffer.pos < inBuffer.size {
+            try step(&inBuffer, &sink)
+        }
+    }
+
+    func finish(into sink: inout OutputSink) throws(FlasherError) {
+        var empty = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+        // Flush what the decoder still holds.
+        while pending != 0 {
+            let before = sink.total
+            try step(&empty, &sink)
+            if sink.total == before {
+                throw FlasherError(.decompress, "the zstd stream ends early (truncated image)", offset: sink.total)
+            }
+        }
+        try sink.handOn()
+    }
+
+    private func step(_ input: inout ZSTD_inBuffer, _ sink: inout OutputSink) throws(FlasherError) {
+        var output = ZSTD_outBuffer(dst: sink.free.baseAddress, size: sink.free.count, pos: 0)
+        let result = ZSTD_decompressStream(context, &output, &input)
+        if ZSTD_isError(result) != 0 {
+            throw FlasherError(.decompress, "zstd data is corrupt: \(String(cString: ZSTD_getErrorName(result)))",
+                               offset: sink.total + Int64(output.pos))
+        }
+        pending = result
+        try sink.advance(output.pos)
+    }
+}

@@ -1,0 +1,6 @@
+#include "CZlib.h"
+
+int CZlib_inflate_init_gzip(z_stream *stream)
+{
+    return inflateInit2(stream, 15 + 16);
+}

@@ -1,0 +1,98 @@
+import Foundation
+import ProvisionerTesting
+import Testing
+
+/// `flash` end to end on the x86 virtual board: the real OpenSSH client, the
+/// agent, QEMU with Debian's 32-bit x86 U-Boot, our TFTP server booting the
+/// flasher (Debian's amd64 kernel, images/build-flasher's initramfs), which
+/// fetches the image from the agent's HTTP port, writes the board's virtio
+/// disk, verifies, reports, and reboots. The disk file on the host is then
+/// compared with the source, byte for byte.
+@Suite(.serialized, .enabled(if: VirtualLab.isAvailable && VirtualLab.hasFlasher,
+                             "needs the virtual lab and images/build-flasher --arch amd64"))
+struct FlashTests {
+    /// A 48 MiB disk image: data at the start and near the end, zeros between.
+    static func makeImage(at path: String) throws -> Data {
+        var image = Data(count: 48 << 20)
+        let head = try RandomBytes.make(count: 12 << 20)
+        let tail = try RandomBytes.make(count: 3 << 20)
+        image.replaceSubrange(0..<head.count, with: head)
+        image.replaceSubrange((40 << 20)..<((40 << 20) + tail.count), with: tail)
+        try image.write(to: URL(fileURLWithPath: path))
+        return image
+    }
+
+    func disk(_ lab: VirtualLab, count: Int) throws -> Data {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("pc.img")))
+        defer { try? handle.close() }
+        return try handle.read(upToCount: count) ?? Data()
+    }
+
+    @Test(arguments: [("zst", ["zstd", "-q", "-f"]), ("xz", ["xz", "-k", "-f", "-0", "-T2"]), ("gz", ["gzip", "-k", "-f"])])
+    func anImageIsWrittenVerifiedAndTheBoardRebootsIntoIt(_ suffix: String, _ compress: [String]) async throws {
+        let lab = try await VirtualLab()
+        let image = try Self.makeImage(at: lab.folder.path("disk.img"))
+        let packed = try await RunningProcess.run(compress[0], Array(compress.dropFirst()) + [lab.folder.path("disk.img")])
+        try #require(packed.exitCode == 0, "\(packed)")
+        var extra: [String] = []
+        if suffix == "zst" {
+            // With a bmap (bmaptool's XML): only mapped ranges are written, each checked.
+            let bmap = try await RunningProcess.run("bmaptool", ["create", "-o", lab.folder.path("disk.bmap"), lab.folder.path("disk.img")])
+            try #require(bmap.exitCode == 0, "\(bmap)")
+            try await lab.upload(path: lab.folder.path("disk.bmap"), as: "disk.bmap")
+            extra = ["--bmap", "disk.bmap"]
+        }
+        try await lab.upload(path: lab.folder.path("disk.img.\(suffix)"), as: "disk.img.\(suffix)")
+        let result = try await lab.ssh(["flash", "pc", "--rootfs", "disk.img.\(suffix)"] + extra, timeout: .seconds(300))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("flash: pc: disk.img.\(suffix) written, verified, and the board is up"), "\(result.stdout)")
+        #expect(result.stdout.contains("flasher: memory"), "the inventory: \(result.stdout)")
+        #expect(try disk(lab, count: image.count) == image, "the disk holds the image")
+        let jobs = try await lab.ssh("jobs", "pc", "--json")
+        #expect(jobs.stdout.contains("\"result\" : \"ok\""), "\(jobs.stdout)")
+        #expect(jobs.stdout.contains("\"block_devices\""), "the inventory is kept: \(jobs.stdout)")
+        _ = try await lab.ssh("power", "pc", "off")
+    }
+
+    @Test func aFileThatChangedAfterItsUploadFailsItsChecksumAndTheBoardIsNotRebooted() async throws {
+        let lab = try await VirtualLab()
+        _ = try Self.makeImage(at: lab.folder.path("disk.img"))
+        try #require(try await RunningProcess.run("zstd", ["-q", "-f", lab.folder.path("disk.img")]).exitCode == 0)
+        try await lab.upload(path: lab.folder.path("disk.img.zst"), as: "disk.img.zst")
+        // Bytes changed on the agent's disk behind the store's back: the sidecar's sha256 no longer matches.
+        let stored = try FileHandle(forUpdating: URL(fileURLWithPath: lab.folder.path("data/users/user/disk.img.zst")))
+        try stored.seek(toOffset: 1 << 20)
+        try stored.write(contentsOf: Data(repeating: 0x55, count: 64))
+        try stored.close()
+        let result = try await lab.ssh("flash", "pc", "--rootfs", "disk.img.zst", timeout: .seconds(300))
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("flash: pc: step 'flasher' failed: the flasher failed in "), "\(result.stderr)")
+        let log = try await lab.ssh("log", "pc")
+        #expect(!log.stdout.contains("reboot: Restarting system"), "no reboot after a failure")
+        _ = try await lab.ssh("power", "pc", "off")
+    }
+
+    @Test func aTargetThatDoesNotExistIsReported() async throws {
+        let lab = try await VirtualLab()
+        _ = try Self.makeImage(at: lab.folder.path("disk.img"))
+        try await lab.upload(path: lab.folder.path("disk.img"), as: "disk.img")
+        let result = try await lab.ssh("flash", "pc", "--rootfs", "disk.img", "--target", "/dev/vdz", timeout: .seconds(300))
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stderr.contains("/dev/vdz"), "\(result.stderr)")
+        _ = try await lab.ssh("power", "pc", "off")
+    }
+
+    @Test func aTruncatedImageIsAnError() async throws {
+        let lab = try await VirtualLab()
+        _ = try Self.makeImage(at: lab.folder.path("disk.img"))
+        try #require(try await RunningProcess.run("zstd", ["-q", "-f", lab.folder.path("disk.img")]).exitCode == 0)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: lab.folder.path("disk.img.zst")))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: lab.folder.path("half.zst")))
+        try await lab.upload(path: lab.folder.path("half.zst"), as: "half.zst")
+        let result = try await lab.ssh("flash", "pc", "--rootfs", "half.zst", timeout: .seconds(300))
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stderr.contains("step 'flasher' failed"), "\(result.stderr)")
+        _ = try await lab.ssh("power", "pc", "off")
+    }
+}

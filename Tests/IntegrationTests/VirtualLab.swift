@@ -1,0 +1,134 @@
+import Foundation
+import ProvisionerTesting
+
+/// The agent with virtual boards (QEMU, Debian's U-Boot) in a network
+/// namespace of its own: arm64 ones that differ in their U-Boot profiles,
+/// and two x86 ones, the second with a disk and the flasher of
+/// `images/build-flasher` in the shared space.
+/// When the test ends, the agent is stopped, and any QEMU it left running
+/// (a board keeps running without its agent) is killed by its PID.
+final class VirtualLab: Sendable {
+    static var assets: String {
+        ProcessInfo.processInfo.environment["PROVISIONER_ASSETS"] ?? Tools.packageRoot + "/.cache/board-assets"
+    }
+
+    /// What images/build-flasher made.
+    static var flasherImages: String {
+        ProcessInfo.processInfo.environment["PROVISIONER_FLASHER_IMAGES"] ?? Tools.packageRoot + "/.cache/flasher"
+    }
+
+    static var hasFlasher: Bool { FileManager.default.fileExists(atPath: flasherImages + "/flasher-amd64/initrd") }
+
+    static var isAvailable: Bool {
+        getuid() == 0 && Tools.isInstalled("unshare") && Tools.isInstalled("nsenter") && Tools.isInstalled("ip")
+            && Tools.isInstalled("qemu-system-aarch64") && Tools.isInstalled("qemu-system-x86_64")
+            && FileManager.default.fileExists(atPath: assets + "/arm64/Image")
+            && FileManager.default.fileExists(atPath: assets + "/x86/bzImage")
+    }
+
+    let folder: TemporaryDirectory
+    let agent: RunningProcess
+
+    init() async throws {
+        folder = try TemporaryDirectory(prefix: "netboot")
+        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "user@test", "-f", folder.path("user")])
+        guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
+        try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
+        let network = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
+        func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }") -> String {
+            """
+              - name: \(name)
+                serial: { device: \(name).console }
+                power: { type: qemu, arch: aarch64, firmware: /usr/lib/u-boot/qemu_arm64/u-boot.bin, memory: 512M }
+                \(network)
+                uboot: \(uboot)
+                jobs: \(jobs)
+            """
+        }
+        try folder.createFile("agent.yaml", text: """
+            agent:
+              name: netboot-test
+              data_dir: data
+              ssh: { listen: "127.0.0.1:2223", authorized_keys: authorized_keys }
+              tftp: { listen: "127.0.0.1:69" }
+              http: { listen: "127.0.0.1:8080" }
+            boards:
+            \(arm("arm1", "{ profile: qemu-arm64 }"))
+            \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
+            \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }",
+                  jobs: "{ on_failure: off }"))
+            \(arm("stuck", "{ profile: qemu-arm64, prompt: \"never> \", autoboot: \"never\", timeouts: { prompt: 5m } }"))
+            \(arm("scripted", """
+                { profile: qemu-arm64, netboot: [
+                    { send: "tftpboot ${kernel_addr_r} {kernel}", expect: "Bytes transferred", timeout: 2m },
+                    { send: "tftpboot ${ramdisk_addr_r} {initrd}", expect: "Bytes transferred", timeout: 1m },
+                    { send: "booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}", expect_regex: "Starting kernel|Booting Linux" } ] }
+                """))
+              - name: x86
+                serial: { device: x86.console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
+                \(network)
+                uboot: { profile: qemu-x86 }
+              - name: pc
+                serial: { device: pc.console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
+                         disk: pc.img, disk_size: 128M }
+                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
+                uboot: { profile: qemu-x86 }
+                flash: { target: /dev/vda, timeout: 5m }
+
+            """)
+        // The flasher's boot files, where `flash` looks for them.
+        let flasher = Self.flasherImages + "/flasher-amd64"
+        if FileManager.default.fileExists(atPath: flasher + "/initrd") {
+            try FileManager.default.createDirectory(atPath: folder.path("data/shared"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: flasher, toPath: folder.path("data/shared/flasher-amd64"))
+        }
+        let script = #"ip link set lo up && exec "$0" serve --config "$1""#
+        agent = try RunningProcess("unshare", ["-n", "--", "sh", "-c", script, try Tools.agent(), folder.path("agent.yaml")])
+        try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+    }
+
+    deinit {
+        agent.signal(SIGTERM)
+        for pid in processIDs(withArgument: folder.path) where pid != agent.pid { kill(pid, SIGKILL) }
+    }
+
+    /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's
+    /// network namespace (`ssh -tt`, for a terminal, with `terminal`).
+    func nsenter(_ command: [String], terminal: Bool = false) -> [String] {
+        ["-t", "\(agent.pid)", "-n", "--", "ssh"] + (terminal ? ["-tt", "-e", "none"] : []) + ["-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
+         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"] + command
+    }
+
+    func ssh(_ command: String..., timeout: Duration = .seconds(30)) async throws -> ProcessResult {
+        try await ssh(command, timeout: timeout)
+    }
+
+    func ssh(_ command: [String], timeout: Duration = .seconds(30)) async throws -> ProcessResult {
+        try await RunningProcess.run("nsenter", nsenter(command), timeout: timeout)
+    }
+
+    /// Uploads a file of scripts/board-assets into the user's space.
+    func upload(_ asset: String, as name: String) async throws {
+        try await upload(path: Self.assets + "/" + asset, as: name)
+    }
+
+    /// Uploads any file into the user's space.
+    func upload(path: String, as name: String) async throws {
+        let result = try await RunningProcess.run("nsenter", nsenter(["upload", "arm1", name]), timeout: .seconds(60),
+                                                  stdinPath: path)
+        guard result.exitCode == 0 else { throw TestSetupError("upload \(path): \(result)") }
+    }
+}
+
+/// Processes whose command line mentions `text` (QEMU names its QMP socket
+/// and pty link, both in the test's folder).
+func processIDs(withArgument text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data, as: UTF8.self).contains(text)
+    }
+}
