@@ -54,6 +54,52 @@ struct FlashTests {
         _ = try await lab.ssh("power", "pc", "off")
     }
 
+    /// A disk U-Boot's distro boot starts: an MBR, one bootable ext2
+    /// partition with /extlinux/extlinux.conf and the x86 kernel, whose
+    /// command line says it came from this disk.
+    static func makeBootDisk(in folder: TemporaryDirectory) async throws -> Data {
+        let root = try folder.createDirectory("bootfs/extlinux")
+        try """
+            DEFAULT flashed
+            LABEL flashed
+              KERNEL /bzImage
+              APPEND console=ttyS0,115200 provisioner.flashed=yes
+
+            """.write(toFile: root + "/extlinux.conf", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: VirtualLab.assets + "/x86/bzImage", toPath: folder.path("bootfs/bzImage"))
+        let made = try await RunningProcess.run("mke2fs", ["-q", "-t", "ext2", "-d", folder.path("bootfs"), "-L", "flashed",
+                                                           folder.path("fs.img"), "16M"])
+        guard made.exitCode == 0 else { throw TestSetupError("mke2fs: \(made)") }
+        let filesystem = try Data(contentsOf: URL(fileURLWithPath: folder.path("fs.img")))
+        var disk = Data(count: 2048 * 512)
+        var entry = Data([0x80, 0xfe, 0xff, 0xff, 0x83, 0xfe, 0xff, 0xff])
+        for value in [UInt32(2048), UInt32(filesystem.count / 512)] { withUnsafeBytes(of: value.littleEndian) { entry.append(contentsOf: $0) } }
+        disk.replaceSubrange(446..<462, with: entry)
+        disk.replaceSubrange(510..<512, with: [0x55, 0xaa])
+        disk.append(filesystem)
+        try disk.write(to: URL(fileURLWithPath: folder.path("boot.img")))
+        return disk
+    }
+
+    @Test func theBoardBootsTheFlashedDiskAndItsSuccessPatternEndsTheJob() async throws {
+        let lab = try await VirtualLab()
+        let image = try await Self.makeBootDisk(in: lab.folder)
+        try #require(try await RunningProcess.run("zstd", ["-q", "-f", lab.folder.path("boot.img")]).exitCode == 0)
+        try await lab.upload(path: lab.folder.path("boot.img.zst"), as: "boot.img.zst")
+        let result = try await lab.ssh("flash", "pcboot", "--rootfs", "boot.img.zst", timeout: .seconds(300))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout.contains("reboot into the image: ok"), "\(result.stdout)")
+        let log = try await lab.ssh("log", "pcboot")
+        #expect(log.stdout.contains("] Command line: console=ttyS0,115200 provisioner.flashed=yes"),
+                "Linux from the flashed disk: \(log.stdout.suffix(3000))")
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("pcboot.img")))
+        defer { try? handle.close() }
+        #expect(try handle.read(upToCount: image.count) == image)
+        let boards = try await lab.ssh("boards", "--json")
+        #expect(boards.stdout.contains("\"state\":\"linux\""), "\(boards.stdout)")
+        _ = try await lab.ssh("power", "pcboot", "off")
+    }
+
     @Test func aFileThatChangedAfterItsUploadFailsItsChecksumAndTheBoardIsNotRebooted() async throws {
         let lab = try await VirtualLab()
         _ = try Self.makeImage(at: lab.folder.path("disk.img"))
