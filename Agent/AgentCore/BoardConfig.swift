@@ -61,6 +61,10 @@ public struct BoardConfig: Sendable {
     public struct Flash: Sendable {
         /// The device the flasher writes a rootfs to, e.g. `/dev/mmcblk0`.
         public var target: String
+        /// Where `--kernel` and `--dtb` go: a partition, or a file on a vfat
+        /// or ext4 partition (`/dev/mmcblk0p1:/Image`).
+        public var kernelTarget: String?
+        public var dtbTarget: String?
         /// The folder under DATA_DIR/shared with the flasher's kernel and
         /// `initrd` (`images/build-flasher` makes it).
         public var flasher: String
@@ -120,6 +124,8 @@ public struct BoardConfig: Sendable {
                           flasher: try section.optional("flasher")?.word() ?? defaultFlasher,
                           success: try section.optional("success")?.string())
             if let timeout = try section.optional("timeout")?.duration() { flash?.timeout = timeout }
+            flash?.kernelTarget = try section.optional("kernel_target")?.word()
+            flash?.dtbTarget = try section.optional("dtb_target")?.word()
             try section.finish()
         }
         try board.finish()

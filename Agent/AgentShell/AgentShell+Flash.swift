@@ -5,12 +5,14 @@ import Jobs
 import SystemSupport
 
 extension AgentShell {
-    /// `flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]`:
-    /// boots the flasher over TFTP with a job manifest naming the caller's
-    /// image on the agent's HTTP port, shows its progress, and exits 0 only
-    /// once the board came back up from the written image.
+    /// `flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME]
+    /// [--dtb NAME] [--no-verify]`: boots the flasher over TFTP with a job
+    /// manifest naming the caller's files on the agent's HTTP port (the
+    /// rootfs to `flash.target` or `--target`, a kernel and a device tree to
+    /// `flash.kernel_target` and `flash.dtb_target`), shows its progress, and
+    /// exits 0 only once the board came back up from what was written.
     func flashCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]"
+        let usage = "usage: flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]"
         var options: [String: String] = [:]
         var verify = true
         var boardName: String?
@@ -29,10 +31,12 @@ extension AgentShell {
             }
         }
         guard let boardName else { throw .usage("flash: missing BOARD (\(usage))") }
-        if options["--kernel"] != nil || options["--dtb"] != nil {
-            throw .failure("flash: --kernel and --dtb are not supported by this agent yet; flash a whole disk image with --rootfs")
+        guard options["--rootfs"] != nil || options["--kernel"] != nil || options["--dtb"] != nil else {
+            throw .usage("flash: nothing to write: give --rootfs, --kernel or --dtb (\(usage))")
         }
-        guard let rootfs = options["--rootfs"] else { throw .usage("flash: --rootfs NAME is required (\(usage))") }
+        if options["--rootfs"] == nil, let option = ["--bmap", "--target"].first(where: { options[$0] != nil }) {
+            throw .usage("flash: \(option) goes with --rootfs")
+        }
         let board = try board(boardName, for: "flash")
         try requireHolder(board, session, for: "flash")
         guard let settings = board.config.flash else {
@@ -51,15 +55,38 @@ extension AgentShell {
         } catch {
             throw Self.shellError(error, "flash")
         }
-        let route = try route(user: user, name: rootfs, for: "flash")
-        guard let image = entries.first(where: { $0.name == route.path }) else { throw .failure("flash: '/u/\(user)/\(route.path)' not found") }
-        var bmapURL: String?
-        if let bmap = options["--bmap"] {
-            let bmapRoute = try self.route(user: user, name: bmap, for: "flash")
-            guard entries.contains(where: { $0.name == bmapRoute.path }) else { throw .failure("flash: '/u/\(user)/\(bmapRoute.path)' not found") }
-            bmapURL = network.httpURL + "/u/\(user)/" + percentEncoded(bmapRoute.path)
-        } else if let sidecar = entries.first(where: { $0.name == route.path + ".bmap" }) {
-            bmapURL = network.httpURL + "/u/\(user)/" + percentEncoded(sidecar.name)
+        func url(_ path: String) -> String { network.httpURL + "/u/\(user)/" + percentEncoded(path) }
+        /// One of the caller's files, with its sha256.
+        func artifact(_ option: String) throws(ShellError) -> ArtifactEntry? {
+            guard let name = options[option] else { return nil }
+            let route = try route(user: user, name: name, for: "flash")
+            guard let entry = entries.first(where: { $0.name == route.path }) else { throw .failure("flash: '/u/\(user)/\(route.path)' not found") }
+            return entry
+        }
+        var images: [FlashImage] = []
+        if let rootfs = try artifact("--rootfs") {
+            var bmapURL: String?
+            if let bmap = try artifact("--bmap") {
+                bmapURL = url(bmap.name)
+            } else if let sidecar = entries.first(where: { $0.name == rootfs.name + ".bmap" }) {
+                bmapURL = url(sidecar.name)
+            }
+            images.append(FlashImage(name: "rootfs", url: url(rootfs.name), sha256: rootfs.sha256, size: nil, bmapURL: bmapURL,
+                                     target: options["--target"] ?? settings.target))
+        }
+        for (option, name, target, key) in [("--kernel", "kernel", settings.kernelTarget, "kernel_target"),
+                                             ("--dtb", "dtb", settings.dtbTarget, "dtb_target")] {
+            guard let file = try artifact(option) else { continue }
+            guard let target else {
+                throw .failure("flash: \(board.config.name) has no flash.\(key) in agent.yaml (e.g. /dev/mmcblk0p1:/\(name == "kernel" ? "Image" : "board.dtb"))")
+            }
+            // A kernel or device tree is written as it is (a gzip'd vmlinuz stays
+            // gzip'd) unless its name says it was compressed for the trip.
+            let compression = file.name.hasSuffix(".gz") ? "gzip" : file.name.hasSuffix(".xz") ? "xz"
+                : file.name.hasSuffix(".zst") ? "zstd" : "none"
+            images.append(FlashImage(name: name, url: url(file.name), sha256: file.sha256,
+                                     size: compression == "none" ? file.size : nil, bmapURL: nil, target: target,
+                                     compression: compression))
         }
 
         // The flasher's boot files, from the shared space (images/build-flasher).
@@ -78,13 +105,11 @@ extension AgentShell {
         defer { claim.release() }
 
         let request = FlashRequest(
-            user: user,
-            images: [FlashImage(name: "rootfs", url: network.httpURL + "/u/\(user)/" + percentEncoded(route.path),
-                                sha256: image.sha256, size: nil, bmapURL: bmapURL, target: options["--target"] ?? settings.target)],
-            verify: verify,
+            user: user, images: images, verify: verify,
             flasherKernel: "shared/\(settings.flasher)/\(kernelFile)", flasherInitrd: "shared/\(settings.flasher)/initrd",
             success: settings.success.map(ExpectPattern.literal), timeout: settings.timeout)
-        logger.notice("flash: \(board.config.name) by \(user): \(route.path) (sha256 \(image.sha256 ?? "unknown")) to \(request.images[0].target)")
+        let written = images.map { "\($0.url.split(separator: "/").last ?? "") → \($0.target)" }.joined(separator: ", ")
+        logger.notice("flash: \(board.config.name) by \(user): \(written)")
 
         let display = ProgressDisplay(session)
         let watcher = CancelWatcher(session)
@@ -107,7 +132,10 @@ extension AgentShell {
         let inventory = job.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
         record(JobHistory.Record(kind: "flash", user: user, started: started, seconds: wallClock() - started,
                                  result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
-                                 error: outcome?.description, files: [route.path: image.sha256 ?? ""], inventory: inventory),
+                                 error: outcome?.description,
+                                 files: Dictionary(images.map { (String($0.url.split(separator: "/").last ?? ""), $0.sha256 ?? "") },
+                                                   uniquingKeysWith: { first, _ in first }),
+                                 inventory: inventory),
                board: board.config.name)
         if let failure = outcome {
             if !failure.recentLines.isEmpty && !failure.cancelled {
@@ -117,7 +145,8 @@ extension AgentShell {
             throw .failure("flash: \(board.config.name): step '\(failure.step)' failed: \(failure.reason)")
         }
         logger.notice("flash: \(board.config.name) by \(user): done")
-        session.print("flash: \(board.config.name): \(route.path) written, verified, and the board is up\n")
+        let names = images.map { String($0.url.split(separator: "/").last ?? "") }.joined(separator: ", ")
+        session.print("flash: \(board.config.name): \(names) written\(verify ? ", verified" : ""), and the board is up\n")
     }
 
     /// `jobs BOARD [--json]`: the board's netboot and flash history.

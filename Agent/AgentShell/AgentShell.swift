@@ -89,8 +89,8 @@ public final class AgentShell: Sendable {
                   [--wait TEXT | --wait-regex RE] [--timeout 5m]
                                                power-cycle, stop U-Boot, TFTP-boot your files, then
                                                the console (or exit 0 once TEXT shows); Ctrl-C cancels
-          flash BOARD --rootfs NAME [--bmap NAME] [--target DEV] [--no-verify]
-                                               write a disk image with the flasher, verify it, boot it
+          flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]
+                                               write images with the flasher, verify them, boot them
           jobs BOARD [--json]                  the board's netboot and flash history
           whoami                               who you act as
           version, help

@@ -10,14 +10,18 @@ public struct FlashImage: Sendable {
     public var size: UInt64?
     public var bmapURL: String?
     public var target: String
+    /// none, gzip, xz or zstd; nil: the flasher detects it from the first bytes.
+    public var compression: String?
 
-    public init(name: String, url: String, sha256: String?, size: UInt64?, bmapURL: String?, target: String) {
+    public init(name: String, url: String, sha256: String?, size: UInt64?, bmapURL: String?, target: String,
+                compression: String? = nil) {
         self.name = name
         self.url = url
         self.sha256 = sha256
         self.size = size
         self.bmapURL = bmapURL
         self.target = target
+        self.compression = compression
     }
 
     var json: [String: Any] {
@@ -25,6 +29,7 @@ public struct FlashImage: Sendable {
         if let sha256 { object["file_sha256"] = sha256 }
         if let size { object["size"] = size }
         if let bmapURL { object["bmap"] = bmapURL }
+        if let compression { object["compression"] = compression }
         return object
     }
 }

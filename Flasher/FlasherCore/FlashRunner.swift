@@ -77,6 +77,7 @@ public struct FlashRunner: Sendable {
         if let file = image.target.file {
             let mount = try PartitionMount(device: image.target.device, name: image.name)
             partition = mount
+            try mount.makeFolders(for: file)
             path = mount.paths(of: file).temporary
         }
         defer { partition?.unmount() }

@@ -53,6 +53,20 @@ import Testing
         #expect(console.text.contains("PROVISIONER-RESULT {\"type\":\"success\""))
     }
 
+    /// An uncompressed file whose size is not a whole number of pipeline
+    /// buffers: the last, partial buffer must be written too.
+    @Test(arguments: [1, 1_028_138, (3 << 20) + 17])
+    func anUncompressedFileOfAnySizeIsWrittenWhole(size: Int) throws {
+        let folder = try TemporaryFolder()
+        let data = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try data.write(to: URL(fileURLWithPath: folder.path("blob")))
+        let server = try TestHTTPServer(root: folder.url)
+        defer { server.stop() }
+        let (result, console) = try run("provisioner.rootfs=\(server.url("blob")) provisioner.target=\(folder.path("out")) provisioner.after=stay")
+        #expect((try? result.get()) == .stay, "\(console.text)")
+        #expect(FileManager.default.contents(atPath: folder.path("out")) == data)
+    }
+
     @Test func chunkedResponsesAreDecoded() throws {
         let setup = try Setup(megabytes: 3)
         try #require(try runTool("/usr/bin/gzip", ["-k", "-f", setup.folder.path("disk.img")]) == 0)

@@ -86,15 +86,24 @@ struct FlashTests {
         let image = try await Self.makeBootDisk(in: lab.folder)
         try #require(try await RunningProcess.run("zstd", ["-q", "-f", lab.folder.path("boot.img")]).exitCode == 0)
         try await lab.upload(path: lab.folder.path("boot.img.zst"), as: "boot.img.zst")
-        let result = try await lab.ssh("flash", "pcboot", "--rootfs", "boot.img.zst", timeout: .seconds(300))
+        // A kernel too, into a file on the disk's new ext2 partition (flash.kernel_target).
+        try await lab.upload("x86/initrd", as: "kernel-file")
+        let result = try await lab.ssh("flash", "pcboot", "--rootfs", "boot.img.zst", "--kernel", "kernel-file", timeout: .seconds(300))
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stdout.contains("reboot into the image: ok"), "\(result.stdout)")
+        #expect(result.stdout.contains("flasher: kernel: "), "\(result.stdout)")
         let log = try await lab.ssh("log", "pcboot")
         #expect(log.stdout.contains("] Command line: console=ttyS0,115200 provisioner.flashed=yes"),
                 "Linux from the flashed disk: \(log.stdout.suffix(3000))")
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("pcboot.img")))
-        defer { try? handle.close() }
-        #expect(try handle.read(upToCount: image.count) == image)
+        // The partition now holds the kernel file; the rest of the disk is the image.
+        let written = try Data(contentsOf: URL(fileURLWithPath: lab.folder.path("pcboot.img"))).prefix(image.count)
+        #expect(written.prefix(1 << 20) == image.prefix(1 << 20), "the partition table")
+        try written.dropFirst(1 << 20).write(to: URL(fileURLWithPath: lab.folder.path("written-fs.img")))
+        let dumped = try await RunningProcess.run("debugfs", ["-R", "dump /extra/kernel \(lab.folder.path("kernel-out"))",
+                                                              lab.folder.path("written-fs.img")])
+        #expect(dumped.exitCode == 0, "\(dumped)")
+        let kernel = try Data(contentsOf: URL(fileURLWithPath: VirtualLab.assets + "/x86/initrd"))
+        #expect(FileManager.default.contents(atPath: lab.folder.path("kernel-out")) == kernel, "the kernel file on the partition")
         let boards = try await lab.ssh("boards", "--json")
         #expect(boards.stdout.contains("\"state\":\"linux\""), "\(boards.stdout)")
         _ = try await lab.ssh("power", "pcboot", "off")

@@ -82,7 +82,8 @@ final class VirtualLab: Sendable {
                          disk: pcboot.img, disk_size: 64M }
                 network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
                 uboot: { profile: qemu-x86 }
-                flash: { target: /dev/vda, timeout: 5m, success: "Command line: console=ttyS0,115200 provisioner.flashed=yes" }
+                flash: { target: /dev/vda, kernel_target: "/dev/vda1:/extra/kernel", timeout: 5m,
+                         success: "Command line: console=ttyS0,115200 provisioner.flashed=yes" }
 
             """)
         // The flasher's boot files, where `flash` looks for them.

@@ -93,5 +93,6 @@ final class PassthroughDecompressor: Decompressor {
         }
     }
 
-    func finish(into sink: inout OutputSink) throws(FlasherError) {}
+    /// The last, partly filled buffer goes on too.
+    func finish(into sink: inout OutputSink) throws(FlasherError) { try sink.handOn() }
 }

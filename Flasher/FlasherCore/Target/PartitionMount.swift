@@ -37,6 +37,17 @@ final class PartitionMount {
 
     deinit { unmount() }
 
+    /// Makes the folders `file` goes into (`/boot/extra/Image`: boot/extra).
+    func makeFolders(for file: String) throws(FlasherError) {
+        let final = paths(of: file).final
+        guard let slash = final.lastIndex(of: "/"), final[..<slash].count > mountPoint.count else { return }
+        do {
+            try makeDirectories(String(final[..<slash]))
+        } catch {
+            throw FlasherError(.write, "\(error)")
+        }
+    }
+
     /// The temporary and the final path of `file` inside the partition.
     func paths(of file: String) -> (temporary: String, final: String) {
         let final = mountPoint + file
