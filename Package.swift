@@ -83,8 +83,13 @@ let package = Package(
         // SQLite (the only module that imports CSQLite). CoordinatorCore:
         // config, agents (health checks, routing) and the SSH front door.
         .target(name: "CoordinatorStore", dependencies: ["CSQLite"], path: "Coordinator/Store"),
+        // CoordinatorCalendar: the Google Calendar sync (libcurl, RS256 via libcrypto).
+        .target(name: "CoordinatorCalendar", dependencies: [
+            "CoordinatorStore", "Curl", "Digest", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "CoordinatorStore", "ProvisionerCore", "SSH", "SystemSupport",
+            "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
@@ -122,6 +127,10 @@ let package = Package(
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
+        .testTarget(name: "CalendarTests", dependencies: [
+            "CoordinatorCalendar", "CoordinatorCore", "CoordinatorStore", "Curl", "ProvisionerCore", "ProvisionerTesting",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["FakeGoogle/fake_google.py"]),
         .testTarget(name: "CoordinatorTests", dependencies: [
             "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "ProvisionerTesting",
         ]),

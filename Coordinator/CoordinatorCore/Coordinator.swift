@@ -2,16 +2,19 @@ import Foundation
 import Logging
 import SSH
 import SystemSupport
+import CoordinatorCalendar
 import CoordinatorStore
 
-/// The running coordinator: the reservation store, a health monitor per
-/// agent, and the SSH front door, from one coordinator.yaml. Started in that
-/// order, stopped in reverse.
+/// The running coordinator: the reservation store, the calendar sync (when
+/// configured), a health monitor per agent, and the SSH front door, from one
+/// coordinator.yaml. Started in that order, stopped in reverse.
 public final class Coordinator: Sendable {
     public let store: ReservationStore
     public let registry: BoardRegistry
     public let monitors: [AgentMonitor]
     public let server: CoordinatorSSHServer
+    /// The Google Calendar sync, when coordinator.yaml has a `calendar` block.
+    public let calendar: CalendarSync?
     /// The key the coordinator logs into agents with.
     public let clientKey: SSHPrivateKey
 
@@ -26,16 +29,22 @@ public final class Coordinator: Sendable {
         let store = try ReservationStore(path: Self.databasePath(config))
         let registry = BoardRegistry(agents: config.agents.map(\.name))
         let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
+        let calendar = try config.calendar.map { try Self.calendarSync($0, config: config, store: store, logger: logger) }
+        // A board whose calendar has been unreadable past the grace has no holder.
         let holder: @Sendable (String) -> (user: String, until: Int64)? = { board in
-            (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }.map { ($0.user, $0.end) }
+            if calendar?.accessProblem(board: board) != nil { return nil }
+            return (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }.map { ($0.user, $0.end) }
         }
-        monitors = links.map {
+        let monitors = links.map {
             AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, holder: holder)
         }
+        self.monitors = monitors
+        calendar?.setOnChange { for monitor in monitors { monitor.poke() } }
+        self.calendar = calendar
         self.clientKey = clientKey
         self.store = store
         self.registry = registry
-        let shell = LabShell(registry: registry, store: store, links: links, logger: logger)
+        let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar)
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
     }
 
@@ -51,7 +60,23 @@ public final class Coordinator: Sendable {
         return key
     }
 
+    /// The calendar sync of `settings`; the service account key is read here.
+    static func calendarSync(_ settings: CalendarSettings, config: CoordinatorConfig, store: ReservationStore,
+                             logger: Logger) throws -> CalendarSync {
+        let google = settings.google
+        var emails: [String: String] = [:]
+        for user in config.users { if let email = user.email { emails[email.lowercased()] = user.name } }
+        var options = CalendarSyncOptions(serviceAccountKey: google.serviceAccountKey, apiURL: google.apiURL,
+                                          tokenURL: google.tokenURL, caFile: google.caFile, poll: google.poll,
+                                          boards: google.boards, users: emails)
+        options.tentative = CalendarSyncOptions.Policy(rawValue: google.tentative) ?? .hold
+        options.declined = CalendarSyncOptions.Policy(rawValue: google.declined) ?? .ignore
+        options.staleGrace = google.staleGrace
+        return try CalendarSync(options: options, store: store, logger: logger)
+    }
+
     public func start() throws {
+        try calendar?.start()
         for monitor in monitors { try monitor.start() }
         try server.start()
     }
@@ -59,5 +84,6 @@ public final class Coordinator: Sendable {
     public func stop() {
         server.stop()
         for monitor in monitors { monitor.stop() }
+        calendar?.stop()
     }
 }

@@ -1,13 +1,24 @@
 import Synchronization
 
 /// One reservation: `user` holds `board` from `start` to `end` (Unix seconds,
-/// end excluded).
+/// end excluded). `source` is nil for a reservation made in the built-in
+/// store, or the calendar event it mirrors (its event ID).
 public struct Reservation: Sendable, Equatable {
     public let id: Int64
     public let board: String
     public let user: String
     public let start: Int64
     public let end: Int64
+    public let source: String?
+
+    init(id: Int64, board: String, user: String, start: Int64, end: Int64, source: String? = nil) {
+        self.id = id
+        self.board = board
+        self.user = user
+        self.start = start
+        self.end = end
+        self.source = source
+    }
 
     public func isCurrent(at now: Int64) -> Bool { start <= now && now < end }
 }
@@ -42,10 +53,10 @@ public enum ReservationRefusal: Error, Sendable, Equatable {
 /// reservations of one board that overlap: a trigger aborts such an INSERT
 /// or UPDATE, whichever code path (or `sqlite3` shell) issues it.
 public final class ReservationStore: Sendable {
-    private let database: SQLiteDatabase
+    let database: SQLiteDatabase
     /// One writer at a time in this process, so "insert, then read back the
     /// conflict" sees a consistent table.
-    private let lock = Mutex<Void>(())
+    let lock = Mutex<Void>(())
 
     public static let schema = """
         CREATE TABLE IF NOT EXISTS reservations (
@@ -54,6 +65,7 @@ public final class ReservationStore: Sendable {
             user TEXT NOT NULL,
             start INTEGER NOT NULL,
             end INTEGER NOT NULL,
+            source TEXT,
             CHECK (end > start)
         );
         CREATE INDEX IF NOT EXISTS reservations_by_board ON reservations (board, end);
@@ -81,6 +93,18 @@ public final class ReservationStore: Sendable {
     public init(path: String) throws(SQLiteError) {
         database = try SQLiteDatabase(path: path)
         try database.execute(Self.schema)
+        try Self.migrate(database)
+    }
+
+    /// Brings a database made by an older version up to this schema; each
+    /// step checks what is there, so running it again changes nothing.
+    static func migrate(_ database: SQLiteDatabase) throws(SQLiteError) {
+        // 1: `source` (calendar event ID; NULL for local reservations).
+        let columns = try database.query("PRAGMA table_info(reservations)").compactMap { $0[1].text }
+        if !columns.contains("source") {
+            try database.execute("ALTER TABLE reservations ADD COLUMN source TEXT")
+        }
+        try database.execute("CREATE UNIQUE INDEX IF NOT EXISTS reservations_by_source ON reservations (board, source)")
     }
 
     // MARK: Reservations
@@ -100,7 +124,7 @@ public final class ReservationStore: Sendable {
                 if overlapping.count == 1, let own = overlapping.first, own.user == user, own.start <= start {
                     do {
                         try database.query("UPDATE reservations SET end = ? WHERE id = ?", [.integer(end), .integer(own.id)])
-                        return Reservation(id: own.id, board: board, user: user, start: own.start, end: end)
+                        return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source)
                     } catch let error as SQLiteError where error.isConstraint {}
                 }
                 guard let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first else { throw error }
@@ -133,15 +157,15 @@ public final class ReservationStore: Sendable {
         }
     }
 
-    private func overlappingLocked(board: String, start: Int64, end: Int64) throws -> [Reservation] {
+    func overlappingLocked(board: String, start: Int64, end: Int64) throws -> [Reservation] {
         try reservations("WHERE board = ? AND start < ? AND ? < end ORDER BY start",
                          [.text(board), .integer(end), .integer(start)])
     }
 
-    private func reservations(_ clause: String, _ parameters: [SQLiteValue]) throws -> [Reservation] {
-        try database.query("SELECT id, board, user, start, end FROM reservations " + clause, parameters).map { row in
+    func reservations(_ clause: String, _ parameters: [SQLiteValue]) throws -> [Reservation] {
+        try database.query("SELECT id, board, user, start, end, source FROM reservations " + clause, parameters).map { row in
             Reservation(id: row[0].integer ?? 0, board: row[1].text ?? "", user: row[2].text ?? "",
-                        start: row[3].integer ?? 0, end: row[4].integer ?? 0)
+                        start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text)
         }
     }
 

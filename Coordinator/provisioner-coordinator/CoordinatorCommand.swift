@@ -53,7 +53,7 @@ struct CheckConfigCommand: ParsableCommand {
         let users = loaded.users.count, agents = loaded.agents.count
         print("\(config): ok: \(users) user\(users == 1 ? "" : "s"), \(agents) agent\(agents == 1 ? "" : "s")"
               + (agents == 0 ? "" : " (\(loaded.agents.map(\.name).joined(separator: ", ")))")
-              + (loaded.calendar == nil ? "" : ", calendar configured (not synced yet)"))
+              + (loaded.calendar.map { ", calendar for \($0.google.boards.count) board\($0.google.boards.count == 1 ? "" : "s")" } ?? ""))
     }
 }
 

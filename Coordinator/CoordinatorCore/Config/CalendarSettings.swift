@@ -1,9 +1,8 @@
 import Foundation
 import ProvisionerCore
 
-/// The optional `calendar:` block (DESIGN.md "Configuration"). Validated at
-/// start so a typo is found early; the Google Calendar sync that uses it is
-/// another issue.
+/// The optional `calendar:` block (DESIGN.md "Configuration"): where the
+/// Google Calendar sync (CoordinatorCalendar) reads each board's calendar.
 public struct CalendarSettings: Sendable {
     public struct Google: Sendable {
         public var serviceAccountKey: String
@@ -14,6 +13,12 @@ public struct CalendarSettings: Sendable {
         public var poll: Double
         /// Board name → calendar ID.
         public var boards: [String: String]
+        /// `hold` or `ignore`: whether a tentative event reserves the board.
+        public var tentative: String
+        /// `hold` or `ignore`: whether an event the board's calendar declined reserves it.
+        public var declined: String
+        /// How long a calendar may be unreadable before access to its board is refused.
+        public var staleGrace: Double
     }
 
     public var google: Google
@@ -28,6 +33,10 @@ public struct CalendarSettings: Sendable {
         let caFile = try section.optional("ca_file")?.filePath()
         let poll = try section.optional("poll")?.duration() ?? 30
         if poll < 1, let pollValue = section.optional("poll") { throw pollValue.error("must be 1s or more") }
+        let tentative = try section.optional("tentative")?.choice(["hold", "ignore"]) ?? "hold"
+        let declined = try section.optional("declined")?.choice(["hold", "ignore"]) ?? "ignore"
+        let staleGrace = try section.optional("stale_grace")?.duration() ?? 300
+        if staleGrace > 86400, let value = section.optional("stale_grace") { throw value.error("must be 1d or less") }
         var boards: [String: String] = [:]
         if let boardsValue = section.optional("boards") {
             let boardsMapping = try boardsValue.mapping()
@@ -42,7 +51,8 @@ public struct CalendarSettings: Sendable {
         }
         try section.finish()
         try mapping.finish()
-        google = Google(serviceAccountKey: key, apiURL: apiURL, tokenURL: tokenURL, caFile: caFile, poll: poll, boards: boards)
+        google = Google(serviceAccountKey: key, apiURL: apiURL, tokenURL: tokenURL, caFile: caFile, poll: poll, boards: boards,
+                        tentative: tentative, declined: declined, staleGrace: staleGrace)
     }
 
     static func url(_ value: ConfigValue) throws(ConfigError) -> String {

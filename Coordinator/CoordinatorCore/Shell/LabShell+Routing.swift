@@ -47,6 +47,7 @@ extension LabShell {
 
     /// Console input needs a current reservation of `board` by the caller.
     func requireReservation(of board: String, for command: String, _ session: LabSession) throws(CommandError) {
+        if let problem = calendar?.accessProblem(board: board) { throw .failure("\(command): \(problem)") }
         let current: Reservation?
         do { current = try store.current(board: board, at: now()) } catch { throw .failure("\(command): the reservation store failed: \(error)") }
         guard let current else { throw .notAllowed("\(command): needs a reservation of \(board) (not reserved: reserve \(board))") }
@@ -61,6 +62,7 @@ extension LabShell {
         do { holds = try store.current(board: board.name, at: now())?.user == session.user.name } catch {
             logger.error("console: the reservation store failed: \(error)")
         }
+        if holds && !asked, let problem = calendar?.accessProblem(board: board.name) { throw .failure("console: \(problem)") }
         let readOnly = asked || !holds
         if readOnly && !asked {
             session.writeRaw(Array("[provisioner] you do not hold \(board.name): watching read-only (reserve \(board.name) to type)\r\n".utf8))

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SSH
 import SystemSupport
+import CoordinatorCalendar
 import CoordinatorStore
 
 /// The coordinator's commands (DESIGN.md "What a user types"), run for one
@@ -15,11 +16,15 @@ public final class LabShell: Sendable {
     /// Agent name → how to reach it.
     let links: [String: AgentLink]
     let logger: Logger
+    /// Boards booked through Google Calendar; nil: the built-in store only.
+    let calendar: CalendarSync?
     /// The current time in Unix seconds (a test may move it).
     let now: @Sendable () -> Int64
 
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
+                calendar: CalendarSync? = nil,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.calendar = calendar
         self.registry = registry
         self.store = store
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })

@@ -1,0 +1,192 @@
+import CoordinatorStore
+import Foundation
+import Logging
+import Synchronization
+import SystemSupport
+
+/// Keeps the reservation store in step with each board's Google Calendar
+/// (DESIGN.md, `calendar` block): a thread syncs every calendar each `poll`
+/// (a full sync first, then incremental ones with the sync token), and
+/// `reserve` / `release` on a calendar board go through the calendar first.
+/// The calendar wins where it and the store disagree.
+///
+/// A calendar that cannot be read keeps its last known reservations, shown
+/// stale; after `staleGrace` access to its board is refused
+/// (`accessProblem`) rather than granted on old information.
+public final class CalendarSync: Sendable {
+    public let options: CalendarSyncOptions
+    let store: ReservationStore
+    let logger: Logger
+    let auth: GoogleAuth
+    let api: GoogleCalendarAPI
+    /// Unix time now (a test may move it).
+    let clock: @Sendable () -> Double
+    let states: Mutex<[String: BoardCalendarState]>
+    /// One sync or calendar write at a time: the poll thread and `reserve`
+    /// do not interleave their reads and writes of one calendar.
+    let syncLock = Mutex<Void>(())
+    private let onChange = Mutex<(@Sendable () -> Void)?>(nil)
+    private let stopping = Mutex(false)
+    private let wake = NSCondition()
+
+    /// Reads the service account key; a key that cannot be read is an error
+    /// here, at start.
+    public init(options: CalendarSyncOptions, store: ReservationStore, logger: Logger,
+                clock: @escaping @Sendable () -> Double = { wallClock() }) throws(CalendarError) {
+        self.options = options
+        self.store = store
+        self.logger = logger
+        self.clock = clock
+        let key = try ServiceAccountKey(path: options.serviceAccountKey)
+        auth = GoogleAuth(key: key, tokenURL: options.tokenURL, caFile: options.caFile, logger: logger)
+        api = GoogleCalendarAPI(apiURL: options.apiURL, caFile: options.caFile, auth: auth,
+                                backoff: Backoff(base: options.retryBase, limit: 60), retries: options.retries, logger: logger)
+        states = Mutex(Dictionary(uniqueKeysWithValues: options.boards.map { ($0.key, BoardCalendarState()) }))
+    }
+
+    /// Called after a sync changed reservations (the coordinator tells the
+    /// agents the new holders at once).
+    public func setOnChange(_ body: @escaping @Sendable () -> Void) {
+        onChange.withLock { $0 = body }
+    }
+
+    /// Whether `board` is booked through a calendar.
+    public func manages(board: String) -> Bool { options.boards[board] != nil }
+
+    // MARK: The sync thread
+
+    public func start() throws {
+        logger.info("calendar: syncing \(options.boards.count) board calendar\(options.boards.count == 1 ? "" : "s") every \(options.poll)s as \(auth.key.clientEmail)")
+        try startThread(named: "calendar-sync") { [self] in
+            while !stopping.withLock({ $0 }) {
+                let now = monotonicSeconds()
+                let due = states.withLock { states in states.filter { $0.value.nextAttempt <= now }.map(\.key) }.sorted()
+                for board in due where !stopping.withLock({ $0 }) {
+                    _ = syncOnce(board: board)
+                }
+                let next = states.withLock { $0.values.map(\.nextAttempt).min() } ?? now + options.poll
+                wake.lock()
+                if !stopping.withLock({ $0 }) {
+                    _ = wake.wait(until: Date().addingTimeInterval(max(0.05, next - monotonicSeconds())))
+                }
+                wake.unlock()
+            }
+        }
+    }
+
+    public func stop() {
+        stopping.withLock { $0 = true }
+        poke()
+    }
+
+    /// Wakes the sync thread (it syncs the calendars that are due).
+    public func poke() {
+        wake.lock()
+        wake.broadcast()
+        wake.unlock()
+    }
+
+    /// Syncs every calendar once, now, on the calling thread (tests, tools).
+    /// Returns the boards whose calendar could not be read.
+    @discardableResult
+    public func syncAll() -> [String] {
+        options.boards.keys.sorted().filter { !syncOnce(board: $0) }
+    }
+
+    /// One sync of `board`'s calendar, its outcome recorded; true on success.
+    @discardableResult
+    public func syncOnce(board: String) -> Bool {
+        guard let calendar = options.boards[board] else { return false }
+        let outcome: Result<Int, CalendarError> = syncLock.withLock { _ in
+            do throws(CalendarError) { return .success(try sync(board: board, calendar: calendar)) } catch { return .failure(error) }
+        }
+        switch outcome {
+        case .success(let changes):
+            recordSuccess(board)
+            if changes > 0 { onChange.withLock { $0 }?() }
+            return true
+        case .failure(let error):
+            recordFailure(board, error)
+            return false
+        }
+    }
+
+    // MARK: Staleness
+
+    /// How one board's calendar stands.
+    public struct Status: Sendable, Equatable {
+        /// The last sync failed: its reservations are the last known ones.
+        public var stale: Bool
+        /// Unix time of the first failed sync since the last good one.
+        public var unreadableSince: Double?
+        public var lastError: String?
+        /// Unix time of the last good sync.
+        public var lastSync: Double?
+    }
+
+    public func status(board: String) -> Status? {
+        states.withLock { $0[board] }.map {
+            Status(stale: $0.unreadableSince != nil, unreadableSince: $0.unreadableSince, lastError: $0.lastError, lastSync: $0.lastSync)
+        }
+    }
+
+    /// Why access to `board` is refused now, or nil: its calendar has been
+    /// unreadable for `staleGrace` or longer.
+    public func accessProblem(board: String) -> String? {
+        guard let state = states.withLock({ $0[board] }), let since = state.unreadableSince,
+              clock() - since >= options.staleGrace else { return nil }
+        return "the calendar of \(board) cannot be read since \(EventTime.format(Int64(since)))"
+            + " (\(state.lastError ?? "?")): access refused until it can be read"
+    }
+
+    /// Requests sent to the Calendar API and to the token endpoint.
+    public var requestCounts: (api: Int, token: Int) {
+        (api.requests.load(ordering: .relaxed), auth.renewals.load(ordering: .relaxed))
+    }
+
+    private func recordSuccess(_ board: String) {
+        let recovered: Bool = states.withLock { states in
+            let was = states[board]?.unreadableSince != nil
+            states[board]?.unreadableSince = nil
+            states[board]?.lastError = nil
+            states[board]?.failures = 0
+            states[board]?.lastSync = clock()
+            states[board]?.nextAttempt = monotonicSeconds() + options.poll
+            return was
+        }
+        if recovered { logger.notice("calendar: \(board): the calendar can be read again") }
+    }
+
+    private func recordFailure(_ board: String, _ error: CalendarError) {
+        let (first, failures): (Bool, Int) = states.withLock { states in
+            guard var state = states[board] else { return (false, 0) }
+            let first = state.unreadableSince == nil
+            if first { state.unreadableSince = clock() }
+            state.failures += 1
+            state.lastError = error.description
+            let wait = Backoff(base: options.poll, limit: max(options.poll, options.maxBackoff)).delay(attempt: state.failures)
+            state.nextAttempt = monotonicSeconds() + wait
+            states[board] = state
+            return (first, state.failures)
+        }
+        let known = (try? store.reservations(board: board, endingAfter: Int64(clock())).count) ?? 0
+        if first {
+            logger.warning("calendar: \(board): cannot read its calendar: \(error); keeping its \(known) known reservation\(known == 1 ? "" : "s") (stale); access is refused after \(Int(options.staleGrace))s")
+        } else {
+            logger.warning("calendar: \(board): still cannot read its calendar (\(failures) failures): \(error)")
+        }
+    }
+}
+
+/// What the sync knows of one board's calendar.
+struct BoardCalendarState: Sendable {
+    /// From the last page of the last sync; nil: the next sync is a full one.
+    var syncToken: String?
+    /// Monotonic time of the next sync attempt.
+    var nextAttempt: Double = 0
+    /// Failed attempts in a row (they space out the next ones).
+    var failures = 0
+    var unreadableSince: Double?
+    var lastError: String?
+    var lastSync: Double?
+}

@@ -1,0 +1,134 @@
+import Curl
+import Foundation
+import Logging
+import Synchronization
+import SystemSupport
+
+/// The three Calendar API v3 calls the sync needs (events.list, insert,
+/// patch) over libcurl, with the service account's bearer token. Retries
+/// here: a 401 renews the token once; 403, 429, 5xx and a server that cannot
+/// be reached are retried `retries` times with exponential backoff and
+/// jitter. Blocks the calling thread.
+final class GoogleCalendarAPI: Sendable {
+    let apiURL: String
+    let caFile: String?
+    let auth: GoogleAuth
+    let backoff: Backoff
+    let retries: Int
+    let logger: Logger
+    /// API requests sent (retries included), for tests and the benchmark.
+    let requests = Atomic<Int>(0)
+
+    init(apiURL: String, caFile: String?, auth: GoogleAuth, backoff: Backoff, retries: Int, logger: Logger) {
+        self.apiURL = apiURL
+        self.caFile = caFile
+        self.auth = auth
+        self.backoff = backoff
+        self.retries = retries
+        self.logger = logger
+    }
+
+    /// One page of `events.list`: its events, and either the next page's
+    /// token or the sync token for the next incremental sync.
+    struct Page {
+        var events: [[String: Any]]
+        var nextPageToken: String?
+        var nextSyncToken: String?
+        /// The calendar's time zone (for all-day events).
+        var timeZone: String?
+    }
+
+    func listEvents(calendar: String, syncToken: String?, pageToken: String?) throws(CalendarError) -> Page {
+        var query = [("singleEvents", "true"), ("showDeleted", "true"), ("maxResults", "250")]
+        if let syncToken { query.append(("syncToken", syncToken)) }
+        if let pageToken { query.append(("pageToken", pageToken)) }
+        let object = try send("GET", "/calendars/\(pathEncode(calendar))/events", query: query, body: nil)
+        return Page(events: object["items"] as? [[String: Any]] ?? [],
+                    nextPageToken: object["nextPageToken"] as? String,
+                    nextSyncToken: object["nextSyncToken"] as? String,
+                    timeZone: object["timeZone"] as? String)
+    }
+
+    func insertEvent(calendar: String, _ event: [String: Any]) throws(CalendarError) -> [String: Any] {
+        try send("POST", "/calendars/\(pathEncode(calendar))/events", query: [], body: event)
+    }
+
+    func patchEvent(calendar: String, id: String, _ fields: [String: Any]) throws(CalendarError) -> [String: Any] {
+        try send("PATCH", "/calendars/\(pathEncode(calendar))/events/\(pathEncode(id))", query: [], body: fields)
+    }
+
+    /// Sends one request and returns its JSON object. Errors name the
+    /// method and path, never the query (it carries sync tokens) nor headers.
+    func send(_ method: String, _ path: String, query: [(String, String)], body: [String: Any]?) throws(CalendarError) -> [String: Any] {
+        let what = "\(method) \(path)"
+        var bodyBytes: [UInt8]?
+        if let body {
+            guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]) else {
+                throw CalendarError("\(what): cannot encode the request")
+            }
+            bodyBytes = Array(data)
+        }
+        let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
+        var renewed = false
+        var attempt = 0
+        while true {
+            let token = try auth.token()
+            var request = CurlRequest(url: apiURL + path + queryText)
+            request.method = method
+            request.caFile = caFile
+            request.body = bodyBytes
+            request.headers = ["Authorization: Bearer \(token)", "Accept: application/json"]
+                + (bodyBytes == nil ? [] : ["Content-Type: application/json"])
+            requests.add(1, ordering: .relaxed)
+            let failure: CalendarError
+            do {
+                let response = try request.perform()
+                switch response.status {
+                case 200..<300:
+                    guard let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
+                        throw CalendarError("\(what): the answer is not a JSON object", status: response.status)
+                    }
+                    return object
+                case 401 where !renewed:
+                    logger.info("calendar: \(what) answered 401: renewing the access token")
+                    auth.invalidate()
+                    renewed = true
+                    continue
+                default:
+                    failure = CalendarError("\(what) answered \(response.status)\(Self.reason(response.body))", status: response.status)
+                }
+            } catch let error as CalendarError {
+                throw error
+            } catch {
+                failure = CalendarError("\(what): \(apiURL) cannot be reached (\(Self.redacted(error, apiURL)))")
+            }
+            let transient = failure.status.map { $0 == 403 || $0 == 429 || $0 >= 500 } ?? true
+            guard transient, attempt < retries else { throw failure }
+            let delay = backoff.delay(attempt: attempt)
+            logger.notice("calendar: \(failure.description); retrying in \(String(format: "%.1f", delay))s")
+            attempt += 1
+            usleep(UInt32(min(delay, 60) * 1_000_000))
+        }
+    }
+
+    /// Google's `error.message` (or the OAuth `error`), as ": message".
+    static func reason(_ body: [UInt8]) -> String {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return "" }
+        if let error = object["error"] as? [String: Any], let message = error["message"] as? String { return ": " + message }
+        if let error = object["error"] as? String { return ": " + error }
+        return ""
+    }
+
+    /// A curl error without the URL's query (sync and page tokens).
+    static func redacted(_ error: any Error, _ apiURL: String) -> String {
+        var text = "\(error)"
+        if let range = text.range(of: apiURL), let end = text[range.upperBound...].firstIndex(of: ":") {
+            text.replaceSubrange(range.lowerBound..<end, with: "")
+            text = text.trimmingCharacters(in: CharacterSet(charactersIn: ": "))
+        }
+        return text
+    }
+}
+
+/// Percent-encoding of one path segment (calendar IDs contain '@' and '#').
+func pathEncode(_ text: String) -> String { formEncode(text) }

@@ -1,0 +1,38 @@
+import Digest
+import Foundation
+
+/// A Google service account's JSON key file, as the Cloud console downloads
+/// it: the account's address, its RSA private key (PEM) and Google's token
+/// endpoint. Other fields are ignored.
+struct ServiceAccountKey: Sendable {
+    let clientEmail: String
+    let tokenURI: String?
+    let signer: RSASigner
+
+    /// Reads `path`. Errors name the file and the field, never the key.
+    init(path: String) throws(CalendarError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CalendarError("service account key \(path): cannot read the file")
+        }
+        try self.init(json: data, path: path)
+    }
+
+    init(json data: Data, path: String) throws(CalendarError) {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw CalendarError("service account key \(path): not a JSON object")
+        }
+        guard let email = object["client_email"] as? String, !email.isEmpty else {
+            throw CalendarError("service account key \(path): no client_email")
+        }
+        guard let pem = object["private_key"] as? String else {
+            throw CalendarError("service account key \(path): no private_key")
+        }
+        do {
+            signer = try RSASigner(pem: pem)
+        } catch {
+            throw CalendarError("service account key \(path): private_key: \(error)")
+        }
+        clientEmail = email
+        tokenURI = object["token_uri"] as? String
+    }
+}

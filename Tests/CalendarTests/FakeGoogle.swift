@@ -1,0 +1,152 @@
+import CoordinatorCalendar
+import Curl
+import Foundation
+import Logging
+import ProvisionerTesting
+import Synchronization
+
+/// The fake Google of `FakeGoogle/fake_google.py`, started for one test: a
+/// service account key pair made with `openssl` (the fake verifies each JWT
+/// against the public half), and for HTTPS a test CA and a server
+/// certificate for 127.0.0.1, all in a temporary folder. Stopped by its PID
+/// when the test lets go of it.
+final class FakeGoogle: Sendable {
+    static let serviceEmail = "provisioner@lab-test.iam.gserviceaccount.com"
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeGoogle/fake_google.py").path
+
+    let folder: TemporaryDirectory
+    let process: RunningProcess
+    let baseURL: String
+    /// The CA that signed the server certificate (nil over plain HTTP).
+    let caFile: String?
+    /// The service account key file the coordinator reads.
+    let keyFile: String
+    /// The private key's PEM, to look for it in logs.
+    let privateKeyPEM: String
+
+    init(https: Bool = true) async throws {
+        folder = try TemporaryDirectory(prefix: "fake-google")
+        let path = folder.path
+        try await Self.openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "\(path)/sa.pem"])
+        try await Self.openssl(["pkey", "-in", "\(path)/sa.pem", "-pubout", "-out", "\(path)/sa.pub"])
+        privateKeyPEM = try String(contentsOfFile: "\(path)/sa.pem", encoding: .utf8)
+        let key: [String: Any] = [
+            "type": "service_account", "project_id": "lab-test", "private_key_id": "0123abcd",
+            "private_key": privateKeyPEM, "client_email": Self.serviceEmail, "client_id": "1234567890",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        ]
+        keyFile = try folder.createFile("sa.json", contents: JSONSerialization.data(withJSONObject: key))
+        var arguments = [Self.script, "--public-key", "\(path)/sa.pub", "--service-email", Self.serviceEmail]
+        if https {
+            try await Self.makeCertificates(in: path)
+            arguments += ["--cert", "\(path)/server.pem", "--key", "\(path)/server.key"]
+            caFile = "\(path)/ca.pem"
+        } else {
+            caFile = nil
+        }
+        process = try RunningProcess("python3", arguments)
+        let line = try await process.waitForLine(containing: "PORT ", in: .stdout, timeout: .seconds(10))
+        guard let port = line.split(separator: " ").last.flatMap({ UInt16($0.trimmingCharacters(in: .whitespaces)) }) else {
+            throw TestSetupError("fake Google printed no port: \(line)")
+        }
+        baseURL = "\(https ? "https" : "http")://127.0.0.1:\(port)"
+    }
+
+    /// A test CA and a certificate for 127.0.0.1 signed by it (EC keys: fast).
+    static func makeCertificates(in path: String) async throws {
+        try await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                           "-keyout", "\(path)/ca.key", "-out", "\(path)/ca.pem", "-days", "2", "-subj", "/CN=Provisioner Test CA",
+                           "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try await openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                           "-keyout", "\(path)/server.key", "-out", "\(path)/server.csr", "-subj", "/CN=127.0.0.1"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: "\(path)/server.ext", atomically: true, encoding: .utf8)
+        try await openssl(["x509", "-req", "-in", "\(path)/server.csr", "-CA", "\(path)/ca.pem", "-CAkey", "\(path)/ca.key",
+                           "-CAcreateserial", "-out", "\(path)/server.pem", "-days", "2", "-extfile", "\(path)/server.ext"])
+    }
+
+    static func openssl(_ arguments: [String]) async throws {
+        let result = try await RunningProcess.run("openssl", arguments)
+        guard result.exitCode == 0 else { throw TestSetupError("openssl \(arguments.first ?? ""): \(result.stderr)") }
+    }
+
+    var apiURL: String { baseURL + "/calendar/v3" }
+    var tokenURL: String { baseURL + "/token" }
+
+    /// Options pointing at this fake, with retries fast enough for tests.
+    func options(boards: [String: String], users: [String: String] = ["alice@example.com": "alice", "bob@example.com": "bob"],
+                 keyFile: String? = nil) -> CalendarSyncOptions {
+        var options = CalendarSyncOptions(serviceAccountKey: keyFile ?? self.keyFile, apiURL: apiURL, tokenURL: tokenURL,
+                                          caFile: caFile, poll: 1, boards: boards, users: users)
+        options.retryBase = 0.02
+        options.retries = 3
+        options.staleGrace = 60
+        return options
+    }
+
+    /// Calls an `/_admin/…` action of the fake.
+    @discardableResult
+    func admin(_ action: String, _ query: [String: String] = [:], body: [String: Any]? = nil) throws -> [String: Any] {
+        let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.joined(separator: "&")
+        var request = CurlRequest(url: baseURL + "/_admin/" + action + queryText)
+        request.method = body == nil && (action == "stats" || action == "events") ? "GET" : "POST"
+        request.caFile = caFile
+        if let body { request.body = Array(try JSONSerialization.data(withJSONObject: body)) }
+        let response = try request.perform()
+        guard response.status == 200, let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+            throw TestSetupError("fake Google /_admin/\(action): \(response.status) \(response.text)")
+        }
+        return object
+    }
+
+    /// Writes an event into calendar `calendar` as a person would.
+    func put(_ calendar: String, _ event: [String: Any]) throws { try admin("put", ["cal": calendar], body: event) }
+
+    /// Makes the next `count` requests whose "METHOD /path" contains `match` fail with `status`.
+    func fail(_ match: String, status: Int, count: Int = 1) throws {
+        try admin("fail", body: ["match": match, "status": status, "count": count])
+    }
+
+    /// The requests the fake answered (not /_admin), oldest first.
+    func requests() throws -> [(method: String, path: String, query: [String: String], status: Int)] {
+        let log = try admin("stats")["log"] as? [[String: Any]] ?? []
+        return log.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["query"] as? [String: String] ?? [:],
+                          $0["status"] as? Int ?? 0) }
+    }
+
+    /// Every secret the fake saw: access tokens it issued and JWTs it got.
+    func secrets() throws -> [String] {
+        let stats = try admin("stats")
+        return (stats["tokens"] as? [String] ?? []) + (stats["assertions"] as? [String] ?? [])
+    }
+
+    func events(_ calendar: String) throws -> [[String: Any]] {
+        try admin("events", ["cal": calendar])["items"] as? [[String: Any]] ?? []
+    }
+}
+
+/// Keeps every log line, to look into.
+final class LogCapture: Sendable {
+    let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "calendar-test") { _ in CapturingHandler(capture: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    struct CapturingHandler: LogHandler {
+        let capture: LogCapture
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            capture.lines.withLock { $0.append("\(event.level) \(event.message)") }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""A fake Google for the calendar tests: the OAuth token endpoint of a
+service account and the Calendar API v3 events list/insert/patch, as Google
+documents them (paging, sync tokens, 410 Gone, showDeleted, cancelled
+events, client-chosen event IDs), on 127.0.0.1 over HTTPS or plain HTTP.
+
+The token endpoint verifies each JWT's RS256 signature against the service
+account's public key with `openssl dgst -verify` (no Python package needed).
+
+Tests drive it through /_admin/… (events written "in the calendar" by
+people, injected failures, expired tokens) and read /_admin/stats.
+Prints "PORT n" on stdout when it listens. Stdlib only.
+"""
+import argparse, base64, json, os, re, secrets, ssl, subprocess, sys, tempfile, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs, unquote
+
+SCOPE = "https://www.googleapis.com/auth/calendar"
+EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+
+
+class State:
+    def __init__(self, public_key, service_email):
+        self.lock = threading.RLock()  # replies record themselves, some from under the lock
+        self.public_key = public_key
+        self.service_email = service_email
+        self.calendars = {}          # id -> {"events": {id: event}, "seq": n, "epoch": n, "timeZone": tz}
+        self.tokens = {}             # access token -> service email
+        self.issued_tokens = []      # every access token handed out (tests look for them in logs)
+        self.assertions = []         # every JWT received
+        self.failures = []           # [{"match": "GET /calendar", "status": 429, "count": n}]
+        self.pages = {}              # page token -> (remaining items, next sync token, time zone)
+        self.page_size = None        # overrides maxResults when set
+        self.expires_in = 3600
+        self.log = []                # [{"method", "path", "query", "status"}]
+
+    def calendar(self, cal_id):
+        return self.calendars.setdefault(cal_id, {"events": {}, "seq": 0, "epoch": 0, "timeZone": "UTC"})
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verify_rs256(public_key, signing_input, signature):
+    with tempfile.TemporaryDirectory() as folder:
+        data, sig = os.path.join(folder, "data"), os.path.join(folder, "sig")
+        with open(data, "wb") as f:
+            f.write(signing_input)
+        with open(sig, "wb") as f:
+            f.write(signature)
+        result = subprocess.run(["openssl", "dgst", "-sha256", "-verify", public_key, "-signature", sig, data],
+                                capture_output=True)
+        return result.returncode == 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("fake-google: " + (fmt % args) + "\n")
+
+    # -- plumbing --
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.record(status)
+
+    def record(self, status):
+        parts = urlsplit(self.path)
+        if not parts.path.startswith("/_admin"):
+            with STATE.lock:
+                STATE.log.append({"method": self.command, "path": unquote(parts.path),
+                                  "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status})
+
+    def error(self, status, message, reason="error"):
+        self.reply(status, {"error": {"code": status, "message": message,
+                                      "errors": [{"domain": "global", "reason": reason, "message": message}]}})
+
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def route(self, method):
+        parts = urlsplit(self.path)
+        path, query = unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()}
+        body = self.body()
+        if path.startswith("/_admin/"):
+            return self.admin(method, path[len("/_admin/"):], query, body)
+        with STATE.lock:
+            for rule in STATE.failures:
+                if rule["count"] != 0 and rule["match"] in f"{method} {path}":
+                    rule["count"] -= 1
+                    status = rule["status"]
+                    break
+            else:
+                status = None
+        if status is not None:
+            reasons = {401: "authError", 403: "rateLimitExceeded", 404: "notFound", 429: "rateLimitExceeded"}
+            return self.error(status, f"injected {status}", reasons.get(status, "backendError"))
+        if path == "/token" and method == "POST":
+            return self.token(body)
+        match = re.match(r"^/calendar/v3/calendars/([^/]+)/events(?:/([^/]+))?$", path)
+        if not match:
+            return self.error(404, "Not Found", "notFound")
+        auth = self.headers.get("Authorization", "")
+        with STATE.lock:
+            email = STATE.tokens.get(auth[len("Bearer "):]) if auth.startswith("Bearer ") else None
+        if email is None:
+            return self.error(401, "Request had invalid authentication credentials.", "authError")
+        cal_id, event_id = match.group(1), match.group(2)
+        if method == "GET" and event_id is None:
+            return self.list(cal_id, query)
+        if method == "POST" and event_id is None:
+            return self.insert(cal_id, body, email)
+        if method == "PATCH" and event_id is not None:
+            return self.patch(cal_id, event_id, body)
+        return self.error(405, "Method Not Allowed")
+
+    def do_GET(self): self.route("GET")
+    def do_POST(self): self.route("POST")
+    def do_PATCH(self): self.route("PATCH")
+
+    # -- OAuth 2.0 for service accounts --
+    def token(self, body):
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return self.reply(400, {"error": "unsupported_grant_type"})
+        assertion = form.get("assertion", "")
+        with STATE.lock:
+            STATE.assertions.append(assertion)
+        pieces = assertion.split(".")
+        if len(pieces) != 3:
+            return self.reply(400, {"error": "invalid_grant", "error_description": "not a JWT"})
+        try:
+            header, claims = json.loads(b64url_decode(pieces[0])), json.loads(b64url_decode(pieces[1]))
+            signature = b64url_decode(pieces[2])
+        except Exception:
+            return self.reply(400, {"error": "invalid_grant", "error_description": "malformed JWT"})
+        if header.get("alg") != "RS256" or header.get("typ") != "JWT":
+            return self.reply(400, {"error": "invalid_grant", "error_description": "alg must be RS256"})
+        if not verify_rs256(STATE.public_key, (pieces[0] + "." + pieces[1]).encode(), signature):
+            return self.reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+        now = time.time()
+        expected_aud = f"{SCHEME}://127.0.0.1:{PORT}/token"
+        problems = []
+        if claims.get("iss") != STATE.service_email: problems.append("iss")
+        if claims.get("aud") != expected_aud: problems.append("aud")
+        if claims.get("scope") != SCOPE: problems.append("scope")
+        if not isinstance(claims.get("iat"), int) or abs(claims["iat"] - now) > 300: problems.append("iat")
+        if claims.get("exp") != claims.get("iat", 0) + 3600: problems.append("exp")
+        if problems:
+            return self.reply(400, {"error": "invalid_grant", "error_description": "bad claims: " + ",".join(problems)})
+        token = "ya29." + secrets.token_urlsafe(32)
+        with STATE.lock:
+            STATE.tokens[token] = claims["iss"]
+            STATE.issued_tokens.append(token)
+            expires = STATE.expires_in
+        self.reply(200, {"access_token": token, "expires_in": expires, "token_type": "Bearer"})
+
+    # -- Calendar API v3 --
+    def list(self, cal_id, query):
+        if query.get("singleEvents") != "true":
+            return self.error(400, "this fake serves singleEvents=true only", "badRequest")
+        page_token = query.get("pageToken")
+        with STATE.lock:
+            cal = STATE.calendar(cal_id)
+            if page_token is not None:
+                if page_token not in STATE.pages:
+                    return self.error(400, "Invalid page token", "badRequest")
+                items, sync_token, tz = STATE.pages.pop(page_token)
+            else:
+                sync = query.get("syncToken")
+                events = sorted(cal["events"].values(), key=lambda e: e["_seq"])
+                if sync is not None:
+                    try:
+                        epoch, since = (int(n) for n in sync.split("-")[1:3])
+                    except Exception:
+                        epoch, since = -1, -1
+                    if epoch != cal["epoch"] or since > cal["seq"]:
+                        return self.error(410, "Sync token is no longer valid, a full sync is required.", "fullSyncRequired")
+                    items = [e for e in events if e["_seq"] > since]
+                else:
+                    items = [e for e in events if query.get("showDeleted") == "true" or e.get("status") != "cancelled"]
+                sync_token, tz = f"sync-{cal['epoch']}-{cal['seq']}-{secrets.token_hex(4)}", cal["timeZone"]
+            size = STATE.page_size or min(int(query.get("maxResults", "250")), 2500)
+            page, rest = items[:size], items[size:]
+            answer = {"kind": "calendar#events", "timeZone": tz, "items": [public(e) for e in page]}
+            if rest:
+                token = secrets.token_urlsafe(12)
+                STATE.pages[token] = (rest, sync_token, tz)
+                answer["nextPageToken"] = token
+            else:
+                answer["nextSyncToken"] = sync_token
+        self.reply(200, answer)
+
+    def insert(self, cal_id, body, email):
+        try:
+            event = json.loads(body)
+        except Exception:
+            return self.error(400, "Parse Error", "parseError")
+        if "start" not in event or "end" not in event:
+            return self.error(400, "Missing end time.", "required")
+        with STATE.lock:
+            cal = STATE.calendar(cal_id)
+            event_id = event.get("id") or secrets.token_hex(13)
+            if not EVENT_ID.match(event_id):
+                return self.error(400, "Invalid resource id value.", "invalid")
+            if event_id in cal["events"]:
+                return self.error(409, "The requested identifier already exists.", "duplicate")
+            event.update({"id": event_id, "status": event.get("status", "confirmed"),
+                          "organizer": {"email": email}, "creator": {"email": email}})
+            stored = touch(cal, event)
+        self.reply(200, public(stored))
+
+    def patch(self, cal_id, event_id, body):
+        try:
+            fields = json.loads(body)
+        except Exception:
+            return self.error(400, "Parse Error", "parseError")
+        with STATE.lock:
+            cal = STATE.calendar(cal_id)
+            event = cal["events"].get(event_id)
+            if event is None:
+                return self.error(404, "Not Found", "notFound")
+            event = dict(event, **fields)
+            stored = touch(cal, event)
+        self.reply(200, public(stored))
+
+    # -- the test's side --
+    def admin(self, method, action, query, body):
+        data = json.loads(body) if body else {}
+        with STATE.lock:
+            if action == "put":        # an event written in the calendar by someone (insert or change)
+                cal = STATE.calendar(query["cal"])
+                event = dict(cal["events"].get(data["id"], {}), **data)
+                event.setdefault("status", "confirmed")
+                touch(cal, event)
+            elif action == "cancel":
+                cal = STATE.calendar(query["cal"])
+                cal["events"][query["id"]]["status"] = "cancelled"
+                touch(cal, cal["events"][query["id"]])
+            elif action == "timezone":
+                STATE.calendar(query["cal"])["timeZone"] = query["tz"]
+            elif action == "fail":
+                STATE.failures.append({"match": data["match"], "status": data["status"], "count": data.get("count", 1)})
+            elif action == "clear-failures":
+                STATE.failures = []
+            elif action == "expire-tokens":
+                STATE.tokens.clear()
+            elif action == "expire-sync-tokens":
+                cal = STATE.calendar(query["cal"])
+                cal["epoch"] += 1   # every sync token handed out so far now gets 410 Gone
+            elif action == "page-size":
+                STATE.page_size = int(query["size"])
+            elif action == "events":
+                answer = {"items": list(STATE.calendar(query["cal"])["events"].values())}
+                return self.reply_locked(answer)
+            elif action == "stats":
+                return self.reply_locked({"log": STATE.log, "tokens": STATE.issued_tokens, "assertions": STATE.assertions})
+            else:
+                return self.reply_locked({"error": "unknown admin action " + action}, 404)
+        self.reply(200, {"ok": True})
+
+    def reply_locked(self, body, status=200):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def touch(cal, event):
+    cal["seq"] += 1
+    event["_seq"] = cal["seq"]
+    event["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    event.setdefault("kind", "calendar#event")
+    cal["events"][event["id"]] = event
+    return event
+
+
+def public(event):
+    if event.get("status") == "cancelled":
+        # Google sends only the ID and status of a deleted event in an incremental sync.
+        return {"kind": "calendar#event", "id": event["id"], "status": "cancelled",
+                **({"recurringEventId": event["recurringEventId"]} if "recurringEventId" in event else {})}
+    return {k: v for k, v in event.items() if not k.startswith("_")}
+
+
+def main():
+    global STATE, SCHEME, PORT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--public-key", required=True)
+    parser.add_argument("--service-email", required=True)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    args = parser.parse_args()
+    STATE = State(args.public_key, args.service_email)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    SCHEME = "http"
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        SCHEME = "https"
+    PORT = server.server_address[1]
+    print(f"PORT {PORT}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
