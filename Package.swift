@@ -44,6 +44,8 @@ let package = Package(
         // Foundation (the flasher uses it too). ProvisionerCore: config, logging.
         .target(name: "CSystemSupport", path: "Libraries/CSystemSupport"),
         .target(name: "SystemSupport", dependencies: ["CSystemSupport"], path: "Libraries/SystemSupport"),
+        // Word splitting and line editing for the agent's and the coordinator's shells.
+        .target(name: "ShellSupport", path: "Libraries/ShellSupport"),
         .target(name: "ProvisionerCore", dependencies: [
             "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
@@ -70,7 +72,7 @@ let package = Package(
             "AgentCore", "HTTPDaemon", "SystemSupport",
         ], path: "Agent/Jobs"),
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Jobs", "SSH", "SystemSupport",
+            "AgentCore", "Artifacts", "Jobs", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
@@ -89,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "SystemSupport",
+            "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
@@ -125,7 +127,7 @@ let package = Package(
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
-        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
         .testTarget(name: "CalendarTests", dependencies: [
             "CoordinatorCalendar", "CoordinatorCore", "CoordinatorStore", "Curl", "ProvisionerCore", "ProvisionerTesting",

@@ -3,6 +3,7 @@ import Artifacts
 import Jobs
 import Logging
 import SSH
+import ShellSupport
 import Synchronization
 import SystemSupport
 
@@ -126,7 +127,12 @@ public final class AgentSSHServer: SSHServerHandler {
             return ExitStatus.notAllowed.rawValue
         }
         do throws(ShellError) {
-            let words = try request.command.map(ShellWords.split) ?? []
+            let words: [String]
+            do {
+                words = try request.command.map(ShellWords.split) ?? []
+            } catch {
+                throw ShellError.usage(error.message)
+            }
             let (identity, command) = try ShellIdentity.resolve(role: role, environment: request.environment, words: words)
             let session = ShellSession(streams: io, identity: identity, loginName: request.user)
             let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""

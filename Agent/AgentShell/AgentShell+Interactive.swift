@@ -1,4 +1,5 @@
 import AgentCore
+import ShellSupport
 
 extension AgentShell {
     /// The lab shell, when the client sends no command. On a terminal: a
@@ -41,11 +42,11 @@ extension AgentShell {
                     if session.isTerminal { session.print("\n") }
                     session.unread(bytes[(index + 1)...])
                     let words: [String]
-                    do throws(ShellError) {
+                    do throws(ShellWords.SyntaxError) {
                         words = try ShellWords.split(line)
                     } catch {
                         session.printError(error.message)
-                        status = error.status.rawValue
+                        status = ExitStatus.usage.rawValue
                         if session.isTerminal { session.print(prompt) }
                         break
                     }

@@ -1,4 +1,5 @@
 import AgentShell
+import ShellSupport
 import Testing
 
 struct ConsoleEscapeTests {
@@ -60,8 +61,14 @@ struct ShellWordsTests {
         #expect(try ShellWords.split("''") == [""])
     }
 
+    @Test(arguments: [["netboot", "b1", "--args", "console=ttyAMA0 quiet"], ["upload", "b1", "it's here"], [""],
+                      ["--wait-regex", "cmdline: .*on=x86", "a\\b", "\"q\""]])
+    func quotedWordsSplitBackUnchanged(words: [String]) throws {
+        #expect(try ShellWords.split(words.map(ShellWords.quote).joined(separator: " ")) == words)
+    }
+
     @Test func anUnterminatedQuoteIsAUsageError() {
-        #expect(throws: ShellError.usage("unterminated quote in the command line")) { try ShellWords.split("echo 'x") }
+        #expect(throws: ShellWords.SyntaxError(message: "unterminated quote in the command line")) { try ShellWords.split("echo 'x") }
     }
 }
 

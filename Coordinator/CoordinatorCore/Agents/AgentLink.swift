@@ -1,5 +1,6 @@
 import Logging
 import SSH
+import ShellSupport
 import SystemSupport
 
 /// How the coordinator reaches one agent: its SSH port, its pinned host key
@@ -22,7 +23,7 @@ public final class AgentLink: Sendable {
     /// The command line the agent runs: `--as USER` then the words, quoted
     /// for the agent's word splitting.
     static func commandLine(_ words: [String], as user: String?) -> String {
-        ((user.map { ["--as", $0] } ?? []) + words).map(CommandWords.quote).joined(separator: " ")
+        ((user.map { ["--as", $0] } ?? []) + words).map(ShellWords.quote).joined(separator: " ")
     }
 
     /// Starts `words` on the agent and a thread that moves its bytes; the

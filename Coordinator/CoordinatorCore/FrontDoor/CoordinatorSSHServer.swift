@@ -1,5 +1,6 @@
 import Logging
 import SSH
+import ShellSupport
 import Synchronization
 import SystemSupport
 
@@ -114,7 +115,12 @@ public final class CoordinatorSSHServer: SSHServerHandler {
         }
         let session = LabSession(io: io, user: user, loginName: request.user)
         do throws(CommandError) {
-            let words = try request.command.map(CommandWords.split) ?? []
+            let words: [String]
+            do {
+                words = try request.command.map(ShellWords.split) ?? []
+            } catch {
+                throw CommandError.usage(error.message)
+            }
             let what = request.command == nil ? "the shell" : "'\(words.joined(separator: " "))'"
             logger.info("ssh: \(user.name) from \(request.peer) as \(request.user) runs \(what)")
             if !words.isEmpty { return shell.execute(words, in: session) }

@@ -1,3 +1,4 @@
+import ShellSupport
 extension LabShell {
     /// The lab shell, when the client sends no command. On a terminal: a
     /// prompt and line editing; without one (`ssh -T`, a pipe): one command
@@ -31,13 +32,13 @@ extension LabShell {
                     if terminal { session.print("\n") }
                     // What follows the line is read again after the command.
                     session.unread(bytes[(index + 1)...])
-                    do throws(CommandError) {
-                        let words = try CommandWords.split(line)
+                    do throws(ShellWords.SyntaxError) {
+                        let words = try ShellWords.split(line)
                         if words == ["exit"] || words == ["quit"] { return status }
                         if !words.isEmpty { status = execute(words, in: session) }
                     } catch {
                         session.printError(error.message)
-                        status = error.status.rawValue
+                        status = CommandError.usage(error.message).status.rawValue
                     }
                     if session.io.isClosed { return status }
                     if terminal { session.print(prompt) }

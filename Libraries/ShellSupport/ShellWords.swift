@@ -1,14 +1,16 @@
-import Foundation
+/// Command lines as words, for the agent's and the coordinator's shells.
+/// `split` reads what a user sent the way a POSIX shell would for simple
+/// cases: blanks separate words, '…' and "…" quote, a backslash escapes the
+/// next character; no variables, globs or operators. `quote` writes words
+/// back so that `split` gets them unchanged (the coordinator → agent hop).
+public enum ShellWords {
+    /// A command line `split` cannot read; `message` is one line for the user.
+    public struct SyntaxError: Error, Equatable, Sendable {
+        public let message: String
+        public init(message: String) { self.message = message }
+    }
 
-/// Command lines as words. `split` reads what a user sent the way a POSIX
-/// shell would for simple cases (blanks separate, '…' and "…" quote, a
-/// backslash escapes); `quote` writes words back so that the agent's
-/// splitting (the same rules) gets them unchanged.
-///
-/// The agent has the same splitting (Agent/AgentShell/ShellWords.swift);
-/// both belong in one shared module once the agent's shell is moved there.
-public enum CommandWords {
-    public static func split(_ line: String) throws(CommandError) -> [String] {
+    public static func split(_ line: String) throws(SyntaxError) -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false
@@ -46,8 +48,8 @@ public enum CommandWords {
                 inWord = true
             }
         }
-        if quote != nil { throw .usage("unterminated quote in the command line") }
-        if escaped { throw .usage("the command line ends with a backslash") }
+        if quote != nil { throw SyntaxError(message: "unterminated quote in the command line") }
+        if escaped { throw SyntaxError(message: "the command line ends with a backslash") }
         if inWord { words.append(current) }
         return words
     }
@@ -60,6 +62,10 @@ public enum CommandWords {
                 || "-_./:=@,+%".unicodeScalars.contains(scalar)
         }
         if plain { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        var quoted = "'"
+        for character in word {
+            quoted += character == "'" ? "'\\''" : String(character)
+        }
+        return quoted + "'"
     }
 }
