@@ -112,24 +112,18 @@ extension AgentShell {
         logger.notice("flash: \(board.config.name) by \(user): \(written)")
 
         let display = ProgressDisplay(session)
-        let watcher = CancelWatcher(session)
-        let job = FlashJob(board: board, request: request, api: jobAPI,
-                           report: { line in display.line("flash: " + line) },
-                           progress: { progress in display.progress("flash: " + progress.line) },
-                           isCancelled: { watcher.isCancelled })
-        let started = wallClock()
-        let outcome: JobFailure?
-        do {
-            try job.run()
-            outcome = nil
-        } catch {
-            outcome = error
+        var job: FlashJob?
+        let (started, outcome) = runJob(on: board, by: user, session) { isCancelled throws(JobFailure) in
+            let flash = FlashJob(board: board, request: request, api: jobAPI,
+                                 report: { line in display.line("flash: " + line) },
+                                 progress: { progress in display.progress("flash: " + progress.line) },
+                                 isCancelled: isCancelled)
+            job = flash
+            try flash.run()
         }
-        watcher.stop()
-        if outcome != nil { afterFailedJob(board, by: user) }
         display.finish()
         jobs.setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board.config.name)
-        let inventory = job.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        let inventory = job?.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
         record(JobHistory.Record(kind: "flash", user: user, started: started, seconds: wallClock() - started,
                                  result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
                                  error: outcome?.description,

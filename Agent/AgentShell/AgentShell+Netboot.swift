@@ -98,19 +98,13 @@ extension AgentShell {
         let files = "kernel \(kernel)" + (options["--initrd"].map { ", initrd \($0)" } ?? "") + (options["--dtb"].map { ", dtb \($0)" } ?? "")
         logger.notice("netboot: \(board.config.name) by \(user): \(files)")
 
-        let watcher = CancelWatcher(session)
-        let job = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
-                             isCancelled: { watcher.isCancelled })
-        let started = wallClock()
-        let outcome: JobFailure?
-        do {
-            try job.run()
-            outcome = nil
-        } catch {
-            outcome = error
+        var job: NetbootJob?
+        let (started, outcome) = runJob(on: board, by: user, session) { isCancelled throws(JobFailure) in
+            let netboot = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
+                                     isCancelled: isCancelled)
+            job = netboot
+            try netboot.run()
         }
-        watcher.stop()
-        if outcome != nil { afterFailedJob(board, by: user) }
         jobs.setState(outcome == nil ? "linux" : nil, of: board.config.name)
         var names: [String: String] = [:]
         for option in ["--kernel", "--initrd", "--dtb"] {
@@ -131,7 +125,7 @@ extension AgentShell {
             logger.warning("netboot: \(board.config.name) by \(user): \(failure)")
             throw .failure("netboot: \(board.config.name): step '\(failure.step)' failed: \(failure.reason)")
         }
-        let rates = job.transfers.compactMap { transfer in transfer.rate.map { "\(transfer.file) \($0)" } }
+        let rates = (job?.transfers ?? []).compactMap { transfer in transfer.rate.map { "\(transfer.file) \($0)" } }
         let tftp = rates.isEmpty ? "" : " (tftp: \(rates.joined(separator: ", ")))"
         logger.notice("netboot: \(board.config.name) by \(user): booted\(tftp)")
         if let wait {
@@ -193,6 +187,24 @@ extension AgentShell {
 }
 
 extension AgentShell {
+    /// Runs a job on this request's thread while another reads the caller's
+    /// input for Ctrl-C; after a failure, `jobs.on_failure` applies. Returns
+    /// when it started (Unix time) and how it failed, if it did.
+    func runJob(on board: any BoardHandle, by user: String, _ session: ShellSession,
+                _ body: (@escaping @Sendable () -> Bool) throws(JobFailure) -> Void) -> (started: Double, failure: JobFailure?) {
+        let watcher = CancelWatcher(session)
+        let started = wallClock()
+        var failure: JobFailure?
+        do {
+            try body { watcher.isCancelled }
+        } catch {
+            failure = error
+        }
+        watcher.stop()
+        if failure != nil { afterFailedJob(board, by: user) }
+        return (started, failure)
+    }
+
     /// `jobs.on_failure: off`: a failed or cancelled job powers the board off.
     func afterFailedJob(_ board: any BoardHandle, by user: String) {
         guard board.config.powerOffOnJobFailure else { return }

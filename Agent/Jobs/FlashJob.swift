@@ -73,7 +73,8 @@ public final class FlashJob {
 
     /// What the flasher reported of the board before it wrote.
     public private(set) var inventory: [String: Any]?
-    public private(set) var steps: [(name: String, seconds: Double)] = []
+    /// The steps as they ran, with their durations.
+    public let steps: JobSteps
 
     public init(board: any BoardHandle, request: FlashRequest, api: JobAPI, report: @escaping (String) -> Void,
                 progress: @escaping (FlashProgress) -> Void, isCancelled: @escaping @Sendable () -> Bool) {
@@ -81,6 +82,7 @@ public final class FlashJob {
         self.request = request
         self.api = api
         self.report = report
+        steps = JobSteps(kind: "flash", board: board, report: report)
         self.progress = progress
         self.isCancelled = isCancelled
     }
@@ -196,17 +198,7 @@ public final class FlashJob {
     }
 
     private func step(_ name: String, _ body: () throws(JobFailure) -> Void) throws(JobFailure) {
-        let started = monotonicNow()
-        report("\(clockTime()) \(name)…")
-        board.console.note("flash: \(name)")
-        do {
-            try body()
-        } catch {
-            throw error.inStep(name)
-        }
-        let took = monotonicNow() - started
-        steps.append((name, took))
-        report("\(clockTime()) \(name): ok (\(seconds(took)))")
+        try steps.run(name, body)
     }
 }
 

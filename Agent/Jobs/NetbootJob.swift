@@ -40,7 +40,8 @@ public final class NetbootJob {
     private let startedAt = monotonicNow()
 
     /// Each finished step with its duration, and what U-Boot reported of each TFTP transfer.
-    public private(set) var steps: [(name: String, seconds: Double)] = []
+    /// The steps as they ran, with their durations.
+    public let steps: JobSteps
     public private(set) var transfers: [TFTPReport] = []
 
     /// `report` gets one line per step for the user; `isCancelled` is polled.
@@ -50,6 +51,7 @@ public final class NetbootJob {
         self.request = request
         profile = board.config.uboot
         self.report = report
+        steps = JobSteps(kind: "netboot", board: board, report: report)
         self.isCancelled = isCancelled
     }
 
@@ -105,17 +107,7 @@ public final class NetbootJob {
     // MARK: Steps
 
     private func step(_ name: String, _ body: () throws(JobFailure) -> Void) throws(JobFailure) {
-        let started = monotonicNow()
-        report("\(clockTime()) \(name)…")
-        board.console.note("netboot: \(name)")
-        do {
-            try body()
-        } catch {
-            throw error.inStep(name)
-        }
-        let took = monotonicNow() - started
-        steps.append((name, took))
-        report("\(clockTime()) \(name): ok (\(seconds(took)))")
+        try steps.run(name, body)
     }
 
     /// A scripted step of the profile, its placeholders filled in.
