@@ -55,7 +55,11 @@ public final class RunningProcess: Sendable {
         process.standardOutput = out
         process.standardError = err
         do {
-            try Self.withSignalsUnblocked { try process.run() }
+            // One spawn at a time: Foundation's Process sets up its monitoring
+            // thread on first use, and a fresh test process that started its
+            // first programs from several threads at once crashed there
+            // (CFRunLoopCreate) once, in BoardsTests on a fresh clone.
+            try Self.spawnLock.withLock { _ in try Self.withSignalsUnblocked { try process.run() } }
         } catch {
             throw TestSetupError("cannot start \(path): \(error)")
         }
@@ -168,6 +172,8 @@ public final class RunningProcess: Sendable {
         return ProcessResult(commandLine: process.commandLine, exitCode: code ?? -1, stdout: process.stdout,
                              stderr: process.stderr, timedOut: timedOut)
     }
+
+    private static let spawnLock = Mutex(())
 
     /// The child inherits the signal mask of the thread that spawns it, and
     /// the test pool's threads (libdispatch workers) block nearly every
