@@ -63,6 +63,30 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    @Test func reservationsAndTheAuditSurviveARestart() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { rows in rows.count == 2 && rows.allSatisfy { $0["online"] as? Bool == true } }
+        let reserved = try await lab.ssh("bob", "reserve", "b1", "--for", "1h")
+        #expect(reserved.exitCode == 0, "\(reserved)")
+        #expect(try await lab.ssh("bob", "power", "b1", "on").exitCode == 0)
+        let before = try await lab.ssh("alice", "audit", "--json")
+        #expect(before.exitCode == 0, "\(before)")
+
+        let restarted = try await lab.restartCoordinator()
+        let reservations = try await lab.ssh("alice", "reservations", "--json")
+        #expect(reservations.exitCode == 0, "\(reservations)")
+        #expect(reservations.stdout.contains("\"board\":\"b1\"") && reservations.stdout.contains("\"user\":\"bob\""),
+                "\(reservations.stdout)")
+        let after = try await lab.ssh("alice", "audit", "--json")
+        #expect(after.stdout.contains("\"action\":\"reserve\"") && after.stdout.contains("\"action\":\"power\""), "\(after.stdout)")
+        // The reservation still guards the board: bob may, alice may not.
+        _ = try await lab.waitForBoards { rows in rows.allSatisfy { $0["online"] as? Bool == true } }
+        #expect(try await lab.ssh("bob", "power", "b1", "off").exitCode == 0)
+        #expect(try await lab.ssh("alice", "power", "b1", "on").exitCode == 3)
+        await restarted.terminate()
+        await lab.stop()
+    }
+
     @Test func uploadThroughTheCoordinatorArrivesWhole() async throws {
         let lab = try await LabFixture()
         _ = try await lab.waitForBoards { $0.count == 2 }

@@ -128,6 +128,15 @@ final class LabFixture: Sendable {
         throw TestSetupError("boards --json never matched: \(last.map { "\($0)" } ?? "no answer")\n\(coordinator.stderr)")
     }
 
+    /// Stops the coordinator (SIGTERM) and starts another on the same
+    /// config and data folder; returns the new one (stop it when done).
+    func restartCoordinator() async throws -> RunningProcess {
+        await coordinator.terminate()
+        let restarted = try RunningProcess(try Tools.coordinator(), ["serve", "--config", folder.path("coordinator.yaml")])
+        try await restarted.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        return restarted
+    }
+
     func stop() async {
         await coordinator.terminate()
         for agent in agents { await agent.terminate() }
