@@ -122,5 +122,11 @@ struct ServeCommand: ParsableCommand {
         logger.info("coordinator: signal \(received), stopping")
         notifySystemd("STOPPING=1")
         coordinator.stop()
+        logger.info("coordinator: stopped")
+        // Every service is stopped; connection and session threads may still
+        // be unwinding (a client that is just leaving). Leave now rather than
+        // run process teardown under them: a log line is written with one
+        // write(2), so nothing is lost.
+        _exit(0)
     }
 }
