@@ -1,5 +1,6 @@
 import AgentCore
 import Foundation
+import ShellSupport
 import SystemSupport
 
 extension AgentShell {
@@ -34,17 +35,6 @@ extension AgentShell {
                           row["power"] as? String ?? "", row["state"] as? String ?? "unknown",
                           row["holder"] as? String ?? "-", row["until"] as? String ?? "-"])
         }
-        session.print(Self.format(table))
-    }
-
-    /// Columns padded to their widest cell, two spaces apart.
-    static func format(_ table: [[String]]) -> String {
-        guard let columns = table.first?.count else { return "" }
-        let widths = (0..<columns).map { column in table.map { $0[column].count }.max() ?? 0 }
-        return table.map { row in
-            row.enumerated().map { column, cell in
-                column == columns - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n"
+        session.print(TerminalText.table(table))
     }
 }

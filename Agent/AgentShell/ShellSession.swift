@@ -1,3 +1,5 @@
+import ShellSupport
+
 /// One client's streams and identity, for the commands it runs. Used from
 /// the request's own thread only (except `streams.offer`).
 public final class ShellSession {
@@ -32,27 +34,14 @@ public final class ShellSession {
 
     /// Writes text to stdout; on a terminal "\n" becomes "\r\n".
     public func print(_ text: String) {
-        streams.write(terminalBytes(text))
+        streams.write(TerminalText.bytes(text, terminal: isTerminal))
     }
 
     /// One error line on stderr.
     public func printError(_ line: String) {
-        streams.writeError(terminalBytes(line + "\n"))
+        streams.writeError(TerminalText.bytes(line + "\n", terminal: isTerminal))
     }
 
     /// Raw bytes to stdout (console output, echo).
     public func writeRaw(_ bytes: [UInt8]) { streams.write(bytes) }
-
-    func terminalBytes(_ text: String) -> [UInt8] {
-        guard isTerminal else { return Array(text.utf8) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count + 8)
-        var previous: UInt8 = 0
-        for byte in text.utf8 {
-            if byte == 0x0A && previous != 0x0D { bytes.append(0x0D) }
-            bytes.append(byte)
-            previous = byte
-        }
-        return bytes
-    }
 }

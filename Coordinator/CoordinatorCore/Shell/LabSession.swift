@@ -1,4 +1,5 @@
 import SSH
+import ShellSupport
 
 /// One client's request at the front door: who it is, and its streams.
 /// Used from the request's own thread.
@@ -37,23 +38,10 @@ public final class LabSession {
     }
 
     /// Text to stdout; on a terminal "\n" becomes "\r\n".
-    func print(_ text: String) { io.write(terminalBytes(text)) }
+    func print(_ text: String) { io.write(TerminalText.bytes(text, terminal: isTerminal)) }
 
     /// One error line on stderr.
-    func printError(_ line: String) { io.writeError(terminalBytes(line + "\n")) }
+    func printError(_ line: String) { io.writeError(TerminalText.bytes(line + "\n", terminal: isTerminal)) }
 
     func writeRaw(_ bytes: [UInt8]) { io.write(bytes) }
-
-    private func terminalBytes(_ text: String) -> [UInt8] {
-        guard isTerminal else { return Array(text.utf8) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count + 8)
-        var previous: UInt8 = 0
-        for byte in text.utf8 {
-            if byte == 0x0A && previous != 0x0D { bytes.append(0x0D) }
-            bytes.append(byte)
-            previous = byte
-        }
-        return bytes
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ShellSupport
 import CoordinatorStore
 
 extension LabShell {
@@ -33,6 +34,6 @@ extension LabShell {
             table.append([board.name, board.agent, board.online ? "yes" : "no", board.power, board.state,
                           holder?.user ?? "-", holder.map { TimeText.format($0.end) } ?? "-"])
         }
-        session.print(Self.format(table))
+        session.print(TerminalText.table(table))
     }
 }

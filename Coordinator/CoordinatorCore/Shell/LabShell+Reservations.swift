@@ -1,4 +1,5 @@
 import Foundation
+import ShellSupport
 import ProvisionerCore
 import CoordinatorCalendar
 import CoordinatorStore
@@ -141,7 +142,7 @@ extension LabShell {
             table.append([reservation.board, reservation.user, TimeText.format(reservation.start), TimeText.format(reservation.end),
                           source(reservation)])
         }
-        session.print(Self.format(table))
+        session.print(TerminalText.table(table))
     }
 
     /// `audit [--json]` (admins): the latest audit lines, oldest first.
@@ -161,7 +162,7 @@ extension LabShell {
         for entry in entries {
             table.append([TimeText.format(entry.time), entry.user, entry.action, entry.board ?? "-", entry.detail ?? ""])
         }
-        session.print(Self.format(table))
+        session.print(TerminalText.table(table))
     }
 
     func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(CommandError) -> Bool {

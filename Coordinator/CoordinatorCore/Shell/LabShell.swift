@@ -121,15 +121,4 @@ public final class LabShell: Sendable {
         }
         session.print(String(decoding: data, as: UTF8.self) + "\n")
     }
-
-    /// Columns padded to their widest cell, two spaces apart.
-    static func format(_ table: [[String]]) -> String {
-        guard let columns = table.first?.count else { return "" }
-        let widths = (0..<columns).map { column in table.map { $0[column].count }.max() ?? 0 }
-        return table.map { row in
-            row.enumerated().map { column, cell in
-                column == columns - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n"
-    }
 }
