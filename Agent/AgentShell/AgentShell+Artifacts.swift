@@ -1,5 +1,6 @@
 import AgentCore
 import Artifacts
+import ShellSupport
 import SystemSupport
 
 /// The caller's artifact space on this agent (DESIGN.md: `upload`, `files`,

@@ -1,5 +1,6 @@
 import AgentCore
 import Jobs
+import ShellSupport
 import SystemSupport
 
 extension AgentShell {

@@ -2,6 +2,7 @@ import AgentCore
 import Artifacts
 import Foundation
 import Jobs
+import ShellSupport
 import SystemSupport
 
 extension AgentShell {

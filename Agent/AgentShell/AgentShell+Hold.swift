@@ -1,5 +1,6 @@
 import AgentCore
 import ProvisionerCore
+import ShellSupport
 import SystemSupport
 
 extension AgentShell {

@@ -1,5 +1,6 @@
 import AgentCore
 import Foundation
+import ShellSupport
 
 extension AgentShell {
     /// `log BOARD [--since D] [--follow]`: the board's console log,

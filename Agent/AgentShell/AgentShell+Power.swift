@@ -1,4 +1,5 @@
 import AgentCore
+import ShellSupport
 
 extension AgentShell {
     /// `power BOARD on|off|cycle|status`: prints `BOARD: STATE` after the action.

@@ -1,3 +1,4 @@
+@_exported import ShellSupport
 import AgentCore
 import Jobs
 import Logging

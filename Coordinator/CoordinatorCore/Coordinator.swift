@@ -1,9 +1,9 @@
+import CoordinatorCalendar
+import CoordinatorStore
 import Foundation
 import Logging
 import SSH
 import SystemSupport
-import CoordinatorCalendar
-import CoordinatorStore
 
 /// The running coordinator: the reservation store, the calendar sync (when
 /// configured), a health monitor per agent, and the SSH front door, from one

@@ -1,6 +1,6 @@
+import CoordinatorStore
 import Foundation
 import ShellSupport
-import CoordinatorStore
 
 extension LabShell {
     /// `boards [--json]`: every board of every agent, with its holder.

@@ -1,8 +1,8 @@
-import Foundation
-import ShellSupport
-import ProvisionerCore
 import CoordinatorCalendar
 import CoordinatorStore
+import Foundation
+import ProvisionerCore
+import ShellSupport
 
 extension LabShell {
     /// Longest reservation one `reserve` makes.

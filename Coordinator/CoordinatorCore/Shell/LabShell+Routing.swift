@@ -1,8 +1,9 @@
+import CoordinatorStore
 import Foundation
 import SSH
+import ShellSupport
 import Synchronization
 import SystemSupport
-import CoordinatorStore
 
 extension LabShell {
     /// Board commands run on the agent that owns the board, as the caller

@@ -1,9 +1,10 @@
+import CoordinatorCalendar
+import CoordinatorStore
 import Foundation
 import Logging
 import SSH
+import ShellSupport
 import SystemSupport
-import CoordinatorCalendar
-import CoordinatorStore
 
 /// The coordinator's commands (DESIGN.md "What a user types"), run for one
 /// SSH request on that request's own thread. Reservations and the audit log

@@ -1,17 +1,17 @@
 /// Exit statuses of every command (DESIGN.md "What a user types").
 public enum ExitStatus: Int32, Sendable {
     case success = 0
-    /// The operation failed (no such board, the switch did not answer, …).
+    /// The operation failed (no such board, the agent is down, …).
     case failure = 1
     /// The command line is wrong.
     case usage = 2
-    /// The caller may not do this.
+    /// The caller may not do this (no reservation, not an admin).
     case notAllowed = 3
 }
 
 /// Why a command did not succeed: its exit status and the one line printed
-/// on stderr. Every command reports errors this way; `AgentShell.execute`
-/// turns them into what the client sees, in one place.
+/// on stderr. Every command of the agent and the coordinator reports errors
+/// this way; each shell's `execute` turns them into what the client sees.
 public struct ShellError: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: ExitStatus
     public let message: String
