@@ -224,3 +224,27 @@ public func parseByteSize(_ text: String) -> Int? {
     return overflow ? nil : bytes
 }
 
+
+extension BoardConfig {
+    /// Where the agent reaches the board's TCP `port` (`ssh -J`): a virtual
+    /// board on QEMU's user network through its `forward` port on 127.0.0.1,
+    /// any other board at its `network.board_ip`. Nil with the reason when
+    /// the config gives no way there.
+    public func tcpAddress(port: Int) -> Result<(host: String, port: Int), TCPAddressError> {
+        if case .qemu(let qemu) = power, qemu.net == "user" {
+            guard let hostPort = qemu.forwardHostPorts[port] else {
+                let listed = qemu.forward.isEmpty ? "power.forward lists none" : "power.forward: " + qemu.forward.map(String.init).joined(separator: ", ")
+                return .failure(TCPAddressError(description: "port \(port) of \(name) is not forwarded (\(listed))"))
+            }
+            return .success(("127.0.0.1", hostPort))
+        }
+        guard let network else {
+            return .failure(TCPAddressError(description: "\(name) has no network.board_ip in the agent's config"))
+        }
+        return .success((network.boardIP, port))
+    }
+}
+
+public struct TCPAddressError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}

@@ -110,6 +110,45 @@ public final class AgentSSHServer: SSHServerHandler {
         }
     }
 
+    /// `ssh -J agent root@BOARD` (or `-W BOARD:PORT`): a tunnel to the
+    /// board's TCP port, named by board name or `board_ip`, for a person's
+    /// key while nobody else holds the board. A coordinator's key cannot say
+    /// for whom it opens a tunnel: it runs `connect` instead.
+    public func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)? {
+        guard case .person(let user) = keyring.role(of: request.key) else {
+            logger.info("ssh: refused a tunnel to \(request.host):\(request.port) from \(request.peer): not a person's key")
+            return nil
+        }
+        guard let board = shell.boards.first(where: { $0.config.name == request.host || $0.config.network?.boardIP == request.host }) else {
+            logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): no such board here")
+            return nil
+        }
+        do throws(ShellError) {
+            try shell.requireHolder(board, user: user, for: "tunnel")
+        } catch {
+            logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): \(error.message)")
+            return nil
+        }
+        let shell = self.shell
+        let logger = self.logger
+        return { io in
+            do {
+                try startThread(named: "ssh-tunnel") {
+                    do throws(ShellError) {
+                        let connection = try shell.openConnection(to: board, port: request.port, for: "tunnel")
+                        logger.info("ssh: \(user) tunnels to \(board.config.name) port \(request.port) (\(connection.peer))")
+                        AgentShell.carry(io, connection)
+                    } catch {
+                        logger.warning("ssh: \(user)'s tunnel: \(error.message)")
+                    }
+                    io.exit(0)
+                }
+            } catch {
+                io.exit(0)
+            }
+        }
+    }
+
     public func log(_ level: SSHLogLevel, _ message: String) {
         switch level {
         case .debug: logger.debug("\(message)")

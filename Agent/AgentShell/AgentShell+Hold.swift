@@ -36,8 +36,12 @@ extension AgentShell {
 
     /// Refuses (exit 3) a change to `board` by anyone but its holder.
     func requireHolder(_ board: any BoardHandle, _ session: ShellSession, for command: String) throws(ShellError) {
+        try requireHolder(board, user: session.identity.user, for: command)
+    }
+
+    func requireHolder(_ board: any BoardHandle, user: String, for command: String) throws(ShellError) {
         let name = board.config.name
-        guard !holders.allows(session.identity.user, on: name), let holding = holders.holding(of: name) else { return }
+        guard !holders.allows(user, on: name), let holding = holders.holding(of: name) else { return }
         throw .notAllowed("\(command): \(name) is held by \(holding.user) until \(isoTime(holding.until))")
     }
 }

@@ -64,6 +64,7 @@ public final class AgentShell: Sendable {
         case "flash": try flashCommand(arguments, session)
         case "jobs": try jobsCommand(arguments, session)
         case "hold": try holdCommand(arguments, session)
+        case "connect": try connectCommand(arguments, session)
         case "reserve", "release", "reservations", "audit":
             throw .failure("\(name): not available on this agent yet")
         default:
@@ -93,6 +94,7 @@ public final class AgentShell: Sendable {
           flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]
                                                write images with the flasher, verify them, boot them
           jobs BOARD [--json]                  the board's netboot and flash history
+          connect BOARD PORT                   the board's TCP port on stdin/stdout (holder; ssh -J agent BOARD)
           whoami                               who you act as
           version, help
         In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,

@@ -69,7 +69,7 @@ public struct JobHistory: Sendable {
 
     /// The records as one JSON array.
     public func json(of board: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: records(of: board), options: [.sortedKeys, .prettyPrinted])) ?? Data("[]".utf8)
+        let data = (try? JSONSerialization.data(withJSONObject: records(of: board), options: [.sortedKeys])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

@@ -78,11 +78,13 @@ public final class Coordinator: Sendable {
     public func start() throws {
         try calendar?.start()
         for monitor in monitors { try monitor.start() }
+        try server.shell.startWatch()
         try server.start()
     }
 
     public func stop() {
         server.stop()
+        server.shell.stopWatch()
         for monitor in monitors { monitor.stop() }
         calendar?.stop()
     }

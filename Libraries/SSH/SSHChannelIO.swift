@@ -23,6 +23,20 @@ public struct SSHProgramRequest: Sendable {
     public let terminal: SSHTerminal?
 }
 
+/// A direct-tcpip channel open (`ssh -W HOST:PORT`, `ssh -J`): the client
+/// asks the server to connect it to `host:port`, as the server sees them.
+public struct SSHTunnelRequest: Sendable {
+    /// The SSH user name the client logged in with.
+    public let user: String
+    /// The key the client proved it holds.
+    public let key: SSHPublicKey
+    /// The client's address, for logs.
+    public let peer: String
+    /// Where the client wants to go: a host name or address, and a port.
+    public let host: String
+    public let port: Int
+}
+
 /// What a program reading its channel gets.
 public enum SSHInput: Sendable, Equatable {
     case bytes([UInt8])

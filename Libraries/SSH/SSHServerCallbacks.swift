@@ -106,13 +106,19 @@ let sshChannelEnvCallback: ssh_channel_env_request_callback = { _, _, name, valu
     return 0
 }
 
-/// Requests libssh has no callback for. libssh 0.10 parses a channel request
+/// Requests libssh has no callback for: direct-tcpip channel opens (`ssh -W`,
+/// `ssh -J`), asked of the handler; and breaks. libssh 0.10 parses a channel request
 /// it does not know into SSH_CHANNEL_REQUEST_UNKNOWN without its name; of
 /// those, an OpenSSH client sends only "break" (`~B`) during a session, so
 /// one on a program's channel is taken as a break. Anything else gets
 /// libssh's default answer.
 let sshMessageCallback: ssh_message_callback = { _, message, userdata in
-    guard let message, ssh_message_type(message) == Int32(SSH_REQUEST_CHANNEL.rawValue),
+    guard let message else { return 1 }
+    if ssh_message_type(message) == Int32(SSH_REQUEST_CHANNEL_OPEN.rawValue),
+       ssh_message_subtype(message) == Int32(SSH_CHANNEL_DIRECT_TCPIP.rawValue) {
+        return openTunnel(message, connection(userdata))
+    }
+    guard ssh_message_type(message) == Int32(SSH_REQUEST_CHANNEL.rawValue),
           ssh_message_subtype(message) == Int32(SSH_CHANNEL_REQUEST_UNKNOWN.rawValue),
           let target = ssh_message_channel_request_channel(message) else { return 1 }
     let connection = connection(userdata)
@@ -122,5 +128,23 @@ let sshMessageCallback: ssh_message_callback = { _, message, userdata in
     } else {
         ssh_message_reply_default(message)
     }
+    return 0
+}
+
+/// A direct-tcpip open: accepted only after authentication and when the
+/// handler takes it; anything else gets libssh's refusal.
+private func openTunnel(_ message: ssh_message, _ connection: SSHServerConnection) -> Int32 {
+    guard let handler = connection.handler, let identity = connection.authenticated,
+          let destination = ssh_message_channel_request_open_destination(message) else { return 1 }
+    let request = SSHTunnelRequest(user: identity.user, key: identity.key, peer: connection.peer,
+                                   host: String(cString: destination),
+                                   port: Int(ssh_message_channel_request_open_destination_port(message)))
+    guard let start = handler.tunnel(request), let channel = SSHServerChannel(connection: connection) else { return 1 }
+    guard ssh_message_channel_request_open_reply_accept_channel(message, channel.channel) == SSH_OK else {
+        channel.release()
+        return 0
+    }
+    connection.channels.append(channel)
+    channel.startTunnel(start)
     return 0
 }

@@ -1,8 +1,9 @@
 import CSSH
 
 /// A session channel of one connection: its pty and env requests, then one
-/// shell or exec request whose program talks through `io`. Used on the
-/// connection's thread only.
+/// shell or exec request whose program talks through `io`; or a
+/// direct-tcpip channel whose bytes a tunnel carries through `io`. Used on
+/// the connection's thread only.
 final class SSHServerChannel {
     unowned let connection: SSHServerConnection
     let channel: ssh_channel
@@ -10,6 +11,8 @@ final class SSHServerChannel {
     var terminal: SSHTerminal?
     var environment: [String: String] = [:]
     private(set) var io: SSHChannelIO?
+    /// A direct-tcpip channel: no exit status at its end.
+    private(set) var isTunnel = false
     /// The client closed the channel.
     var peerClosed = false
     /// The client sent EOF (passed on once the backlog is in).
@@ -53,6 +56,15 @@ final class SSHServerChannel {
         return true
     }
 
+    /// Opens a direct-tcpip channel: `start` carries its bytes.
+    func startTunnel(_ start: @Sendable (SSHChannelIO) -> Void) {
+        let connection = self.connection
+        let io = SSHChannelIO(terminal: nil, wake: { [weak connection] in connection?.wake() })
+        self.io = io
+        isTunnel = true
+        start(io)
+    }
+
     /// Moves queued output to the client within its window; once the program
     /// ended and its output is out, sends exit-status, EOF and close. False
     /// once the channel is done and freed.
@@ -78,7 +90,7 @@ final class SSHServerChannel {
         if let status = io.finishedStatus {
             // The client closes its side when it sees our close; freeing the
             // channel before that makes OpenSSH report exit status 255.
-            ssh_channel_request_send_exit_status(channel, status)
+            if !isTunnel { ssh_channel_request_send_exit_status(channel, status) }
             ssh_channel_send_eof(channel)
             ssh_channel_close(channel)
             closing = true

@@ -13,8 +13,19 @@ public protocol SSHServerHandler: AnyObject, Sendable {
     /// Starts the program for a shell or exec request. Must return at once:
     /// run the program on a thread of its own, and end it with `io.exit(_:)`.
     func start(_ request: SSHProgramRequest, io: SSHChannelIO)
+    /// Whether to open a direct-tcpip channel; nil refuses it (the client
+    /// sees "administratively prohibited"). Decide at once (it runs on the
+    /// connection's thread); the returned function gets the channel once it
+    /// is open and must start a thread of its own that carries the bytes and
+    /// ends with `io.exit(_:)` (the status is not sent: tunnels have none).
+    func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)?
     /// Something worth a log line (refused keys, failed key exchanges).
     func log(_ level: SSHLogLevel, _ message: String)
+}
+
+extension SSHServerHandler {
+    /// Servers without tunnels refuse every direct-tcpip open.
+    public func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)? { nil }
 }
 
 public enum SSHLogLevel: Sendable {

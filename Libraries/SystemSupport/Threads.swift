@@ -87,3 +87,55 @@ public func notifySystemd(_ state: String) {
         }
     }
 }
+
+/// A one-shot latch between threads: `wait` returns once `signal` was
+/// called (before or after), or when its timeout passes.
+public final class ThreadSignal: @unchecked Sendable {
+    // The mutex and condition are heap-allocated: pthread objects must not move.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var signalled = false
+
+    public init() {
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    public func signal() {
+        pthread_mutex_lock(mutex)
+        signalled = true
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// True once signalled; false when `timeout` seconds passed first (nil: no limit).
+    @discardableResult
+    public func wait(timeout: Double?) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard let timeout else {
+            while !signalled { pthread_cond_wait(condition, mutex) }
+            return true
+        }
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + Int(timeout * 1e9)
+        deadline.tv_sec += nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        while !signalled {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+        }
+        return signalled
+    }
+}

@@ -112,6 +112,36 @@ struct AgentConfigTests {
         #expect(qemu.net == "user")
     }
 
+    @Test func aBoardsTCPPortIsReachedThroughItsForwardOrItsAddress() throws {
+        let text = """
+            agent: { name: a, data_dir: /d }
+            boards:
+              - name: virt
+                serial: { device: /dev/null }
+                power: { type: qemu, arch: x86, firmware: /f, forward: [22, "8022:80"] }
+              - name: real
+                serial: { device: /dev/null }
+                power: { type: command, on: x, off: y }
+                network: { board_ip: 192.168.5.10, server_ip: 192.168.5.1 }
+              - name: bare
+                serial: { device: /dev/null }
+                power: { type: command, on: x, off: y }
+            """
+        let boards = try AgentConfig(text: text, file: "/x/agent.yaml").boards
+        #expect(try boards[0].tcpAddress(port: 22).get() == ("127.0.0.1", 22))
+        #expect(try boards[0].tcpAddress(port: 80).get() == ("127.0.0.1", 8022))
+        #expect(throws: TCPAddressError.self) { try boards[0].tcpAddress(port: 443).get() }
+        if case .failure(let error) = boards[0].tcpAddress(port: 443) {
+            #expect(error.description == "port 443 of virt is not forwarded (power.forward: 22, 80)")
+        }
+        #expect(try boards[1].tcpAddress(port: 22).get() == ("192.168.5.10", 22))
+        if case .failure(let error) = boards[2].tcpAddress(port: 22) {
+            #expect(error.description == "bare has no network.board_ip in the agent's config")
+        } else {
+            Issue.record("a board without a network has no address")
+        }
+    }
+
     @Test func uBootProfileFields() throws {
         let text = """
             agent: { name: a, data_dir: /d }

@@ -62,7 +62,8 @@ final class AgentSSHFixture: Sendable {
     var board1: FakeBoard { boards[0] }
 
     /// `agentYAML`: more keys of the `agent:` block, e.g. `http: { quota: 1M }`.
-    init(boardNames: [String] = ["board1", "board2"], scrollback: String = "", agentYAML: String = "") throws {
+    /// `boardIP`: board1's network.board_ip (for tunnels).
+    init(boardNames: [String] = ["board1", "board2"], boardIP: String? = nil, scrollback: String = "", agentYAML: String = "") throws {
         keys = try TestKeys.get()
         directory = try TemporaryDirectory(prefix: "agent-shell")
         let people = try [keys.alice, keys.bob, keys.carol].map(TestKeys.publicLine).joined()
@@ -78,7 +79,9 @@ final class AgentSSHFixture: Sendable {
               \(agentYAML)
             """
         let config = try AgentConfig(text: yaml, file: directory.path("agent.yaml"))
-        boards = try boardNames.map { try FakeBoard(name: $0, scrollback: Array(scrollback.utf8)) }
+        boards = try boardNames.enumerated().map { index, name in
+            try FakeBoard(name: name, boardIP: index == 0 ? boardIP : nil, scrollback: Array(scrollback.utf8))
+        }
         var logger = Logger(label: "agent-shell-test") { StderrLogHandler(label: $0, level: .warning) }
         logger.logLevel = .warning
         server = try AgentSSHServer(config: config, boards: boards, logger: logger)
@@ -97,9 +100,10 @@ final class AgentSSHFixture: Sendable {
     }
 
     /// Runs `ssh … COMMAND` to its end.
-    func ssh(key: String? = nil, options: [String] = [], user: String? = nil, _ command: String...) async throws -> ProcessResult {
+    func ssh(key: String? = nil, options: [String] = [], user: String? = nil, stdinPath: String? = nil,
+             _ command: String...) async throws -> ProcessResult {
         try await RunningProcess.run("ssh", sshArguments(key: key ?? keys.alice, options: options, user: user, command),
-                                     timeout: .seconds(30))
+                                     timeout: .seconds(30), stdinPath: stdinPath)
     }
 
     /// Starts `ssh -tt … COMMAND` with its stdin on a pipe.

@@ -57,6 +57,7 @@ final class LabFixture: Sendable {
                     serial: { device: tty }
                     power: { type: command, on: "touch \(power)", off: "rm -f \(power)", status: "test -e \(power)",
                              cycle_delay: 100ms }
+                    network: { board_ip: 127.0.0.1, server_ip: 127.0.0.1 }
 
                 """)
         }
@@ -105,6 +106,12 @@ final class LabFixture: Sendable {
             + ["-p", "\(port)", "-i", folder.path(user), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                (login.map { "\($0)@" } ?? "") + "127.0.0.1"]
+    }
+
+    /// `ssh -W BOARD:PORT lab` as `user` (what `ssh -J lab BOARD` does):
+    /// the tunnel's bytes are stdin and stdout.
+    func tunnel(_ user: String, to target: String, stdinPath: String) async throws -> ProcessResult {
+        try await RunningProcess.run("ssh", ["-W", target] + sshArguments(as: user), timeout: .seconds(30), stdinPath: stdinPath)
     }
 
     /// `ssh lab COMMAND…` as `user`.

@@ -160,6 +160,16 @@ public final class ConsoleProcess: Sendable {
         }
     }
 
+    /// The exit code once the program has ended by itself (nil while it
+    /// runs, or when a signal ended it).
+    public var exitCode: Int32? {
+        guard !isRunning else { return nil }
+        return exitStatus.withLock { status in
+            guard let status, status & 0x7f == 0 else { return nil }
+            return (status >> 8) & 0xff
+        }
+    }
+
     /// Ends the program: SIGTERM, then SIGKILL after 3 s.
     public func stop() {
         guard isRunning else { return }

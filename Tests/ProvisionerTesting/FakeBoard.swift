@@ -11,14 +11,17 @@ public final class FakeBoard: BoardHandle {
     public var console: any ConsoleHub { fakeConsole }
     public var power: any PowerSwitch { fakePower }
 
-    /// A board named `name` (its config parsed from a minimal agent.yaml).
-    public init(name: String, scrollback: [UInt8] = [], logLines: [(time: Double, line: String)] = []) throws {
+    /// A board named `name` (its config parsed from a minimal agent.yaml),
+    /// at `boardIP` on its network when given.
+    public init(name: String, boardIP: String? = nil, scrollback: [UInt8] = [],
+                logLines: [(time: Double, line: String)] = []) throws {
+        let network = boardIP.map { "\n    network: { board_ip: \($0), server_ip: 127.0.0.1 }" } ?? ""
         let yaml = """
             agent: { name: fake-agent, data_dir: /nonexistent }
             boards:
               - name: \(name)
                 serial: { device: /dev/null }
-                power: { type: command, on: "true", off: "true" }
+                power: { type: command, on: "true", off: "true" }\(network)
             """
         guard let board = try AgentConfig(text: yaml, file: "fake.yaml").boards.first else {
             throw TestSetupError("the fake board's config has no board")

@@ -99,6 +99,13 @@ public final class CoordinatorSSHServer: SSHServerHandler {
         }
     }
 
+    /// `ssh -J lab root@BOARD`: a tunnel to the board's port through its
+    /// agent, for the holder (LabShell.tunnel decides).
+    public func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)? {
+        guard let user = user(for: request.key) else { return nil }
+        return shell.tunnel(to: request.host, port: request.port, for: user.name, peer: request.peer)
+    }
+
     public func log(_ level: SSHLogLevel, _ message: String) {
         switch level {
         case .debug: logger.debug("\(message)")

@@ -9,8 +9,9 @@ extension LabShell {
     /// Board commands run on the agent that owns the board, as the caller
     /// (`--as USER`), streams piped both ways and the agent's exit status
     /// passed through. Access is decided here (DESIGN.md "Decisions"):
-    /// console input, power and netboot need the caller's reservation;
-    /// upload, files, rm, token, log and watching a console do not.
+    /// console input, power, netboot and flash need the caller's
+    /// reservation; upload, files, rm, token, log, jobs and watching a
+    /// console do not.
     func routedCommand(_ name: String, _ arguments: [String], _ session: LabSession) throws(CommandError) -> Int32 {
         guard let boardName = arguments.first(where: { !$0.hasPrefix("-") }) else {
             throw .usage("\(name): missing BOARD (try 'help')")
@@ -22,9 +23,10 @@ extension LabShell {
             if arguments.count == 2 && arguments[1] == "status" { break }
             try requireReservation(of: board.name, for: name, session)
             audit(session, "power", board: board.name, arguments.dropFirst().joined(separator: " "))
-        case "netboot":
+        case "netboot", "flash":
             try requireReservation(of: board.name, for: name, session)
-            audit(session, "netboot", board: board.name, arguments.dropFirst().joined(separator: " "))
+            audit(session, name, board: board.name, arguments.dropFirst().joined(separator: " "))
+            return try route(words, to: board, session, forwardInput: true, onReservation: true)
         case "console":
             guard session.isTerminal else { throw .usage("console: needs a terminal: use ssh -t") }
             return try console(board, readOnly: arguments.contains("--ro"), session)
@@ -42,17 +44,21 @@ extension LabShell {
         default:
             break
         }
-        let needsInput = name == "netboot" || (name == "log" && arguments.contains("--follow"))
+        let needsInput = name == "log" && arguments.contains("--follow")
         return try route(words, to: board, session, forwardInput: needsInput)
     }
 
     /// Console input needs a current reservation of `board` by the caller.
     func requireReservation(of board: String, for command: String, _ session: LabSession) throws(CommandError) {
+        try requireReservation(of: board, for: command, user: session.user.name)
+    }
+
+    func requireReservation(of board: String, for command: String, user: String) throws(CommandError) {
         if let problem = calendar?.accessProblem(board: board) { throw .failure("\(command): \(problem)") }
         let current: Reservation?
         do { current = try store.current(board: board, at: now()) } catch { throw .failure("\(command): the reservation store failed: \(error)") }
         guard let current else { throw .notAllowed("\(command): needs a reservation of \(board) (not reserved: reserve \(board))") }
-        guard current.user == session.user.name else {
+        guard current.user == user else {
             throw .notAllowed("\(command): needs a reservation of \(board) (held by \(current.user) until \(TimeText.format(current.end)))")
         }
     }
@@ -70,13 +76,17 @@ extension LabShell {
         }
         audit(session, "console-attach", board: board.name, readOnly ? "read-only" : "read-write")
         defer { audit(session, "console-detach", board: board.name) }
-        return try route(["console", board.name] + (readOnly ? ["--ro"] : []), to: board, session, forwardInput: true)
+        return try route(["console", board.name] + (readOnly ? ["--ro"] : []), to: board, session, forwardInput: true,
+                         onReservation: !readOnly)
     }
 
     /// Runs `words` on the board's agent for the caller and pipes the
     /// session's streams through until the agent's command ends (its status
     /// is returned) or the caller leaves (the agent's side is hung up).
-    func route(_ words: [String], to board: BoardStatus, _ session: LabSession, forwardInput: Bool) throws(CommandError) -> Int32 {
+    /// `onReservation`: the session lives on the caller's reservation, and
+    /// is warned before it ends and cut when it does (exit 3).
+    func route(_ words: [String], to board: BoardStatus, _ session: LabSession, forwardInput: Bool,
+               onReservation: Bool = false) throws(CommandError) -> Int32 {
         let command = words[0]
         guard let link = links[board.agent] else { throw .failure("\(command): \(board.name): agent \(board.agent) is not in the config") }
         let state = registry.agentState(board.agent)
@@ -106,6 +116,18 @@ extension LabShell {
             remote.finishInput()
         }
         defer { done.flag.store(true, ordering: .releasing) }
+        var watched: Int?
+        if onReservation {
+            let notice = { @Sendable (message: String) in
+                _ = io.writeError(TerminalText.bytes("\n[provisioner] \(message)\n", terminal: io.terminal != nil))
+            }
+            watched = watch.add(user: session.user.name, board: board.name, warn: notice, cut: { message in
+                done.cut.store(true, ordering: .releasing)
+                notice(message)
+                remote.hangUp()
+            })
+        }
+        defer { if let watched { watch.remove(watched) } }
         while true {
             switch remote.read(timeout: 0.5) {
             case .stdout(let bytes):
@@ -115,6 +137,10 @@ extension LabShell {
             case .timeout:
                 if io.isClosed { remote.hangUp() }
             case .exit(let status):
+                if done.cut.load(ordering: .acquiring) {
+                    logger.notice("\(command): \(session.user.name)'s session on \(board.name) cut: the reservation ended")
+                    return ExitStatus.notAllowed.rawValue
+                }
                 guard let status else {
                     if !io.isClosed { session.printError("\(command): \(board.name): the connection to agent \(board.agent) broke") }
                     return ExitStatus.failure.rawValue
@@ -127,7 +153,7 @@ extension LabShell {
     /// The caller's input and window changes to the agent, until the caller
     /// sends EOF (passed on) or leaves (the agent's side is hung up), or the
     /// routed command ended (`done`).
-    private static func forwardInput(from io: SSHChannelIO, to remote: SSHClientSession, until done: RouteEnd) {
+    static func forwardInput(from io: SSHChannelIO, to remote: SSHClientSession, until done: RouteEnd) {
         var size = io.terminal.map { ($0.columns, $0.rows) }
         while !done.flag.load(ordering: .acquiring) {
             let input = io.read(timeout: 0.2) as SSHInput
@@ -151,4 +177,6 @@ extension LabShell {
 /// Set once a routed command ended, so its input thread stops.
 final class RouteEnd: Sendable {
     let flag = Atomic<Bool>(false)
+    /// The reservation ended and the watch hung the agent's side up.
+    let cut = Atomic<Bool>(false)
 }

@@ -21,6 +21,8 @@ public final class LabShell: Sendable {
     let calendar: CalendarSync?
     /// The current time in Unix seconds (a test may move it).
     let now: @Sendable () -> Int64
+    /// Sessions that live on a reservation, warned and cut as it ends.
+    let watch = ReservationWatch()
 
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
                 calendar: CalendarSync? = nil,
@@ -31,6 +33,49 @@ public final class LabShell: Sendable {
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
         self.logger = logger
         self.now = now
+    }
+
+    /// Starts the reservation watch: sessions warned and cut, boards powered
+    /// off when their reservation ends (Coordinator.start).
+    public func startWatch(interval: Double = 1) throws {
+        try watch.start(interval: interval) { [self] in watchReservations() }
+    }
+
+    public func stopWatch() { watch.stop() }
+
+    /// One pass of the watch.
+    func watchReservations() {
+        let freed: [(board: String, user: String)]
+        do {
+            freed = try watch.check(now: now(), boards: registry.boards().map(\.name)) { board in
+                try store.current(board: board, at: now()).map { ($0.user, $0.end) }
+            }
+        } catch {
+            logger.error("reservations: the store failed, sessions are not checked: \(error)")
+            return
+        }
+        for (board, user) in freed { powerOff(board, after: user) }
+    }
+
+    /// A board whose reservation ended is powered off (DESIGN.md "Reservation
+    /// needed"), as its last holder: the agent may not have heard yet that
+    /// the board is free.
+    func powerOff(_ board: String, after user: String) {
+        guard let status = registry.board(board), let link = links[status.agent], registry.agentState(status.agent).online else { return }
+        let logger = self.logger
+        try? startThread(named: "reservation-end") { [self] in
+            do {
+                let result = try link.run(["power", board, "off"], as: user, limit: 30)
+                if result.status == 0 {
+                    logger.notice("reservations: \(user)'s reservation of \(board) ended: powered off")
+                    try? store.audit(user: user, action: "power", board: board, detail: "off (the reservation ended)", at: now())
+                } else {
+                    logger.warning("reservations: \(board): power off after \(user)'s reservation failed: \(String(decoding: result.stderr, as: UTF8.self))")
+                }
+            } catch {
+                logger.warning("reservations: \(board): power off after \(user)'s reservation failed: \(error)")
+            }
+        }
     }
 
     /// Runs one command line (already split) and returns its exit status.
@@ -62,10 +107,8 @@ public final class LabShell: Sendable {
         case "help":
             try noArguments(name, arguments)
             session.print(Self.helpText)
-        case "power", "console", "upload", "files", "rm", "token", "log", "netboot":
+        case "power", "console", "upload", "files", "rm", "token", "log", "netboot", "flash", "jobs":
             return try routedCommand(name, arguments, session)
-        case "flash", "jobs":
-            throw .failure("\(name): not available through the coordinator yet")
         default:
             throw .usage("unknown command '\(name)' (try 'help')")
         }
@@ -87,10 +130,16 @@ public final class LabShell: Sendable {
           token BOARD                          your token for HTTP uploads to that agent
           netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
                                                power-cycle, stop U-Boot and TFTP-boot your files
+                  [--wait TEXT | --wait-regex RE] [--timeout 5m]
+                                               then the console, or exit 0 once TEXT shows; Ctrl-C cancels
+          flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]
+                                               write your images with the flasher, verify, boot them
+          jobs BOARD [--json]                  the board's netboot and flash history
           log BOARD [--since 10m] [--follow]   the console log, timestamped
           audit [--json]                       who did what to which board (admins)
           whoami, version, help
-        ssh BOARD@lab opens BOARD's console. Console input, power, netboot need your reservation.
+        ssh BOARD@lab opens BOARD's console; ssh -J lab root@BOARD reaches the board's own sshd.
+        Console input, power, netboot, flash and -J need your reservation.
         Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
 
         """
