@@ -98,3 +98,65 @@ struct ReservationEndTests {
         await lab.stop()
     }
 }
+
+/// `ssh -J lab root@BOARD` as a person types it: the real OpenSSH client
+/// jumps through the coordinator and the agent to a real sshd standing in
+/// for the board's (on 127.0.0.1, b1's board_ip, on a port of its own).
+@Suite(.enabled(if: Tools.isInstalled("ssh") && Tools.isInstalled("socat") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd"),
+                "needs OpenSSH's client and server, and socat"))
+struct JumpHostTests {
+    @Test func sshDashJReachesTheBoardsSSHDaemonForTheHolder() async throws {
+        let lab = try await LabFixture()
+        let folder = lab.folder
+        let sshdPort = try freeTCPPort()
+        _ = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", folder.path("board_host_key")])
+        let alicePublic = try String(contentsOfFile: folder.path("alice.pub"), encoding: .utf8)
+        try folder.createFile("board_authorized_keys", text: alicePublic)
+        try folder.createFile("sshd_config", text: """
+            ListenAddress 127.0.0.1:\(sshdPort)
+            HostKey \(folder.path("board_host_key"))
+            AuthorizedKeysFile \(folder.path("board_authorized_keys"))
+            PermitRootLogin prohibit-password
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            StrictModes no
+            UsePAM no
+            PidFile none
+
+            """)
+        // Not through Foundation's Process: sshd closes every descriptor it
+        // inherits, and Foundation takes that for its exit and blocks reaping it.
+        let sshd = try ConsoleProcess("/usr/sbin/sshd", ["-D", "-e", "-f", folder.path("sshd_config")])
+        defer { sshd.stop() }
+        let options = """
+              IdentityFile \(folder.path("alice"))
+              IdentitiesOnly yes
+              StrictHostKeyChecking no
+              UserKnownHostsFile /dev/null
+              BatchMode yes
+              LogLevel ERROR
+            """
+        try folder.createFile("ssh_config", text: """
+            Host lab
+              HostName 127.0.0.1
+              Port \(lab.port)
+            \(options)
+            Host b1
+              Port \(sshdPort)
+              User root
+            \(options)
+
+            """)
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        let jump = ["-F", folder.path("ssh_config"), "-J", "lab", "b1", "echo", "hello from the board sshd"]
+
+        let unreserved = try await RunningProcess.run("ssh", jump, timeout: .seconds(30))
+        #expect(unreserved.exitCode == 255 && !unreserved.stdout.contains("hello"), "\(unreserved)")
+
+        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "1h").exitCode == 0)
+        let jumped = try await RunningProcess.run("ssh", jump, timeout: .seconds(30))
+        #expect(jumped.exitCode == 0 && jumped.stdout == "hello from the board sshd\n",
+                "\(jumped)\n\(lab.coordinator.stderr.suffix(1000))\n\(sshd.transcript.suffix(1000))")
+        await lab.stop()
+    }
+}

@@ -16,12 +16,14 @@ final class LabFixture: Sendable {
     /// Users whose keys the coordinator knows; the first is an admin.
     let users: [String]
 
-    init(users: [String] = ["alice", "bob"]) async throws {
+    /// `keyTypes`: a user's key type other than ed25519 (`rsa`, `ecdsa`).
+    /// `agent2Pin`: pin bench-2 to this key instead of its own.
+    init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil) async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
         for user in users + ["stranger"] {
-            try await Self.keygen(folder.path(user), comment: "\(user)@test")
+            try await Self.keygen(folder.path(user), comment: "\(user)@test", type: keyTypes[user] ?? "ed25519")
         }
         var agentPorts: [UInt16] = []
         var socats: [RunningProcess] = []
@@ -36,7 +38,7 @@ final class LabFixture: Sendable {
                 pins.append(publicKey)
             } else {
                 let listed = try await RunningProcess.run("ssh-keygen", ["-lf", folder.path("\(agent)/host_key.pub")])
-                pins.append(String(listed.stdout.split(separator: " ")[1]))
+                pins.append(agent2Pin ?? String(listed.stdout.split(separator: " ")[1]))
             }
             try folder.createFile("\(agent)/coordinator_keys", text: "")
             let socat = try RunningProcess("socat", ["-d", "pty,link=\(folder.path("\(agent)/tty")),rawer",
@@ -150,8 +152,9 @@ final class LabFixture: Sendable {
         for socat in socats { await socat.terminate() }
     }
 
-    private static func keygen(_ path: String, comment: String) async throws {
-        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])
+    private static func keygen(_ path: String, comment: String, type: String = "ed25519") async throws {
+        let size = type == "rsa" ? ["-b", "3072"] : type == "ecdsa" ? ["-b", "256"] : []
+        let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", type] + size + ["-N", "", "-C", comment, "-f", path])
         guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen failed: \(made)") }
     }
 }
