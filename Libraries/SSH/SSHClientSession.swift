@@ -89,11 +89,15 @@ public final class SSHClientSession: @unchecked Sendable {
         var port = UInt32(options.port)
         var timeout = max(1, Int(options.timeout.rounded(.up)))
         var processConfig = false
+        // No Nagle: a login is a run of small packets, and each second one
+        // waited for the server's delayed ACK (40 ms, twice per login).
+        var noDelay: Int32 = 1
         var ok = ssh_options_set(session, SSH_OPTIONS_HOST, options.host) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_PORT, &port) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_USER, options.user) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_PROCESS_CONFIG, &processConfig) == SSH_OK
+        ok = ok && ssh_options_set(session, SSH_OPTIONS_NODELAY, &noDelay) == SSH_OK
         if let algorithms = options.hostKey.algorithms {
             ok = ok && ssh_options_set(session, SSH_OPTIONS_HOSTKEYS, algorithms) == SSH_OK
         }
