@@ -323,9 +323,14 @@ public final class SSHClientSession: @unchecked Sendable {
             // loop did not wake for a client session's incoming packets
             // (window adjusts came in only at the timeout), so it is asked
             // to process what arrived without waiting.
+            // Reading stderr (or `drained`) may have processed packets that put
+            // stdout into libssh's buffer, with no socket event left to wake
+            // the poll: then, with room for it, do not wait (a console's
+            // banner once came 500 ms late).
+            let buffered = !drained && condition.guarded { outputCount < Self.outputLimit }
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, 500) < 0 && errno != EINTR { break loop }
+            if poll(&fds, 2, buffered ? 0 : 500) < 0 && errno != EINTR { break loop }
             if fds[1].revents != 0 { drainWakePipe() }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
         }
