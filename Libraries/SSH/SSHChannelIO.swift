@@ -188,10 +188,11 @@ public final class SSHChannelIO: @unchecked Sendable {
 
     // MARK: The connection thread's side
 
-    /// Takes as much of `bytes` as fits under `inputLimit`; returns the count.
-    func receive(_ bytes: UnsafeRawBufferPointer) -> Int {
+    /// Takes as much of `bytes` as fits under `inputLimit` (all of them with
+    /// `overLimit`); returns the count.
+    func receive(_ bytes: UnsafeRawBufferPointer, overLimit: Bool = false) -> Int {
         condition.locked {
-            let count = min(bytes.count, max(0, Self.inputLimit - input.count))
+            let count = overLimit ? bytes.count : min(bytes.count, max(0, Self.inputLimit - input.count))
             if count < bytes.count { inputFull = true }
             if count > 0 {
                 input.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<count]))

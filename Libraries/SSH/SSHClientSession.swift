@@ -58,6 +58,10 @@ public final class SSHClientSession: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var input: [UInt8] = []
+    /// Bytes at the front of `input` already written to the channel; they
+    /// are dropped once they are half of it, so each byte moves about once
+    /// (dropping every 32 KiB chunk moved the whole queue, up to 1.25 MiB).
+    private var inputSent = 0
     private var inputFinished = false
     private var output: [(bytes: [UInt8], stderr: Bool)] = []
     private var outputCount = 0
@@ -89,11 +93,15 @@ public final class SSHClientSession: @unchecked Sendable {
         var port = UInt32(options.port)
         var timeout = max(1, Int(options.timeout.rounded(.up)))
         var processConfig = false
+        // No Nagle: a login is a run of small packets, and each second one
+        // waited for the server's delayed ACK (40 ms, twice per login).
+        var noDelay: Int32 = 1
         var ok = ssh_options_set(session, SSH_OPTIONS_HOST, options.host) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_PORT, &port) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_USER, options.user) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout) == SSH_OK
         ok = ok && ssh_options_set(session, SSH_OPTIONS_PROCESS_CONFIG, &processConfig) == SSH_OK
+        ok = ok && ssh_options_set(session, SSH_OPTIONS_NODELAY, &noDelay) == SSH_OK
         if let algorithms = options.hostKey.algorithms {
             ok = ok && ssh_options_set(session, SSH_OPTIONS_HOSTKEYS, algorithms) == SSH_OK
         }
@@ -170,7 +178,7 @@ public final class SSHClientSession: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         condition.lock()
-        while !ended && !hungUp && input.count >= Self.inputLimit { condition.wait() }
+        while !ended && !hungUp && input.count - inputSent >= Self.inputLimit { condition.wait() }
         guard !ended && !hungUp && !inputFinished else {
             condition.unlock()
             return false
@@ -262,9 +270,16 @@ public final class SSHClientSession: @unchecked Sendable {
         loop: while true {
             let (chunk, finished, size, leave) = condition.guarded { () -> ([UInt8], Bool, (Int, Int)?, Bool) in
                 let window = Int(ssh_channel_window_size(channel))
-                let count = min(window, input.count, 32 * 1024)
-                let chunk = Array(input[..<count])
-                input.removeFirst(count)
+                let count = min(window, input.count - inputSent, 32 * 1024)
+                let chunk = Array(input[inputSent..<inputSent + count])
+                inputSent += count
+                if inputSent == input.count {
+                    input.removeAll(keepingCapacity: true)
+                    inputSent = 0
+                } else if inputSent >= input.count / 2 {
+                    input.removeFirst(inputSent)
+                    inputSent = 0
+                }
                 if count > 0 { condition.broadcast() }
                 defer { pendingSize = nil }
                 return (chunk, inputFinished && input.isEmpty, pendingSize, hungUp)
@@ -308,9 +323,14 @@ public final class SSHClientSession: @unchecked Sendable {
             // loop did not wake for a client session's incoming packets
             // (window adjusts came in only at the timeout), so it is asked
             // to process what arrived without waiting.
+            // Reading stderr (or `drained`) may have processed packets that put
+            // stdout into libssh's buffer, with no socket event left to wake
+            // the poll: then, with room for it, do not wait (a console's
+            // banner once came 500 ms late).
+            let buffered = !drained && condition.guarded { outputCount < Self.outputLimit }
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, 500) < 0 && errno != EINTR { break loop }
+            if poll(&fds, 2, buffered ? 0 : 500) < 0 && errno != EINTR { break loop }
             if fds[1].revents != 0 { drainWakePipe() }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
         }
@@ -336,6 +356,7 @@ public final class SSHClientSession: @unchecked Sendable {
             ended = true
             endStatus = status
             input.removeAll()
+            inputSent = 0
             condition.broadcast()
         }
     }

@@ -90,6 +90,10 @@ public final class SSHListener: @unchecked Sendable {
                 ssh_free(session)
                 throw SSHError("accept: \(reason)")
             }
+            // No Nagle: libssh sends each packet of a login on its own, and
+            // the second of two waited for the client's delayed ACK (40 ms).
+            var one: Int32 = 1
+            _ = setsockopt(ssh_get_fd(session), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return SSHServerConnection(session: session)
         }
     }

@@ -107,7 +107,11 @@ final class SSHServerChannel {
             guard room > 0 else { return }
             let count = buffer.withUnsafeMutableBytes { ssh_channel_read_nonblocking(channel, $0.baseAddress, UInt32(room), 0) }
             guard count > 0 else { break }
-            _ = buffer.withUnsafeBytes { io.receive(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
+            // When libssh's buffer was empty, the read first processed new
+            // packets, and the data callback may have filled `io` meanwhile:
+            // these bytes are out of libssh already and must all be taken
+            // (dropping what no longer fitted corrupted uploads now and then).
+            _ = buffer.withUnsafeBytes { io.receive(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)]), overLimit: true) }
         }
         guard ssh_channel_poll(channel, 0) <= 0 else { return }
         inputBacklog = false
