@@ -235,11 +235,12 @@ class Handler(BaseHTTPRequestHandler):
     def admin(self, method, action, query, body):
         data = json.loads(body) if body else {}
         with STATE.lock:
-            if action == "put":        # an event written in the calendar by someone (insert or change)
-                cal = STATE.calendar(query["cal"])
-                event = dict(cal["events"].get(data["id"], {}), **data)
-                event.setdefault("status", "confirmed")
-                touch(cal, event)
+            if action == "put":        # events written in the calendar by someone (insert or change):
+                cal = STATE.calendar(query["cal"])   # one event, or {"items": [...]} for many at once
+                for item in data["items"] if "items" in data else [data]:
+                    event = dict(cal["events"].get(item["id"], {}), **item)
+                    event.setdefault("status", "confirmed")
+                    touch(cal, event)
             elif action == "cancel":
                 cal = STATE.calendar(query["cal"])
                 cal["events"][query["id"]]["status"] = "cancelled"
@@ -262,6 +263,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply_locked(answer)
             elif action == "stats":
                 return self.reply_locked({"log": STATE.log, "tokens": STATE.issued_tokens, "assertions": STATE.assertions})
+            elif action == "count":    # requests answered so far (not /_admin), cheap to poll
+                return self.reply_locked({"requests": len(STATE.log),
+                                          "token": sum(1 for r in STATE.log if r["path"] == "/token")})
             else:
                 return self.reply_locked({"error": "unknown admin action " + action}, 404)
         self.reply(200, {"ok": True})
