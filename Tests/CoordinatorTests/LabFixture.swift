@@ -16,7 +16,8 @@ final class LabFixture: Sendable {
     /// Users whose keys the coordinator knows; the first is an admin.
     let users: [String]
 
-    init(users: [String] = ["alice", "bob"]) async throws {
+    /// `extraConfig` is appended to coordinator.yaml (e.g. a `calendar:` block).
+    init(users: [String] = ["alice", "bob"], extraConfig: String = "") async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
@@ -77,6 +78,7 @@ final class LabFixture: Sendable {
             \(userLines)agents:
               - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
               - { name: bench-2, address: "127.0.0.1:\(agentPorts[1])", host_key: "\(pins[1])" }
+            \(extraConfig)
 
             """)
         // The coordinator makes its client key; each agent lists it.
