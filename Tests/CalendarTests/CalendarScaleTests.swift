@@ -64,6 +64,8 @@ struct CalendarScaleTests {
         let after = try fake.requests()
         #expect(after.count == before + 1)
         #expect(after.last?.query["syncToken"] != nil && after.last?.status == 200)
+        // All of it over one connection kept open (no TCP and TLS handshake a request).
+        #expect(Set(after.filter { $0.method == "GET" }.map(\.clientPort)).count == 1)
         #expect(try harness.rows() == rows)
 
         // One moved and one cancelled among the 10,000: still one request.

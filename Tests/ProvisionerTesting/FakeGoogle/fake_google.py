@@ -32,7 +32,7 @@ class State:
         self.pages = {}              # page token -> (remaining items, next sync token, time zone)
         self.page_size = None        # overrides maxResults when set
         self.expires_in = 3600
-        self.log = []                # [{"method", "path", "query", "status"}]
+        self.log = []                # [{"method", "path", "query", "status", "client_port"}]
 
     def calendar(self, cal_id):
         return self.calendars.setdefault(cal_id, {"events": {}, "seq": 0, "epoch": 0, "timeZone": "UTC"})
@@ -75,7 +75,8 @@ class Handler(BaseHTTPRequestHandler):
         if not parts.path.startswith("/_admin"):
             with STATE.lock:
                 STATE.log.append({"method": self.command, "path": unquote(parts.path),
-                                  "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status})
+                                  "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status,
+                                  "client_port": self.client_address[1]})
 
     def error(self, status, message, reason="error"):
         self.reply(status, {"error": {"code": status, "message": message,
