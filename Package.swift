@@ -119,7 +119,8 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
 
         // MARK: Tests
-        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore", "AgentCore"], path: "Tests/ProvisionerTesting"),
+        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore", "AgentCore", "Curl"], path: "Tests/ProvisionerTesting",
+                exclude: ["FakeGoogle/fake_google.py"]),
         .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
@@ -132,7 +133,7 @@ let package = Package(
         .testTarget(name: "CalendarTests", dependencies: [
             "CoordinatorCalendar", "CoordinatorCore", "CoordinatorStore", "Curl", "ProvisionerCore", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["FakeGoogle/fake_google.py"]),
+        ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
             "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "ProvisionerTesting",
         ]),

@@ -9,10 +9,15 @@ public final class BoardHolders: Sendable {
         public var user: String
         /// Unix time.
         public var until: Double
+        /// Users who may use the board too in this slot (the coordinator's
+        /// guests: accepted attendees of a calendar event). TFTP still
+        /// serves the holder's space.
+        public var guests: [String]
 
-        public init(user: String, until: Double) {
+        public init(user: String, until: Double, guests: [String] = []) {
             self.user = user
             self.until = until
+            self.guests = guests
         }
     }
 
@@ -34,9 +39,9 @@ public final class BoardHolders: Sendable {
     }
 
     /// Whether `user` may change `board` (type, power, boot, flash): yes
-    /// when nobody holds it here, or when `user` does.
+    /// when nobody holds it here, or when `user` does or is a guest.
     public func allows(_ user: String, on board: String) -> Bool {
         guard let holding = holding(of: board) else { return true }
-        return holding.user == user
+        return holding.user == user || holding.guests.contains(user)
     }
 }

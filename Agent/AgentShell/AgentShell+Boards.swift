@@ -20,7 +20,8 @@ extension AgentShell {
             return ["name": board.config.name, "agent": agentName, "online": power != nil,
                     "power": (power ?? .unknown).rawValue, "state": jobs.state(of: board.config.name, power: power),
                     "holder": holding.map { $0.user as Any } ?? NSNull(),
-                    "until": holding.map { isoTime($0.until) as Any } ?? NSNull()]
+                    "until": holding.map { isoTime($0.until) as Any } ?? NSNull(),
+                    "guests": holding?.guests ?? []]
         }
         if json {
             guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {

@@ -4,13 +4,14 @@ import ShellSupport
 import SystemSupport
 
 extension AgentShell {
-    /// `hold BOARD USER UNTIL` or `hold BOARD --none` (coordinator keys
-    /// only): who holds the board and until when (Unix seconds or
-    /// `2026-12-01T18:00:00Z`). From then on only that user may type on its
-    /// console, power it, netboot or flash it here, and TFTP requests from
-    /// its `board_ip` are served from that user's space.
+    /// `hold BOARD USER UNTIL [--guests U1,U2]` or `hold BOARD --none`
+    /// (coordinator keys only): who holds the board and until when (Unix
+    /// seconds or `2026-12-01T18:00:00Z`). From then on only that user (and
+    /// the guests) may type on its console, power it, netboot or flash it
+    /// here, and TFTP requests from its `board_ip` are served from the
+    /// holder's space.
     func holdCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: hold BOARD USER UNTIL | hold BOARD --none"
+        let usage = "usage: hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none"
         guard session.identity.coordinator != nil else {
             throw .notAllowed("hold: only the coordinator says who holds a board")
         }
@@ -23,15 +24,24 @@ extension AgentShell {
             session.print("\(name): free\n")
             return
         }
-        guard arguments.count == 3 else { throw .usage("hold: \(usage)") }
+        var guests: [String] = []
+        if arguments.count == 5 && arguments[3] == "--guests" {
+            guests = arguments[4].split(separator: ",").map(String.init)
+            if let bad = guests.first(where: { !AgentKeyring.isValidUserName($0) }) {
+                throw .usage("hold: '\(bad)' is not a user name")
+            }
+        } else if arguments.count != 3 {
+            throw .usage("hold: \(usage)")
+        }
         let user = arguments[1]
         guard AgentKeyring.isValidUserName(user) else { throw .usage("hold: '\(user)' is not a user name") }
         guard let until = Double(arguments[2]) ?? parseISOTime(arguments[2]) else {
             throw .usage("hold: '\(arguments[2])' is not a time (Unix seconds or 2026-12-01T18:00:00Z)")
         }
-        holders.set(name, to: BoardHolders.Holding(user: user, until: until))
-        logger.info("hold: \(name) held by \(user) until \(isoTime(until)) (said \(session.identity.coordinator!))")
-        session.print("\(name): held by \(user) until \(isoTime(until))\n")
+        holders.set(name, to: BoardHolders.Holding(user: user, until: until, guests: guests))
+        let with = guests.isEmpty ? "" : " with \(guests.joined(separator: ", "))"
+        logger.info("hold: \(name) held by \(user)\(with) until \(isoTime(until)) (said \(session.identity.coordinator!))")
+        session.print("\(name): held by \(user)\(with) until \(isoTime(until))\n")
     }
 
     /// Refuses (exit 3) a change to `board` by anyone but its holder.

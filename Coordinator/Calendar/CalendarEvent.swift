@@ -17,6 +17,9 @@ struct CalendarEvent: Sendable, Equatable {
     /// The user named by the coordinator when it wrote the event itself
     /// (`extendedProperties.private.provisioner_user`).
     let provisionerUser: String?
+    /// Attendees who accepted, lower-cased: people only (not the calendar
+    /// itself, nor a resource, nor the organizer's own entry).
+    let acceptedAttendees: [String]
     let recurringEventID: String?
 
     /// Without an end (or with `endTimeUnspecified`), a timed event lasts
@@ -31,7 +34,12 @@ struct CalendarEvent: Sendable, Equatable {
         status = Status(rawValue: item["status"] as? String ?? "confirmed") ?? .confirmed
         organizer = ((item["organizer"] as? [String: Any])?["email"] as? String)?.lowercased()
         creator = ((item["creator"] as? [String: Any])?["email"] as? String)?.lowercased()
-        selfResponse = (item["attendees"] as? [[String: Any]])?.first { $0["self"] as? Bool == true }?["responseStatus"] as? String
+        let attendees = item["attendees"] as? [[String: Any]] ?? []
+        selfResponse = attendees.first { $0["self"] as? Bool == true }?["responseStatus"] as? String
+        acceptedAttendees = attendees.filter {
+            $0["responseStatus"] as? String == "accepted" && $0["self"] as? Bool != true
+                && $0["resource"] as? Bool != true && $0["organizer"] as? Bool != true
+        }.compactMap { ($0["email"] as? String)?.lowercased() }
         provisionerUser = ((item["extendedProperties"] as? [String: Any])?["private"] as? [String: Any])?["provisioner_user"] as? String
         recurringEventID = item["recurringEventId"] as? String
         let startField = item["start"] as? [String: Any]

@@ -9,6 +9,8 @@ extension CalendarSync {
         var end: Int64
         /// The holder is an address no `users[].email` knows.
         var unknown: Bool
+        /// Known users among the accepted attendees (when `attendees` is on).
+        var guests: [String] = []
     }
 
     /// One sync of `calendar` into `board`'s reservations (the caller holds
@@ -98,45 +100,69 @@ extension CalendarSync {
         return changes
     }
 
-    /// Writes bookings into the store; one that overlaps another event is
-    /// tried again after the rest (the other may be moving away in the same
-    /// batch), then left out with a warning. Returns how many changed.
+    /// Writes bookings into the store (one transaction a round); those that
+    /// overlap another event are tried again after the rest, their old slots
+    /// cleared first (the others may be moving away in the same batch, or
+    /// trading slots with them), then left out with a warning. Returns how
+    /// many changed.
     func apply(board: String, _ bookings: [(String, Booking)]) -> Int {
         var changes = 0
         var pending = bookings
-        for round in 0..<2 {
+        for round in 0..<2 where !pending.isEmpty {
+            let results: [Result<CalendarApplyResult, any Error>]
+            do {
+                results = try store.applyCalendarEvents(board: board, pending.map { id, booking in
+                    CalendarEventReservation(source: id, user: booking.user, start: booking.start, end: booking.end, guests: booking.guests)
+                }, clearingFirst: round == 1)
+            } catch {
+                logger.error("calendar: \(board): cannot store \(pending.count) event\(pending.count == 1 ? "" : "s"): \(error)")
+                return changes
+            }
             var conflicts: [(String, Booking)] = []
-            for (id, booking) in pending {
-                do {
-                    let result = try store.applyCalendarEvent(board: board, source: id, user: booking.user,
-                                                              start: booking.start, end: booking.end)
+            for ((id, booking), outcome) in zip(pending, results) {
+                switch outcome {
+                case .success(let result):
                     guard result.changed else { continue }
                     changes += 1
-                    logger.notice("calendar: \(board): \(booking.user) holds it \(span(booking.start, booking.end)) (event \(id))")
+                    let with = booking.guests.isEmpty ? "" : " with \(booking.guests.joined(separator: ", "))"
+                    logger.notice("calendar: \(board): \(booking.user)\(with) holds it \(span(booking.start, booking.end)) (event \(id))")
                     if booking.unknown {
                         logger.warning("calendar: \(board): event \(id) is by \(booking.user), who is not in users: nobody may use \(board) in that slot")
                     }
                     for local in result.displaced {
                         logger.warning("calendar: \(board): the calendar wins: local reservation of \(local.user) \(span(local.start, local.end)) overlaps event \(id), removed")
                     }
-                } catch ReservationRefusal.conflict(let other) where round == 0 {
-                    _ = other
+                case .failure(ReservationRefusal.conflict) where round == 0:
                     conflicts.append((id, booking))
-                } catch ReservationRefusal.conflict(let other) {
+                case .failure(ReservationRefusal.conflict(let other)):
+                    changes += 1  // its old slot, if it had one, was cleared: the agents are told again
                     logger.warning("calendar: \(board): event \(id) (\(booking.user) \(span(booking.start, booking.end))) overlaps event \(other.source ?? "?") of \(other.user): left out")
-                } catch {
+                case .failure(let error):
                     logger.error("calendar: \(board): cannot store event \(id): \(error)")
                 }
             }
             pending = conflicts
-            if pending.isEmpty { break }
         }
         return changes
     }
 
     /// The reservation `event` makes, or nil (cancelled, no usable time, or
-    /// a tentative or declined one the config ignores).
+    /// a tentative or declined one the config ignores); with `attendees` on,
+    /// the known users who accepted it are its guests.
     func booking(for event: CalendarEvent, calendar: String) -> Booking? {
+        guard var booking = holder(of: event, calendar: calendar) else { return nil }
+        if options.attendees {
+            var guests: [String] = []
+            for email in event.acceptedAttendees {
+                if let user = options.users[email], user != booking.user, !guests.contains(user) { guests.append(user) }
+            }
+            booking.guests = guests
+        }
+        return booking
+    }
+
+    /// The reservation `event` makes for its organizer (or creator).
+    private func holder(of event: CalendarEvent, calendar: String) -> Booking? {
         guard event.status != .cancelled, let start = event.start, let end = event.end, end > start else { return nil }
         if event.status == .tentative && options.tentative == .ignore { return nil }
         if event.selfResponse == "declined" && options.declined == .ignore { return nil }

@@ -22,6 +22,9 @@ public struct CalendarSyncOptions: Sendable {
     /// Events the board's calendar itself declined (a resource calendar's
     /// answer as an attendee).
     public var declined: Policy = .ignore
+    /// Whether attendees who accepted an event (and are in `users`) may use
+    /// the board in its slot too, as guests of the organizer's reservation.
+    public var attendees = false
     /// How long a calendar may stay unreadable before access to its board is
     /// refused (its last known reservations are kept, marked stale, until then).
     public var staleGrace: Double = 300

@@ -18,6 +18,8 @@ final class GoogleCalendarAPI: Sendable {
     let logger: Logger
     /// API requests sent (retries included), for tests and the benchmark.
     let requests = Atomic<Int>(0)
+    /// Kept open between requests (they are serialised by the sync's lock anyway).
+    let connection = CurlConnection()
 
     init(apiURL: String, caFile: String?, auth: GoogleAuth, backoff: Backoff, retries: Int, logger: Logger) {
         self.apiURL = apiURL
@@ -82,7 +84,7 @@ final class GoogleCalendarAPI: Sendable {
             requests.add(1, ordering: .relaxed)
             let failure: CalendarError
             do {
-                let response = try request.perform()
+                let response = try connection.perform(request)
                 switch response.status {
                 case 200..<300:
                     guard let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {

@@ -31,9 +31,10 @@ public final class Coordinator: Sendable {
         let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
         let calendar = try config.calendar.map { try Self.calendarSync($0, config: config, store: store, logger: logger) }
         // A board whose calendar has been unreadable past the grace has no holder.
-        let holder: @Sendable (String) -> (user: String, until: Int64)? = { board in
+        let holder: @Sendable (String) -> AgentMonitor.Holding? = { board in
             if calendar?.accessProblem(board: board) != nil { return nil }
-            return (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }.map { ($0.user, $0.end) }
+            return (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }
+                .map { AgentMonitor.Holding(user: $0.user, until: $0.end, guests: $0.guests) }
         }
         let monitors = links.map {
             AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, holder: holder)
@@ -71,6 +72,7 @@ public final class Coordinator: Sendable {
                                           boards: google.boards, users: emails)
         options.tentative = CalendarSyncOptions.Policy(rawValue: google.tentative) ?? .hold
         options.declined = CalendarSyncOptions.Policy(rawValue: google.declined) ?? .ignore
+        options.attendees = google.attendees
         options.staleGrace = google.staleGrace
         return try CalendarSync(options: options, store: store, logger: logger)
     }

@@ -10,17 +10,25 @@ public struct Reservation: Sendable, Equatable {
     public let start: Int64
     public let end: Int64
     public let source: String?
+    /// Other users who may use the board in this slot beside its holder: the
+    /// accepted attendees of its calendar event (`calendar.google.attendees`).
+    /// Only the holder may release or extend it.
+    public let guests: [String]
 
-    init(id: Int64, board: String, user: String, start: Int64, end: Int64, source: String? = nil) {
+    init(id: Int64, board: String, user: String, start: Int64, end: Int64, source: String? = nil, guests: [String] = []) {
         self.id = id
         self.board = board
         self.user = user
         self.start = start
         self.end = end
         self.source = source
+        self.guests = guests
     }
 
     public func isCurrent(at now: Int64) -> Bool { start <= now && now < end }
+
+    /// Whether `user` may use the board in this slot: its holder or a guest.
+    public func allows(_ user: String) -> Bool { user == self.user || guests.contains(user) }
 }
 
 /// One line of the audit log: who did what to which board, and when.
@@ -105,6 +113,10 @@ public final class ReservationStore: Sendable {
             try database.execute("ALTER TABLE reservations ADD COLUMN source TEXT")
         }
         try database.execute("CREATE UNIQUE INDEX IF NOT EXISTS reservations_by_source ON reservations (board, source)")
+        // 2: `guests` (user names separated by spaces; NULL: none).
+        if !columns.contains("guests") {
+            try database.execute("ALTER TABLE reservations ADD COLUMN guests TEXT")
+        }
     }
 
     // MARK: Reservations
@@ -124,7 +136,8 @@ public final class ReservationStore: Sendable {
                 if overlapping.count == 1, let own = overlapping.first, own.user == user, own.start <= start {
                     do {
                         try database.query("UPDATE reservations SET end = ? WHERE id = ?", [.integer(end), .integer(own.id)])
-                        return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source)
+                        return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source,
+                                           guests: own.guests)
                     } catch let error as SQLiteError where error.isConstraint {}
                 }
                 guard let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first else { throw error }
@@ -163,9 +176,10 @@ public final class ReservationStore: Sendable {
     }
 
     func reservations(_ clause: String, _ parameters: [SQLiteValue]) throws -> [Reservation] {
-        try database.query("SELECT id, board, user, start, end, source FROM reservations " + clause, parameters).map { row in
+        try database.query("SELECT id, board, user, start, end, source, guests FROM reservations " + clause, parameters).map { row in
             Reservation(id: row[0].integer ?? 0, board: row[1].text ?? "", user: row[2].text ?? "",
-                        start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text)
+                        start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text,
+                        guests: row[6].text.map { $0.split(separator: " ").map(String.init) } ?? [])
         }
     }
 

@@ -1,4 +1,5 @@
 import CCurl
+import Synchronization
 
 /// libcurl's version, e.g. "7.88.1".
 public let libcurlVersion: String = String(cString: curl_version_info(CURLVERSION_TENTH).pointee.version)
@@ -30,6 +31,11 @@ public struct CurlRequest: Sendable {
         _ = globalInit
         guard let handle = curl_easy_init() else { throw CurlError("curl_easy_init failed") }
         defer { curl_easy_cleanup(handle) }
+        return try perform(on: handle)
+    }
+
+    /// Sets every option of this request on `handle` (fresh, or reset) and runs it.
+    func perform(on handle: UnsafeMutableRawPointer) throws(CurlError) -> CurlResponse {
         let sink = Sink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
@@ -65,6 +71,33 @@ public struct CurlRequest: Sendable {
         var status = 0
         CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return CurlResponse(status: status, body: sink.bytes)
+    }
+}
+
+/// One easy handle reused for request after request, so libcurl keeps the
+/// connection (and the TLS session) open between them: a sync that asks
+/// every 30 s need not make a TCP and TLS handshake each time. Requests
+/// through one connection run one at a time.
+public final class CurlConnection: Sendable {
+    private let handle: Mutex<UnsafeMutableRawPointer?>
+
+    public init() {
+        _ = globalInit
+        handle = Mutex(curl_easy_init())
+    }
+
+    deinit {
+        handle.withLock { if let handle = $0 { curl_easy_cleanup(handle) } }
+    }
+
+    public func perform(_ request: CurlRequest) throws(CurlError) -> CurlResponse {
+        let outcome: Result<CurlResponse, CurlError> = handle.withLock { handle in
+            guard let handle else { return .failure(CurlError("curl_easy_init failed")) }
+            // Options go back to their defaults; open connections stay in the handle's cache.
+            curl_easy_reset(handle)
+            do throws(CurlError) { return .success(try request.perform(on: handle)) } catch { return .failure(error) }
+        }
+        return try outcome.get()
     }
 }
 

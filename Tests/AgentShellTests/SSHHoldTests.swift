@@ -51,6 +51,23 @@ struct SSHHoldTests {
         #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "on").exitCode == 0)
     }
 
+    @Test func guestsOfTheHolderMayUseTheBoardToo() async throws {
+        let fixture = try AgentSSHFixture()
+        let keys = fixture.keys
+        let until = Int(wallClock()) + 3600
+        let held = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "alice", "\(until)", "--guests", "bob-smith")
+        #expect(held.stdout == "board1: held by alice with bob-smith until \(isoTime(Double(until)))\n", "\(held)")
+        let boards = try await fixture.ssh(key: keys.alice, "boards", "--json")
+        let rows = try JSONSerialization.jsonObject(with: Data(boards.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.first { $0["name"] as? String == "board1" }?["guests"] as? [String] == ["bob-smith"])
+        #expect(try await fixture.ssh(key: keys.bob, "power", "board1", "on").exitCode == 0)
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "off").exitCode == 0)
+        let stranger = try await fixture.ssh(key: keys.coordinator, "--as", "carol", "power", "board1", "on")
+        #expect(stranger.exitCode == 3 && stranger.stderr.contains("held by alice"), "\(stranger)")
+        let bad = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "alice", "\(until)", "--guests", "Bob Smith")
+        #expect(bad.exitCode == 2 && bad.stderrLines.count == 1, "\(bad)")
+    }
+
     @Test func aHoldingInThePastHoldsNothing() async throws {
         let fixture = try AgentSSHFixture()
         _ = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "2020-01-01T00:00:00Z")

@@ -37,6 +37,14 @@ struct CalendarStoreTests {
         #expect(moved.reservation.id == applied.reservation.id && moved.changed)
         #expect(try store.removeCalendarEvent(board: "board1", source: "ev1")?.start == 7000)
         #expect(try store.reservations(board: "board1", endingAfter: 0).map(\.start) == [5000])
+
+        // Guests (accepted attendees) are kept, compared and changed like the rest.
+        let shared = try store.applyCalendarEvent(board: "board1", source: "ev3", user: "alice", start: 9000, end: 9500, guests: ["bob", "carol"])
+        #expect(shared.changed && shared.reservation.allows("bob") && shared.reservation.allows("alice") && !shared.reservation.allows("dave"))
+        #expect(try !store.applyCalendarEvent(board: "board1", source: "ev3", user: "alice", start: 9000, end: 9500, guests: ["bob", "carol"]).changed)
+        #expect(try store.current(board: "board1", at: 9100)?.guests == ["bob", "carol"])
+        #expect(try store.applyCalendarEvent(board: "board1", source: "ev3", user: "alice", start: 9000, end: 9500).changed)
+        #expect(try store.current(board: "board1", at: 9100)?.guests == [])
     }
 
     @Test func theCalendarBlockKnowsItsPolicies() throws {
@@ -50,9 +58,10 @@ struct CalendarStoreTests {
                 """, file: "test.yaml")
         }
         let defaults = try #require(try config("").calendar?.google)
-        #expect(defaults.tentative == "hold" && defaults.declined == "ignore" && defaults.staleGrace == 300)
-        let set = try #require(try config("    tentative: ignore\n    declined: hold\n    stale_grace: 2m").calendar?.google)
-        #expect(set.tentative == "ignore" && set.declined == "hold" && set.staleGrace == 120)
+        #expect(defaults.tentative == "hold" && defaults.declined == "ignore" && defaults.staleGrace == 300 && !defaults.attendees)
+        let set = try #require(try config("    tentative: ignore\n    declined: hold\n    stale_grace: 2m\n    attendees: true").calendar?.google)
+        #expect(set.tentative == "ignore" && set.declined == "hold" && set.staleGrace == 120 && set.attendees)
+        #expect(throws: ConfigError.self) { try config("    attendees: accepted") }
         let refusal = #expect(throws: ConfigError.self) { try config("    tentative: maybe") }
         #expect(refusal?.description.contains("tentative") == true, "\(String(describing: refusal))")
         #expect(throws: ConfigError.self) { try config("    stale_grace: 2d") }

@@ -18,7 +18,9 @@ final class LabFixture: Sendable {
 
     /// `keyTypes`: a user's key type other than ed25519 (`rsa`, `ecdsa`).
     /// `agent2Pin`: pin bench-2 to this key instead of its own.
-    init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil) async throws {
+    /// `extraConfig` is appended to coordinator.yaml (e.g. a `calendar:` block).
+    init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil,
+         extraConfig: String = "") async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
@@ -80,6 +82,7 @@ final class LabFixture: Sendable {
             \(userLines)agents:
               - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
               - { name: bench-2, address: "127.0.0.1:\(agentPorts[1])", host_key: "\(pins[1])" }
+            \(extraConfig)
 
             """)
         // The coordinator makes its client key; each agent lists it.

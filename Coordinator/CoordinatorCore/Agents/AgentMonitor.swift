@@ -11,13 +11,28 @@ public final class AgentMonitor: Sendable {
     let registry: BoardRegistry
     let interval: Double
     let logger: Logger
-    /// The current holder of a board (user, end as Unix time), from the store.
-    let holder: @Sendable (String) -> (user: String, until: Int64)?
+    /// Who may use a board now, as the agent is to be told.
+    public struct Holding: Sendable, Equatable {
+        public var user: String
+        /// Unix time.
+        public var until: Int64
+        /// Users who may use it too (accepted attendees of its calendar event).
+        public var guests: [String]
+
+        public init(user: String, until: Int64, guests: [String] = []) {
+            self.user = user
+            self.until = until
+            self.guests = guests
+        }
+    }
+
+    /// The current holder of a board, from the store.
+    let holder: @Sendable (String) -> Holding?
     private let stopping = Mutex(false)
     private let wake = NSCondition()
 
     public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger,
-                holder: @escaping @Sendable (String) -> (user: String, until: Int64)? = { _ in nil }) {
+                holder: @escaping @Sendable (String) -> Holding? = { _ in nil }) {
         self.link = link
         self.registry = registry
         self.interval = interval
@@ -66,14 +81,16 @@ public final class AgentMonitor: Sendable {
         for board in boards {
             let wanted = holder(board.name)
             let wantedUntil = wanted.map { isoTime(Double($0.until)) }
-            guard board.holder != wanted?.user || board.until != wantedUntil else { continue }
-            let words = wanted.map { ["hold", board.name, $0.user, String($0.until)] } ?? ["hold", board.name, "--none"]
+            guard board.holder != wanted?.user || board.until != wantedUntil || board.guests != wanted?.guests ?? [] else { continue }
+            let words = wanted.map { ["hold", board.name, $0.user, String($0.until)] + ($0.guests.isEmpty ? [] : ["--guests", $0.guests.joined(separator: ",")]) }
+                ?? ["hold", board.name, "--none"]
             do {
                 let result = try link.run(words, as: nil, limit: max(3, interval * 2))
                 if result.status != 0 {
                     logger.warning("agent \(link.name): '\(words.joined(separator: " "))' failed: \(String(decoding: result.stderr, as: UTF8.self))")
                 } else {
-                    logger.info("agent \(link.name): \(board.name) held by \(wanted?.user ?? "nobody")")
+                    let with = wanted.map { $0.guests.isEmpty ? "" : " with \($0.guests.joined(separator: ", "))" } ?? ""
+                    logger.info("agent \(link.name): \(board.name) held by \(wanted?.user ?? "nobody")\(with)")
                 }
             } catch {
                 logger.warning("agent \(link.name): cannot tell the holder of \(board.name): \(error)")

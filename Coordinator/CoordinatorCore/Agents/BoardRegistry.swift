@@ -12,6 +12,8 @@ public struct BoardStatus: Sendable, Equatable {
     /// Who the agent believes holds the board, and until when (ISO time).
     public var holder: String? = nil
     public var until: String? = nil
+    /// Who else the agent lets use the board (the holder's guests).
+    public var guests: [String] = []
 }
 
 /// What the coordinator knows of every agent and its boards, from the
@@ -84,7 +86,8 @@ public final class BoardRegistry: Sendable {
             guard let name = row["name"] as? String else { return nil }
             return BoardStatus(name: name, agent: agent, online: row["online"] as? Bool ?? false,
                                power: row["power"] as? String ?? "unknown", state: row["state"] as? String ?? "unknown",
-                               holder: row["holder"] as? String, until: row["until"] as? String)
+                               holder: row["holder"] as? String, until: row["until"] as? String,
+                               guests: row["guests"] as? [String] ?? [])
         }
     }
 }

@@ -19,6 +19,9 @@ public struct CalendarSettings: Sendable {
         public var declined: String
         /// How long a calendar may be unreadable before access to its board is refused.
         public var staleGrace: Double
+        /// Whether an event's attendees who accepted (and are in `users`) may
+        /// use the board in its slot beside its organizer.
+        public var attendees: Bool
     }
 
     public var google: Google
@@ -37,6 +40,7 @@ public struct CalendarSettings: Sendable {
         let declined = try section.optional("declined")?.choice(["hold", "ignore"]) ?? "ignore"
         let staleGrace = try section.optional("stale_grace")?.duration() ?? 300
         if staleGrace > 86400, let value = section.optional("stale_grace") { throw value.error("must be 1d or less") }
+        let attendees = try section.optional("attendees")?.bool() ?? false
         var boards: [String: String] = [:]
         if let boardsValue = section.optional("boards") {
             let boardsMapping = try boardsValue.mapping()
@@ -52,7 +56,7 @@ public struct CalendarSettings: Sendable {
         try section.finish()
         try mapping.finish()
         google = Google(serviceAccountKey: key, apiURL: apiURL, tokenURL: tokenURL, caFile: caFile, poll: poll, boards: boards,
-                        tentative: tentative, declined: declined, staleGrace: staleGrace)
+                        tentative: tentative, declined: declined, staleGrace: staleGrace, attendees: attendees)
     }
 
     static func url(_ value: ConfigValue) throws(ConfigError) -> String {

@@ -23,7 +23,7 @@ extension LabShell {
                 let holder = holders[board.name]
                 return ["name": board.name, "agent": board.agent, "online": board.online, "power": board.power,
                         "state": board.state, "holder": holder?.user ?? NSNull(),
-                        "until": holder.map { TimeText.format($0.end) } ?? NSNull()]
+                        "until": holder.map { TimeText.format($0.end) } ?? NSNull(), "guests": holder?.guests ?? []]
             }
             try printJSON(rows, session, for: "boards")
             return

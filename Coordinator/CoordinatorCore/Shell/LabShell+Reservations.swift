@@ -132,14 +132,15 @@ extension LabShell {
             return stale.contains(reservation.board) ? "calendar (stale)" : "calendar"
         }
         if json {
-            try printJSON(list.map { ["board": $0.board, "user": $0.user, "start": TimeText.format($0.start),
+            try printJSON(list.map { ["board": $0.board, "user": $0.user, "guests": $0.guests, "start": TimeText.format($0.start),
                                       "end": TimeText.format($0.end), "source": $0.source == nil ? "local" : "calendar",
                                       "stale": stale.contains($0.board)] as [String: Any] }, session, for: "reservations")
             return
         }
         var table = [["BOARD", "USER", "START", "END", "SOURCE"]]
         for reservation in list {
-            table.append([reservation.board, reservation.user, TimeText.format(reservation.start), TimeText.format(reservation.end),
+            let user = reservation.user + (reservation.guests.isEmpty ? "" : " (with \(reservation.guests.joined(separator: ",")))")
+            table.append([reservation.board, user, TimeText.format(reservation.start), TimeText.format(reservation.end),
                           source(reservation)])
         }
         session.print(TerminalText.table(table))

@@ -48,7 +48,8 @@ extension LabShell {
         return try route(words, to: board, session, forwardInput: needsInput)
     }
 
-    /// Console input needs a current reservation of `board` by the caller.
+    /// Console input needs a current reservation of `board` by the caller
+    /// (or one the caller is a guest of).
     func requireReservation(of board: String, for command: String, _ session: LabSession) throws(CommandError) {
         try requireReservation(of: board, for: command, user: session.user.name)
     }
@@ -58,15 +59,15 @@ extension LabShell {
         let current: Reservation?
         do { current = try store.current(board: board, at: now()) } catch { throw .failure("\(command): the reservation store failed: \(error)") }
         guard let current else { throw .notAllowed("\(command): needs a reservation of \(board) (not reserved: reserve \(board))") }
-        guard current.user == user else {
+        guard current.allows(user) else {
             throw .notAllowed("\(command): needs a reservation of \(board) (held by \(current.user) until \(TimeText.format(current.end)))")
         }
     }
 
-    /// `console BOARD [--ro]`: read-write for the holder, else watching.
+    /// `console BOARD [--ro]`: read-write for the holder (and its guests), else watching.
     func console(_ board: BoardStatus, readOnly asked: Bool, _ session: LabSession) throws(CommandError) -> Int32 {
         var holds = false
-        do { holds = try store.current(board: board.name, at: now())?.user == session.user.name } catch {
+        do { holds = try store.current(board: board.name, at: now())?.allows(session.user.name) ?? false } catch {
             logger.error("console: the reservation store failed: \(error)")
         }
         if holds && !asked, let problem = calendar?.accessProblem(board: board.name) { throw .failure("console: \(problem)") }

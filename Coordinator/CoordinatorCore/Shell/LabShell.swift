@@ -48,7 +48,7 @@ public final class LabShell: Sendable {
         let freed: [(board: String, user: String)]
         do {
             freed = try watch.check(now: now(), boards: registry.boards().map(\.name)) { board in
-                try store.current(board: board, at: now()).map { ($0.user, $0.end) }
+                try store.current(board: board, at: now()).map { ($0.user, $0.guests, $0.end) }
             }
         } catch {
             logger.error("reservations: the store failed, sessions are not checked: \(error)")

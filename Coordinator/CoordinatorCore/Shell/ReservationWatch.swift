@@ -54,19 +54,20 @@ public final class ReservationWatch: Sendable {
     /// Sessions being watched.
     var count: Int { state.withLock { $0.entries.count } }
 
-    /// One pass at `now`: `holder` gives a board's current holder and the
-    /// end of their reservation (nil: free). Returns the boards whose holder's reservation ended with
+    /// One pass at `now`: `holder` gives a board's current holder, the
+    /// guests of their reservation and its end (nil: free). Returns the boards whose holder's reservation ended with
     /// nobody after them, and who held them, to be powered off.
     /// A `holder` that throws (the store failed) ends the pass with no change.
     func check(now: Int64, boards: [String],
-               holder: (String) throws -> (user: String, end: Int64)?) rethrows -> [(board: String, user: String)] {
-        var current: [String: (user: String, end: Int64)?] = [:]
+               holder: (String) throws -> (user: String, guests: [String], end: Int64)?) rethrows -> [(board: String, user: String)] {
+        var current: [String: (user: String, guests: [String], end: Int64)?] = [:]
         for board in Set(boards + state.withLock { $0.entries.values.map(\.board) }) { current[board] = try holder(board) }
         var actions: [@Sendable () -> Void] = []
         var freed: [(board: String, user: String)] = []
         state.withLock { state in
             for (token, entry) in state.entries {
-                guard let holding = current[entry.board] ?? nil, holding.user == entry.user else {
+                guard let holding = current[entry.board] ?? nil,
+                      holding.user == entry.user || holding.guests.contains(entry.user) else {
                     state.entries.removeValue(forKey: token)
                     let cut = entry.cut
                     actions.append { cut("your reservation of \(entry.board) has ended: this session is closed") }

@@ -1,30 +1,26 @@
-import CoordinatorCalendar
 import Curl
 import Foundation
-import Logging
-import ProvisionerTesting
-import Synchronization
 
-/// The fake Google of `FakeGoogle/fake_google.py`, started for one test: a
-/// service account key pair made with `openssl` (the fake verifies each JWT
-/// against the public half), and for HTTPS a test CA and a server
-/// certificate for 127.0.0.1, all in a temporary folder. Stopped by its PID
-/// when the test lets go of it.
-final class FakeGoogle: Sendable {
-    static let serviceEmail = "provisioner@lab-test.iam.gserviceaccount.com"
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeGoogle/fake_google.py").path
+/// The fake Google of `FakeGoogle/fake_google.py` (bench/calendar runs the
+/// same script), started for one test: a service account key pair made with
+/// `openssl` (the fake verifies each JWT against the public half), and for
+/// HTTPS a test CA and a server certificate for 127.0.0.1, all in a
+/// temporary folder. Stopped by its PID when the test lets go of it.
+public final class FakeGoogle: Sendable {
+    public static let serviceEmail = "provisioner@lab-test.iam.gserviceaccount.com"
+    public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeGoogle/fake_google.py").path
 
-    let folder: TemporaryDirectory
-    let process: RunningProcess
-    let baseURL: String
+    public let folder: TemporaryDirectory
+    public let process: RunningProcess
+    public let baseURL: String
     /// The CA that signed the server certificate (nil over plain HTTP).
-    let caFile: String?
+    public let caFile: String?
     /// The service account key file the coordinator reads.
-    let keyFile: String
+    public let keyFile: String
     /// The private key's PEM, to look for it in logs.
-    let privateKeyPEM: String
+    public let privateKeyPEM: String
 
-    init(https: Bool = true) async throws {
+    public init(https: Bool = true) async throws {
         folder = try TemporaryDirectory(prefix: "fake-google")
         let path = folder.path
         try await Self.openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "\(path)/sa.pem"])
@@ -53,7 +49,7 @@ final class FakeGoogle: Sendable {
     }
 
     /// A test CA and a certificate for 127.0.0.1 signed by it (EC keys: fast).
-    static func makeCertificates(in path: String) async throws {
+    public static func makeCertificates(in path: String) async throws {
         try await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                            "-keyout", "\(path)/ca.key", "-out", "\(path)/ca.pem", "-days", "2", "-subj", "/CN=Provisioner Test CA",
                            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
@@ -65,31 +61,20 @@ final class FakeGoogle: Sendable {
                            "-CAcreateserial", "-out", "\(path)/server.pem", "-days", "2", "-extfile", "\(path)/server.ext"])
     }
 
-    static func openssl(_ arguments: [String]) async throws {
+    public static func openssl(_ arguments: [String]) async throws {
         let result = try await RunningProcess.run("openssl", arguments)
         guard result.exitCode == 0 else { throw TestSetupError("openssl \(arguments.first ?? ""): \(result.stderr)") }
     }
 
-    var apiURL: String { baseURL + "/calendar/v3" }
-    var tokenURL: String { baseURL + "/token" }
-
-    /// Options pointing at this fake, with retries fast enough for tests.
-    func options(boards: [String: String], users: [String: String] = ["alice@example.com": "alice", "bob@example.com": "bob"],
-                 keyFile: String? = nil) -> CalendarSyncOptions {
-        var options = CalendarSyncOptions(serviceAccountKey: keyFile ?? self.keyFile, apiURL: apiURL, tokenURL: tokenURL,
-                                          caFile: caFile, poll: 1, boards: boards, users: users)
-        options.retryBase = 0.02
-        options.retries = 3
-        options.staleGrace = 60
-        return options
-    }
+    public var apiURL: String { baseURL + "/calendar/v3" }
+    public var tokenURL: String { baseURL + "/token" }
 
     /// Calls an `/_admin/…` action of the fake.
     @discardableResult
-    func admin(_ action: String, _ query: [String: String] = [:], body: [String: Any]? = nil) throws -> [String: Any] {
+    public func admin(_ action: String, _ query: [String: String] = [:], body: [String: Any]? = nil) throws -> [String: Any] {
         let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.joined(separator: "&")
         var request = CurlRequest(url: baseURL + "/_admin/" + action + queryText)
-        request.method = body == nil && (action == "stats" || action == "events") ? "GET" : "POST"
+        request.method = body == nil && ["stats", "events", "count"].contains(action) ? "GET" : "POST"
         request.caFile = caFile
         if let body { request.body = Array(try JSONSerialization.data(withJSONObject: body)) }
         let response = try request.perform()
@@ -100,53 +85,34 @@ final class FakeGoogle: Sendable {
     }
 
     /// Writes an event into calendar `calendar` as a person would.
-    func put(_ calendar: String, _ event: [String: Any]) throws { try admin("put", ["cal": calendar], body: event) }
+    public func put(_ calendar: String, _ event: [String: Any]) throws { try admin("put", ["cal": calendar], body: event) }
+
+    /// Writes many events at once (one admin request, not one each).
+    public func put(_ calendar: String, events: [[String: Any]]) throws { try admin("put", ["cal": calendar], body: ["items": events]) }
+
+    /// Cancels an event as a person deleting it would (status `cancelled`).
+    public func cancel(_ calendar: String, id: String) throws { try admin("cancel", ["cal": calendar, "id": id]) }
 
     /// Makes the next `count` requests whose "METHOD /path" contains `match` fail with `status`.
-    func fail(_ match: String, status: Int, count: Int = 1) throws {
+    public func fail(_ match: String, status: Int, count: Int = 1) throws {
         try admin("fail", body: ["match": match, "status": status, "count": count])
     }
 
-    /// The requests the fake answered (not /_admin), oldest first.
-    func requests() throws -> [(method: String, path: String, query: [String: String], status: Int)] {
+    /// The requests the fake answered (not /_admin), oldest first, with the
+    /// client's port (one port: one connection kept open).
+    public func requests() throws -> [(method: String, path: String, query: [String: String], status: Int, clientPort: Int)] {
         let log = try admin("stats")["log"] as? [[String: Any]] ?? []
         return log.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["query"] as? [String: String] ?? [:],
-                          $0["status"] as? Int ?? 0) }
+                          $0["status"] as? Int ?? 0, $0["client_port"] as? Int ?? 0) }
     }
 
     /// Every secret the fake saw: access tokens it issued and JWTs it got.
-    func secrets() throws -> [String] {
+    public func secrets() throws -> [String] {
         let stats = try admin("stats")
         return (stats["tokens"] as? [String] ?? []) + (stats["assertions"] as? [String] ?? [])
     }
 
-    func events(_ calendar: String) throws -> [[String: Any]] {
+    public func events(_ calendar: String) throws -> [[String: Any]] {
         try admin("events", ["cal": calendar])["items"] as? [[String: Any]] ?? []
-    }
-}
-
-/// Keeps every log line, to look into.
-final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "calendar-test") { _ in CapturingHandler(capture: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-
-    struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            capture.lines.withLock { $0.append("\(event.level) \(event.message)") }
-        }
     }
 }

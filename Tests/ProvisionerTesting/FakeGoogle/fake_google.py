@@ -32,7 +32,7 @@ class State:
         self.pages = {}              # page token -> (remaining items, next sync token, time zone)
         self.page_size = None        # overrides maxResults when set
         self.expires_in = 3600
-        self.log = []                # [{"method", "path", "query", "status"}]
+        self.log = []                # [{"method", "path", "query", "status", "client_port"}]
 
     def calendar(self, cal_id):
         return self.calendars.setdefault(cal_id, {"events": {}, "seq": 0, "epoch": 0, "timeZone": "UTC"})
@@ -75,7 +75,8 @@ class Handler(BaseHTTPRequestHandler):
         if not parts.path.startswith("/_admin"):
             with STATE.lock:
                 STATE.log.append({"method": self.command, "path": unquote(parts.path),
-                                  "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status})
+                                  "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status,
+                                  "client_port": self.client_address[1]})
 
     def error(self, status, message, reason="error"):
         self.reply(status, {"error": {"code": status, "message": message,
@@ -235,11 +236,12 @@ class Handler(BaseHTTPRequestHandler):
     def admin(self, method, action, query, body):
         data = json.loads(body) if body else {}
         with STATE.lock:
-            if action == "put":        # an event written in the calendar by someone (insert or change)
-                cal = STATE.calendar(query["cal"])
-                event = dict(cal["events"].get(data["id"], {}), **data)
-                event.setdefault("status", "confirmed")
-                touch(cal, event)
+            if action == "put":        # events written in the calendar by someone (insert or change):
+                cal = STATE.calendar(query["cal"])   # one event, or {"items": [...]} for many at once
+                for item in data["items"] if "items" in data else [data]:
+                    event = dict(cal["events"].get(item["id"], {}), **item)
+                    event.setdefault("status", "confirmed")
+                    touch(cal, event)
             elif action == "cancel":
                 cal = STATE.calendar(query["cal"])
                 cal["events"][query["id"]]["status"] = "cancelled"
@@ -262,6 +264,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply_locked(answer)
             elif action == "stats":
                 return self.reply_locked({"log": STATE.log, "tokens": STATE.issued_tokens, "assertions": STATE.assertions})
+            elif action == "count":    # requests answered so far (not /_admin), cheap to poll
+                return self.reply_locked({"requests": len(STATE.log),
+                                          "token": sum(1 for r in STATE.log if r["path"] == "/token")})
             else:
                 return self.reply_locked({"error": "unknown admin action " + action}, 404)
         self.reply(200, {"ok": True})
