@@ -72,6 +72,8 @@ public struct UBootProfile: Sendable {
         "TFTP error", "Retry count exceeded", "Wrong Image Format", "Bad Linux ARM64 Image magic",
         "Bad Linux ARM Image magic", "Bad Data CRC", "Bad Header Checksum", "ERROR: ", "Unknown command",
         "No ethernet found", "Could not find a valid device tree", "resetting ...",
+        // A FIT image whose sha256 (or other hash) does not match: the line names the image node.
+        "Bad hash value for", "Bad Data Hash",
     ]
 
     public init() {}

@@ -3,8 +3,9 @@ import ProvisionerTesting
 
 /// The agent with virtual boards (QEMU, Debian's U-Boot) in a network
 /// namespace of its own: arm64 ones that differ in their U-Boot profiles,
-/// and two x86 ones, the second with a disk and the flasher of
-/// `images/build-flasher` in the shared space.
+/// and x86 ones: `x86` boots with zboot, `fit` a FIT image with bootm, and
+/// `pc` and `pcboot` have a disk and the flasher of `images/build-flasher`
+/// in the shared space.
 /// When the test ends, the agent is stopped, and any QEMU it left running
 /// (a board keeps running without its agent) is killed by its PID.
 final class VirtualLab: Sendable {
@@ -18,6 +19,11 @@ final class VirtualLab: Sendable {
     }
 
     static var hasFlasher: Bool { FileManager.default.fileExists(atPath: flasherImages + "/flasher-amd64/initrd") }
+
+    /// The same, packed as a FIT image for `bootm`.
+    static var flasherFIT: String { flasherImages + "/flasher-amd64/flasher.itb" }
+
+    static var hasFlasherFIT: Bool { FileManager.default.fileExists(atPath: flasherFIT) }
 
     static var isAvailable: Bool {
         getuid() == 0 && Tools.isInstalled("unshare") && Tools.isInstalled("nsenter") && Tools.isInstalled("ip")
@@ -69,6 +75,11 @@ final class VirtualLab: Sendable {
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
                 \(network)
                 uboot: { profile: qemu-x86 }
+              - name: fit
+                serial: { device: fit.console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
+                \(network)
+                uboot: { profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }
               - name: pc
                 serial: { device: pc.console }
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
