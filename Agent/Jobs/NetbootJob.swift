@@ -57,7 +57,6 @@ public final class NetbootJob {
 
     /// Runs every step; throws the first failure, naming its step.
     public func run() throws(JobFailure) {
-        let name = board.config.name
         var files = "kernel \(request.kernel)"
         if let initrd = request.initrd { files += ", initrd \(initrd)" }
         if let dtb = request.dtb { files += ", dtb \(dtb)" }

@@ -20,7 +20,7 @@ public final class TCPConnection: Sendable {
             socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         }
         do {
-            let started = try peer.withSockAddr { sa, length in Glibc.connect(descriptor, sa, length) }
+            let started = peer.withSockAddr { sa, length in Glibc.connect(descriptor, sa, length) }
             if started != 0 {
                 guard errno == EINPROGRESS else { throw SystemError("connect \(peer)") }
                 var fds = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)

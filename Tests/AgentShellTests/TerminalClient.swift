@@ -6,7 +6,7 @@ import Synchronization
 /// output collected, the exit status kept. Ended by its PID.
 final class TerminalClient: Sendable {
     let pid: Int32
-    private let process: Mutex<Process>
+    private let process: SpawnedChild
     private let input: FileHandle
     private let output = Buffer()
     private let errors = Buffer()
@@ -17,16 +17,16 @@ final class TerminalClient: Sendable {
     }
 
     init(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Tools.resolve("ssh"))
-        process.arguments = arguments
         let stdin = Pipe.closedOnExec(), stdout = Pipe.closedOnExec(), stderr = Pipe.closedOnExec()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try RunningProcess.withSignalsUnblocked { try process.run() }
-        pid = process.processIdentifier
-        self.process = Mutex(process)
+        // Spawned by PID (SpawnedChild): ssh closes what it inherits, which
+        // Foundation's Process would take for its exit.
+        process = try SpawnedChild(try Tools.resolve("ssh"), arguments, stdin: stdin.fileHandleForReading.fileDescriptor,
+                                   stdout: stdout.fileHandleForWriting.fileDescriptor,
+                                   stderr: stderr.fileHandleForWriting.fileDescriptor)
+        pid = process.pid
+        try? stdin.fileHandleForReading.close()
+        try? stdout.fileHandleForWriting.close()
+        try? stderr.fileHandleForWriting.close()
         input = stdin.fileHandleForWriting
         for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
             let reader = pipe.fileHandleForReading
@@ -45,10 +45,10 @@ final class TerminalClient: Sendable {
         if isRunning {
             kill(pid, SIGKILL)
         }
-        process.withLock { $0.waitUntilExit() }
+        process.waitUntilExit()
     }
 
-    var isRunning: Bool { process.withLock { $0.isRunning } }
+    var isRunning: Bool { process.isRunning }
     var text: String { output.withLock { String(decoding: $0, as: UTF8.self) } }
     var errorText: String { errors.withLock { String(decoding: $0, as: UTF8.self) } }
 
@@ -78,6 +78,6 @@ final class TerminalClient: Sendable {
             if ContinuousClock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return process.withLock { $0.terminationStatus }
+        return process.exitCode
     }
 }

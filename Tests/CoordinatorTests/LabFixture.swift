@@ -19,8 +19,10 @@ final class LabFixture: Sendable {
     /// `keyTypes`: a user's key type other than ed25519 (`rsa`, `ecdsa`).
     /// `agent2Pin`: pin bench-2 to this key instead of its own.
     /// `extraConfig` is appended to coordinator.yaml (e.g. a `calendar:` block).
+    /// `virtualBoards`: each board is QEMU with Debian's arm64 U-Boot
+    /// (TESTING.md's virtual board) instead of a socat pty.
     init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil,
-         extraConfig: String = "") async throws {
+         extraConfig: String = "", virtualBoards: Bool = false) async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
@@ -43,12 +45,22 @@ final class LabFixture: Sendable {
                 pins.append(agent2Pin ?? String(listed.stdout.split(separator: " ")[1]))
             }
             try folder.createFile("\(agent)/coordinator_keys", text: "")
-            let socat = try RunningProcess("socat", ["-d", "pty,link=\(folder.path("\(agent)/tty")),rawer",
-                                                     "pty,link=\(folder.path("\(agent)/tty-board")),rawer"])
-            socats.append(socat)
+            if !virtualBoards {
+                let socat = try RunningProcess("socat", ["-d", "pty,link=\(folder.path("\(agent)/tty")),rawer",
+                                                         "pty,link=\(folder.path("\(agent)/tty-board")),rawer"])
+                socats.append(socat)
+            }
             let port = try freeTCPPort()
             agentPorts.append(port)
             let power = folder.path("\(agent)/power-on")
+            let board = virtualBoards ? """
+                    serial: { device: b\(index).console }
+                    power: { type: qemu, arch: aarch64, firmware: \(Self.armUBoot), memory: 256M }
+                """ : """
+                    serial: { device: tty }
+                    power: { type: command, on: "touch \(power)", off: "rm -f \(power)", status: "test -e \(power)",
+                             cycle_delay: 100ms }
+                """
             try folder.createFile("\(agent)/agent.yaml", text: """
                 agent:
                   name: bench-\(index)
@@ -58,9 +70,7 @@ final class LabFixture: Sendable {
                   http: { listen: "127.0.0.1:0" }
                 boards:
                   - name: b\(index)
-                    serial: { device: tty }
-                    power: { type: command, on: "touch \(power)", off: "rm -f \(power)", status: "test -e \(power)",
-                             cycle_delay: 100ms }
+                \(board)
                     network: { board_ip: 127.0.0.1, server_ip: 127.0.0.1 }
 
                 """)
@@ -90,7 +100,7 @@ final class LabFixture: Sendable {
         guard clientKey.exitCode == 0, clientKey.stdout.hasPrefix("ssh-ed25519 ") else { throw TestSetupError("client-key: \(clientKey)") }
         for index in 1...2 {
             try folder.createFile("agent\(index)/coordinator_keys", text: clientKey.stdout)
-            for _ in 0..<200 where !FileManager.default.fileExists(atPath: folder.path("agent\(index)/tty")) {
+            for _ in 0..<200 where !virtualBoards && !FileManager.default.fileExists(atPath: folder.path("agent\(index)/tty")) {
                 try await Task.sleep(for: .milliseconds(10))
             }
         }
@@ -149,10 +159,19 @@ final class LabFixture: Sendable {
         return restarted
     }
 
+    /// Debian's U-Boot for QEMU's arm64 virt machine (u-boot-qemu).
+    static let armUBoot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
+
+    static var canRunVirtualBoards: Bool {
+        Tools.isInstalled("qemu-system-aarch64") && FileManager.default.fileExists(atPath: armUBoot)
+    }
+
     func stop() async {
         await coordinator.terminate()
         for agent in agents { await agent.terminate() }
         for socat in socats { await socat.terminate() }
+        // A virtual board keeps running without its agent.
+        for pid in processIDs(withArgument: folder.path) { kill(pid, SIGKILL) }
     }
 
     private static func keygen(_ path: String, comment: String, type: String = "ed25519") async throws {

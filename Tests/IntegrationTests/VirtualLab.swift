@@ -141,13 +141,3 @@ final class VirtualLab: Sendable {
         guard result.exitCode == 0 else { throw TestSetupError("upload \(path): \(result)") }
     }
 }
-
-/// Processes whose command line mentions `text` (QEMU names its QMP socket
-/// and pty link, both in the test's folder).
-func processIDs(withArgument text: String) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return String(decoding: data, as: UTF8.self).contains(text)
-    }
-}

@@ -6,15 +6,10 @@ import Synchronization
 /// `ssh -tt … console BOARD` on a pseudo-terminal; waiting for patterns and
 /// typing lines. Ended by its PID like `RunningProcess`.
 ///
-/// Started with posix_spawn, not Foundation's Process: Process learns that a
-/// child ended when a socket the child inherits closes, and then waits for it
-/// in a blocking waitpid on the thread that watches every Process. OpenSSH
-/// closes all inherited descriptors at start, so a long-running `ssh` would
-/// hold that thread, and no other Process of the test run would be seen to end.
+/// Started with posix_spawn and followed by its PID (SpawnedChild says why).
 public final class ConsoleProcess: Sendable {
-    public let pid: Int32
-    /// The exit status once reaped (waitpid's status word).
-    private let exitStatus = Mutex<Int32?>(nil)
+    public var pid: Int32 { child.pid }
+    private let child: SpawnedChild
     private let input: FileHandle
     private let output = Output()
 
@@ -41,7 +36,8 @@ public final class ConsoleProcess: Sendable {
         if terminal {
             let (master, slave) = try Self.openPseudoTerminal()
             defer { try? slave.close() }  // the child's copies keep it open; EIO on the master once it ends
-            pid = try Self.spawn(path, arguments, stdin: slave.fileDescriptor, stdout: slave.fileDescriptor)
+            child = try SpawnedChild(path, arguments, stdin: slave.fileDescriptor, stdout: slave.fileDescriptor,
+                                     stderr: slave.fileDescriptor)
             input = master
             reader = master
         } else {
@@ -51,8 +47,9 @@ public final class ConsoleProcess: Sendable {
                 try? stdin.fileHandleForReading.close()
                 try? stdout.fileHandleForWriting.close()
             }
-            pid = try Self.spawn(path, arguments, stdin: stdin.fileHandleForReading.fileDescriptor,
-                                 stdout: stdout.fileHandleForWriting.fileDescriptor)
+            child = try SpawnedChild(path, arguments, stdin: stdin.fileHandleForReading.fileDescriptor,
+                                     stdout: stdout.fileHandleForWriting.fileDescriptor,
+                                     stderr: stdout.fileHandleForWriting.fileDescriptor)
             input = stdin.fileHandleForWriting
             reader = stdout.fileHandleForReading
         }
@@ -72,32 +69,6 @@ public final class ConsoleProcess: Sendable {
     /// Starts `path` with stdin `stdin` and stdout and stderr `stdout`, every
     /// signal unblocked and the usual ones at their default action (the test
     /// pool's threads block nearly all: see `RunningProcess.withSignalsUnblocked`).
-    private static func spawn(_ path: String, _ arguments: [String], stdin: Int32, stdout: Int32) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw TestSetupError("cannot start \(path): \(String(cString: strerror(result)))") }
-        return pid
-    }
-
     /// A new pseudo-terminal: its master side (ours) and slave side (the program's), both close-on-exec.
     private static func openPseudoTerminal() throws -> (master: FileHandle, slave: FileHandle) {
         var master: Int32 = -1
@@ -151,37 +122,23 @@ public final class ConsoleProcess: Sendable {
     }
 
     /// True until the program has ended (and is reaped).
-    public var isRunning: Bool {
-        exitStatus.withLock { status in
-            guard status == nil else { return false }
-            var word: Int32 = 0
-            if waitpid(pid, &word, WNOHANG) == pid { status = word }
-            return status == nil
-        }
-    }
+    public var isRunning: Bool { child.isRunning }
 
     /// The exit code once the program has ended by itself (nil while it
     /// runs, or when a signal ended it).
     public var exitCode: Int32? {
-        guard !isRunning else { return nil }
-        return exitStatus.withLock { status in
-            guard let status, status & 0x7f == 0 else { return nil }
-            return (status >> 8) & 0xff
-        }
+        guard let code = child.exitCode, code < 128 else { return nil }
+        return code
     }
 
     /// Ends the program: SIGTERM, then SIGKILL after 3 s.
     public func stop() {
         guard isRunning else { return }
-        kill(pid, SIGTERM)
+        child.signal(SIGTERM)
         let deadline = ContinuousClock.now + .seconds(3)
         while isRunning && ContinuousClock.now < deadline { usleep(10_000) }
         guard isRunning else { return }
-        kill(pid, SIGKILL)
-        exitStatus.withLock { status in
-            var word: Int32 = 0
-            while waitpid(pid, &word, 0) == -1 && errno == EINTR {}
-            status = word
-        }
+        child.signal(SIGKILL)
+        child.waitUntilExit()
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A program under test, started with Foundation's `Process`, its stdout and
-/// stderr captured to files (no pipe can fill up and stall it).
+/// A program under test (started with posix_spawn, see SpawnedChild), its
+/// stdout and stderr captured to files (no pipe can fill up and stall it).
 ///
 /// It is always ended by its PID: `terminate()` sends SIGTERM, then SIGKILL
 /// after a grace period; `deinit` does the same for a process still running,
@@ -15,7 +15,7 @@ public final class RunningProcess: Sendable {
     public let stdoutPath: String
     public let stderrPath: String
 
-    private let process: Mutex<Process>
+    private let child: SpawnedChild
     private let outputFolder: TemporaryDirectory
 
     /// Starts `executable` (a path, or a name looked up in PATH) with
@@ -28,43 +28,17 @@ public final class RunningProcess: Sendable {
         outputFolder = try TemporaryDirectory(prefix: "process-output")
         stdoutPath = outputFolder.path("stdout")
         stderrPath = outputFolder.path("stderr")
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        if let environment { process.environment = environment }
-        var input: FileHandle?
-        if let stdinPath {
-            input = FileHandle(forReadingAtPath: stdinPath)
-            guard let input else { throw TestSetupError("cannot read \(stdinPath)") }
-            process.standardInput = input
-        } else {
-            process.standardInput = FileHandle.nullDevice
-        }
-        guard let out = FileHandle(forWritingAtPath: stdoutPath), let err = FileHandle(forWritingAtPath: stderrPath) else {
-            throw TestSetupError("cannot open the output files in \(outputFolder.path)")
-        }
-        defer {
-            try? out.close()
-            try? err.close()
-            try? input?.close()
-        }
-        process.standardOutput = out
-        process.standardError = err
-        do {
-            // One spawn at a time: Foundation's Process sets up its monitoring
-            // thread on first use, and a fresh test process that started its
-            // first programs from several threads at once crashed there
-            // (CFRunLoopCreate) once, in BoardsTests on a fresh clone.
-            try Self.spawnLock.withLock { _ in try Self.withSignalsUnblocked { try process.run() } }
-        } catch {
-            throw TestSetupError("cannot start \(path): \(error)")
-        }
-        pid = process.processIdentifier
-        self.process = Mutex(process)
+        let input = open(stdinPath ?? "/dev/null", O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw TestSetupError("cannot read \(stdinPath ?? "/dev/null")") }
+        defer { close(input) }
+        let out = open(stdoutPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { if out >= 0 { close(out) } }
+        let err = open(stderrPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { if err >= 0 { close(err) } }
+        guard out >= 0, err >= 0 else { throw TestSetupError("cannot open the output files in \(outputFolder.path)") }
+        child = try SpawnedChild(path, arguments, stdin: input, stdout: out, stderr: err,
+                                 workingDirectory: workingDirectory, environment: environment)
+        pid = child.pid
     }
 
     deinit {
@@ -74,13 +48,13 @@ public final class RunningProcess: Sendable {
             while isRunning && Date() < deadline { usleep(10_000) }
             if isRunning { signal(SIGKILL) }
         }
-        process.withLock { $0.waitUntilExit() }
+        child.waitUntilExit()
     }
 
     /// The command line, for messages.
     public var commandLine: String { ([executable] + arguments).joined(separator: " ") }
 
-    public var isRunning: Bool { process.withLock { $0.isRunning } }
+    public var isRunning: Bool { child.isRunning }
 
     /// Everything the process printed on stdout so far.
     public var stdout: String { Self.read(stdoutPath) }
@@ -89,19 +63,10 @@ public final class RunningProcess: Sendable {
 
     /// The exit status once the process has ended: its exit code, or
     /// 128 + the signal number when a signal ended it (as shells report it).
-    public var exitCode: Int32? {
-        process.withLock { process in
-            guard !process.isRunning else { return nil }
-            return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-        }
-    }
+    public var exitCode: Int32? { child.exitCode }
 
     /// Sends `signal` to the process, by its PID, while it runs.
-    public func signal(_ number: Int32) {
-        process.withLock { process in
-            if process.isRunning { _ = kill(process.processIdentifier, number) }
-        }
-    }
+    public func signal(_ number: Int32) { child.signal(number) }
 
     /// Waits for the process to end on its own; nil when `timeout` passed first.
     public func waitForExit(timeout: Duration) async -> Int32? {
@@ -172,8 +137,6 @@ public final class RunningProcess: Sendable {
         return ProcessResult(commandLine: process.commandLine, exitCode: code ?? -1, stdout: process.stdout,
                              stderr: process.stderr, timedOut: timedOut)
     }
-
-    private static let spawnLock = Mutex(())
 
     /// The child inherits the signal mask of the thread that spawns it, and
     /// the test pool's threads (libdispatch workers) block nearly every
