@@ -265,6 +265,7 @@ public final class SSHClientSession: @unchecked Sendable {
         }
         ssh_event_add_session(event, session)
         var eofSent = false
+        var inputRefused = false
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         var status: Int32?
         loop: while true {
@@ -285,12 +286,15 @@ public final class SSHClientSession: @unchecked Sendable {
                 return (chunk, inputFinished && input.isEmpty, pendingSize, hungUp)
             }
             if leave { break loop }
-            if !chunk.isEmpty {
+            if !chunk.isEmpty && !inputRefused {
                 let written = chunk.withUnsafeBytes { ssh_channel_write(channel, $0.baseAddress, UInt32($0.count)) }
-                if written == SSH_ERROR { break loop }
+                // The program may end without reading all its input (and the
+                // server close the channel): its output and status, still in
+                // libssh's buffers, are read on below, not dropped.
+                if written == SSH_ERROR { inputRefused = true }
                 if condition.guarded({ !input.isEmpty }) { wake() }
             }
-            if finished && !eofSent {
+            if finished && !eofSent && !inputRefused {
                 ssh_channel_send_eof(channel)
                 eofSent = true
             }

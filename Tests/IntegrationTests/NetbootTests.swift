@@ -115,8 +115,8 @@ struct NetbootTests {
         terminal.send("\u{1d}.")
         try await terminal.expect("detached from arm1", timeout: .seconds(10))
         let jobs = try await lab.ssh("jobs", "arm1", "--json")
-        #expect(jobs.stdout.contains("\"result\" : \"ok\""), "\(jobs.stdout)")
-        #expect(jobs.stdout.contains("\"kind\" : \"netboot\""), "\(jobs.stdout)")
+        let job = (try? JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])?.last
+        #expect(job?["result"] as? String == "ok" && job?["kind"] as? String == "netboot", "\(jobs.stdout)")
         _ = try await lab.ssh("power", "arm1", "off")
     }
 
