@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// `provisioner-agent serve` in a folder of its own, as a user meets it: an
 /// ed25519 key per user (comment `NAME@test`, so the key names the user),
@@ -78,17 +79,30 @@ public final class ServedAgent: Sendable {
     }
 }
 
-/// A TCP port nobody listens on right now (the kernel's pick, then released).
+/// A TCP port nobody listens on right now, for a server a test starts.
+///
+/// Below the kernel's ephemeral range (32768–60999 here), so no client
+/// connection of a parallel test takes it in the moment before the server
+/// binds it, and never the same one twice in a test process.
 public func freeTCPPort() throws -> UInt16 {
+    for _ in 0..<200 {
+        let port = UInt16.random(in: 20000...32000)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if isBindable(port) { return port }
+    }
+    throw TestSetupError("no free TCP port between 20000 and 32000")
+}
+
+private let handedOutPorts = Mutex<Set<UInt16>>([])
+
+private func isBindable(_ port: UInt16) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    address.sin_port = port.bigEndian
+    return withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard bound else { throw TestSetupError("no free TCP port") }
-    return UInt16(bigEndian: address.sin_port)
 }
