@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),

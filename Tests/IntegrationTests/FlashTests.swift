@@ -151,4 +151,26 @@ struct FlashTests {
         #expect(result.stderr.contains("step 'flasher' failed"), "\(result.stderr)")
         _ = try await lab.ssh("power", "pc", "off")
     }
+
+    @Test func aDownloadBrokenHalfWayResumesAndTheImageIsWhole() async throws {
+        let lab = try await VirtualLab()
+        let image = try Self.makeImage(at: lab.folder.path("disk.img"))
+        try await lab.upload(path: lab.folder.path("disk.img"), as: "disk.img")
+        // pccut fetches from 10.0.2.2:8081: a relay to the agent's HTTP port,
+        // in its network namespace, that resets the first long answer at 8 MiB.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/cutting_proxy.py").path
+        let proxy = try RunningProcess("nsenter", ["-t", "\(lab.agent.pid)", "-n", "--", "python3", script, "8081", "8080", "\(8 << 20)"])
+        defer { proxy.signal(SIGTERM) }
+        try await proxy.waitForLine(containing: "PORT 8081", in: .stdout)
+
+        let result = try await lab.ssh("flash", "pccut", "--rootfs", "disk.img", timeout: .seconds(300))
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(proxy.stdout.contains("CUT \(8 << 20)"), "the download was broken: \(proxy.stdout)")
+        let log = try await lab.ssh("log", "pccut")
+        #expect(log.stdout.contains("download interrupted at byte"), "the flasher resumed: \(log.stdout.suffix(2000))")
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("pccut.img")))
+        defer { try? handle.close() }
+        #expect(try handle.read(upToCount: image.count) == image, "the disk holds the whole image")
+        _ = try await lab.ssh("power", "pccut", "off")
+    }
 }

@@ -4,7 +4,8 @@ import ProvisionerTesting
 /// The agent with virtual boards (QEMU, Debian's U-Boot) in a network
 /// namespace of its own: arm64 ones that differ in their U-Boot profiles,
 /// and x86 ones: `x86` boots with zboot, `fit` a FIT image with bootm, and
-/// `pc` and `pcboot` have a disk and the flasher of `images/build-flasher`
+/// `pc`, `pccut` (its HTTP through port 8081, for a relay a test breaks) and
+/// `pcboot` have a disk and the flasher of `images/build-flasher`
 /// in the shared space.
 /// When the test ends, the agent is stopped, and any QEMU it left running
 /// (a board keeps running without its agent) is killed by its PID.
@@ -85,6 +86,13 @@ final class VirtualLab: Sendable {
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
                          disk: pc.img, disk_size: 128M }
                 network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
+                uboot: { profile: qemu-x86 }
+                flash: { target: /dev/vda, timeout: 5m }
+              - name: pccut
+                serial: { device: pccut.console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
+                         disk: pccut.img, disk_size: 128M }
+                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8081" }
                 uboot: { profile: qemu-x86 }
                 flash: { target: /dev/vda, timeout: 5m }
               - name: pcboot
