@@ -166,6 +166,12 @@ final class LabFixture: Sendable {
         Tools.isInstalled("qemu-system-aarch64") && FileManager.default.fileExists(atPath: armUBoot)
     }
 
+    /// A test that failed half-way never called `stop`: its virtual boards
+    /// (QEMU outlives the agent that started it) are killed here, by PID.
+    deinit {
+        for pid in processIDs(withArgument: folder.path) { kill(pid, SIGKILL) }
+    }
+
     func stop() async {
         await coordinator.terminate()
         for agent in agents { await agent.terminate() }
