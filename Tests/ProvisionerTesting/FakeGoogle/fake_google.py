@@ -328,7 +328,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply_locked({"log": STATE.log, "tokens": STATE.issued_tokens, "assertions": STATE.assertions})
             elif action == "count":    # requests answered so far (not /_admin), cheap to poll
                 return self.reply_locked({"requests": len(STATE.log),
-                                          "token": sum(1 for r in STATE.log if r["path"] == "/token")})
+                                          "token": sum(1 for r in STATE.log if r["path"] == "/token"),
+                                          "freebusy": sum(1 for r in STATE.log if r["path"] == "/calendar/v3/freeBusy")})
             else:
                 return self.reply_locked({"error": "unknown admin action " + action}, 404)
         self.reply(200, {"ok": True})
