@@ -5,10 +5,12 @@ import Synchronization
 import SystemSupport
 
 /// Keeps the reservation store in step with each board's Google Calendar
-/// (DESIGN.md, `calendar` block): a thread syncs every calendar each `poll`
-/// (a full sync first, then incremental ones with the sync token), and
-/// `reserve` / `release` on a calendar board go through the calendar first.
-/// The calendar wins where it and the store disagree.
+/// (DESIGN.md, `calendar` block): a thread polls every calendar each `poll`
+/// (a full sync first; then a freeBusy check, 50 calendars a request, and an
+/// incremental sync with the sync token for those whose busy time changed
+/// and, every `syncEvery` polls, for each of them anyway: CalendarSync+Poll),
+/// and `reserve` / `release` on a calendar board go through the calendar
+/// first. The calendar wins where it and the store disagree.
 ///
 /// A calendar that cannot be read keeps its last known reservations, shown
 /// stale; after `staleGrace` access to its board is refused
@@ -25,8 +27,10 @@ public final class CalendarSync: Sendable {
     /// One sync or calendar write at a time: the poll thread and `reserve`
     /// do not interleave their reads and writes of one calendar.
     let syncLock = Mutex<Void>(())
+    /// How freeBusy itself fares (it backs off when it fails).
+    let freeBusyHealth = Mutex(FreeBusyHealth())
     private let onChange = Mutex<(@Sendable () -> Void)?>(nil)
-    private let stopping = Mutex(false)
+    let stopping = Mutex(false)
     private let wake = NSCondition()
 
     /// Reads the service account key; a key that cannot be read is an error
@@ -41,7 +45,11 @@ public final class CalendarSync: Sendable {
         auth = GoogleAuth(key: key, tokenURL: options.tokenURL, caFile: options.caFile, logger: logger)
         api = GoogleCalendarAPI(apiURL: options.apiURL, caFile: options.caFile, auth: auth,
                                 backoff: Backoff(base: options.retryBase, limit: 60), retries: options.retries, logger: logger)
-        states = Mutex(Dictionary(uniqueKeysWithValues: options.boards.map { ($0.key, BoardCalendarState()) }))
+        // Phases spread the periodic syncs evenly over the polls.
+        let every = max(1, options.syncEvery)
+        states = Mutex(Dictionary(uniqueKeysWithValues: options.boards.keys.sorted().enumerated().map { index, board in
+            (board, BoardCalendarState(phase: index % every))
+        }))
     }
 
     /// Called after a sync changed reservations (the coordinator tells the
@@ -56,14 +64,13 @@ public final class CalendarSync: Sendable {
     // MARK: The sync thread
 
     public func start() throws {
-        logger.info("calendar: syncing \(options.boards.count) board calendar\(options.boards.count == 1 ? "" : "s") every \(options.poll)s as \(auth.key.clientEmail)")
+        let checks = options.syncEvery > 1 ? ", checked with freeBusy, an incremental sync at least every \(options.syncEvery) polls" : ""
+        logger.info("calendar: polling \(options.boards.count) board calendar\(options.boards.count == 1 ? "" : "s") every \(options.poll)s\(checks) as \(auth.key.clientEmail)")
         try startThread(named: "calendar-sync") { [self] in
             while !stopping.withLock({ $0 }) {
                 let now = monotonicSeconds()
-                let due = states.withLock { states in states.filter { $0.value.nextAttempt <= now }.map(\.key) }.sorted()
-                for board in due where !stopping.withLock({ $0 }) {
-                    _ = syncOnce(board: board)
-                }
+                let due = states.withLock { states in states.filter { $0.value.nextAttempt <= now }.map(\.key) }
+                if !due.isEmpty { poll(boards: due) }
                 let next = states.withLock { $0.values.map(\.nextAttempt).min() } ?? now + options.poll
                 wake.lock()
                 if !stopping.withLock({ $0 }) {
@@ -94,15 +101,17 @@ public final class CalendarSync: Sendable {
     }
 
     /// One sync of `board`'s calendar, its outcome recorded; true on success.
+    /// After a success the next poll of the board is due at `nextPoll`
+    /// (monotonic; default a `poll` from now).
     @discardableResult
-    public func syncOnce(board: String) -> Bool {
+    public func syncOnce(board: String, nextPoll: Double? = nil) -> Bool {
         guard let calendar = options.boards[board] else { return false }
         let outcome: Result<Int, CalendarError> = syncLock.withLock { _ in
             do throws(CalendarError) { return .success(try sync(board: board, calendar: calendar)) } catch { return .failure(error) }
         }
         switch outcome {
         case .success(let changes):
-            recordSuccess(board)
+            recordSuccess(board, nextPoll: nextPoll)
             if changes > 0 { onChange.withLock { $0 }?() }
             return true
         case .failure(let error):
@@ -144,14 +153,14 @@ public final class CalendarSync: Sendable {
         (api.requests.load(ordering: .relaxed), auth.renewals.load(ordering: .relaxed))
     }
 
-    private func recordSuccess(_ board: String) {
+    private func recordSuccess(_ board: String, nextPoll: Double?) {
         let recovered: Bool = states.withLock { states in
             let was = states[board]?.unreadableSince != nil
             states[board]?.unreadableSince = nil
             states[board]?.lastError = nil
             states[board]?.failures = 0
             states[board]?.lastSync = clock()
-            states[board]?.nextAttempt = monotonicSeconds() + options.poll
+            states[board]?.nextAttempt = nextPoll ?? monotonicSeconds() + options.poll
             return was
         }
         if recovered { logger.notice("calendar: \(board): the calendar can be read again") }
@@ -189,4 +198,19 @@ struct BoardCalendarState: Sendable {
     var unreadableSince: Double?
     var lastError: String?
     var lastSync: Double?
+    /// The busy time freeBusy reported just before the last sync or check
+    /// that succeeded; nil: the next poll syncs.
+    var busy: BusyTime?
+    /// Polls since the last sync (freeBusy checks that found no change).
+    var pollsSinceSync = 0
+    /// Where in the `syncEvery` cycle this board's periodic sync falls.
+    var phase = 0
+}
+
+/// freeBusy's own failures: while it backs off, every poll is an
+/// incremental sync.
+struct FreeBusyHealth: Sendable {
+    var failures = 0
+    /// Monotonic time before which freeBusy is not tried again.
+    var nextAttempt: Double = 0
 }

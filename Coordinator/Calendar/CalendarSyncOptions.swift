@@ -11,8 +11,17 @@ public struct CalendarSyncOptions: Sendable {
     public var apiURL: String
     public var tokenURL: String
     public var caFile: String?
-    /// Seconds between incremental syncs of each calendar.
+    /// Seconds between two polls of each calendar (a freeBusy check, or an
+    /// incremental sync).
     public var poll: Double
+    /// Every calendar gets an incremental sync at least every `syncEvery`
+    /// polls; in between, a freeBusy query (one for up to 50 calendars)
+    /// decides which ones changed and get theirs at once. 1: every poll is
+    /// an incremental sync, no freeBusy.
+    public var syncEvery = 10
+    /// How far ahead freeBusy looks, seconds from now (bookings further out
+    /// come with the periodic sync).
+    public var freeBusyHorizon: Double = 30 * 86400
     /// Board name → calendar ID.
     public var boards: [String: String]
     /// E-mail address (any case) → user name, from `users[].email`.

@@ -4,8 +4,8 @@ import Logging
 import Synchronization
 import SystemSupport
 
-/// The three Calendar API v3 calls the sync needs (events.list, insert,
-/// patch) over libcurl, with the service account's bearer token. Retries
+/// The Calendar API v3 calls the sync needs (events.list, insert, patch,
+/// freeBusy.query) over libcurl, with the service account's bearer token. Retries
 /// here: a 401 renews the token once; 403, 429, 5xx and a server that cannot
 /// be reached are retried `retries` times with exponential backoff and
 /// jitter. Blocks the calling thread.
@@ -57,6 +57,39 @@ final class GoogleCalendarAPI: Sendable {
 
     func patchEvent(calendar: String, id: String, _ fields: [String: Any]) throws(CalendarError) -> [String: Any] {
         try send("PATCH", "/calendars/\(pathEncode(calendar))/events/\(pathEncode(id))", query: [], body: fields)
+    }
+
+    /// The most calendars one `freeBusy.query` may ask for.
+    static let freeBusyLimit = 50
+
+    /// `freeBusy.query` over [from, to) for at most `freeBusyLimit`
+    /// calendars: each one's busy time, or why Google could not compute it.
+    func freeBusy(calendars: [String], from: Int64, to: Int64) throws(CalendarError) -> [String: BusyTime.Answer] {
+        let body: [String: Any] = ["timeMin": EventTime.format(from), "timeMax": EventTime.format(to), "timeZone": "UTC",
+                                   "items": calendars.map { ["id": $0] }]
+        let object = try send("POST", "/freeBusy", query: [], body: body)
+        let answers = object["calendars"] as? [String: Any] ?? [:]
+        var result: [String: BusyTime.Answer] = [:]
+        for calendar in calendars {
+            guard let entry = (answers[calendar] ?? answers.first { $0.key.lowercased() == calendar.lowercased() }?.value)
+                    as? [String: Any] else {
+                result[calendar] = .failed("missing from the answer")
+                continue
+            }
+            if let errors = entry["errors"] as? [[String: Any]], !errors.isEmpty {
+                result[calendar] = .failed(errors.map { $0["reason"] as? String ?? "unknown" }.joined(separator: ", "))
+                continue
+            }
+            var spans: [BusyTime.Span] = []
+            for item in entry["busy"] as? [[String: Any]] ?? [] {
+                guard let start = (item["start"] as? String).flatMap(EventTime.parseDateTime),
+                      let end = (item["end"] as? String).flatMap(EventTime.parseDateTime) else { spans = []; break }
+                spans.append(BusyTime.Span(start: start, end: end))
+            }
+            let unreadable = spans.isEmpty && !(entry["busy"] as? [[String: Any]] ?? []).isEmpty
+            result[calendar] = unreadable ? .failed("unreadable busy time") : .busy(BusyTime(from: from, to: to, spans: spans))
+        }
+        return result
     }
 
     /// Sends one request and returns its JSON object. Errors name the

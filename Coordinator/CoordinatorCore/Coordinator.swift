@@ -74,6 +74,7 @@ public final class Coordinator: Sendable {
         options.declined = CalendarSyncOptions.Policy(rawValue: google.declined) ?? .ignore
         options.attendees = google.attendees
         options.staleGrace = google.staleGrace
+        options.syncEvery = google.syncEvery
         return try CalendarSync(options: options, store: store, logger: logger)
     }
 

@@ -58,9 +58,14 @@ struct CalendarStoreTests {
                 """, file: "test.yaml")
         }
         let defaults = try #require(try config("").calendar?.google)
-        #expect(defaults.tentative == "hold" && defaults.declined == "ignore" && defaults.staleGrace == 300 && !defaults.attendees)
-        let set = try #require(try config("    tentative: ignore\n    declined: hold\n    stale_grace: 2m\n    attendees: true").calendar?.google)
-        #expect(set.tentative == "ignore" && set.declined == "hold" && set.staleGrace == 120 && set.attendees)
+        #expect(defaults.tentative == "hold" && defaults.declined == "ignore" && defaults.staleGrace == 300 && !defaults.attendees
+                && defaults.syncEvery == 10)
+        let set = try #require(try config("    tentative: ignore\n    declined: hold\n    stale_grace: 2m\n    attendees: true\n    sync_every: 1")
+            .calendar?.google)
+        #expect(set.tentative == "ignore" && set.declined == "hold" && set.staleGrace == 120 && set.attendees && set.syncEvery == 1)
+        let never = #expect(throws: ConfigError.self) { try config("    sync_every: 0") }
+        #expect(never?.description.contains("sync_every") == true || never?.description.contains("out of range") == true,
+                "\(String(describing: never))")
         #expect(throws: ConfigError.self) { try config("    attendees: accepted") }
         let refusal = #expect(throws: ConfigError.self) { try config("    tentative: maybe") }
         #expect(refusal?.description.contains("tentative") == true, "\(String(describing: refusal))")

@@ -67,6 +67,14 @@ struct CalendarEndToEndTests {
         #expect(await eventually { lab.coordinator.stderr.contains("full sync") }, "\(lab.coordinator.stderr.suffix(2000))")
         let powerFile = lab.folder.path("agent1/power-on")
 
+        // Idle, a poll is one freeBusy request for both calendars (and now and
+        // then one calendar's periodic sync): under one request per calendar per poll.
+        let idleFrom = try fake.requests().count
+        try await Task.sleep(for: .seconds(5))
+        let idle = try fake.requests().dropFirst(idleFrom)
+        let checks = idle.filter { $0.path == "/calendar/v3/freeBusy" && $0.status == 200 && $0.calendars == 2 }.count
+        #expect(checks >= 3 && idle.count < 2 * checks, "\(idle.map { "\($0.method) \($0.path) \($0.status)" })")
+
         // Not booked: bob may not switch b1.
         let before = try await lab.ssh("bob", "power", "b1", "on")
         #expect(before.exitCode == 3 && before.stderr.contains("not reserved"), "\(before)")
@@ -75,6 +83,10 @@ struct CalendarEndToEndTests {
         try fake.put(Self.calendars["b1"]!, Self.booking("bobslot1", by: "bob@example.com", from: Self.now - 60, to: Self.now + 3600))
         let granted = try await Self.within { try await lab.ssh("bob", "power", "b1", "on").exitCode == 0 }
         #expect(granted, "bob never got b1: \(lab.coordinator.stderr.suffix(2000))")
+        // The poll that saw it: freeBusy for both calendars, then b1's incremental sync.
+        let afterBooking = try fake.requests().dropFirst(idleFrom + idle.count)
+        let read = try #require(afterBooking.firstIndex { $0.method == "GET" && $0.path.contains("c_b1@") })
+        #expect(afterBooking[..<read].last?.path == "/calendar/v3/freeBusy", "\(afterBooking.map { "\($0.method) \($0.path)" })")
         #expect(FileManager.default.fileExists(atPath: powerFile))
         let listed = try await Self.reservations(lab, as: "carol")
         #expect(listed.contains { $0["board"] as? String == "b1" && $0["user"] as? String == "bob" && $0["source"] as? String == "calendar" },

@@ -99,11 +99,12 @@ public final class FakeGoogle: Sendable {
     }
 
     /// The requests the fake answered (not /_admin), oldest first, with the
-    /// client's port (one port: one connection kept open).
-    public func requests() throws -> [(method: String, path: String, query: [String: String], status: Int, clientPort: Int)] {
+    /// client's port (one port: one connection kept open) and, for
+    /// freeBusy, how many calendars it asked about.
+    public func requests() throws -> [(method: String, path: String, query: [String: String], status: Int, clientPort: Int, calendars: Int?)] {
         let log = try admin("stats")["log"] as? [[String: Any]] ?? []
         return log.map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "", $0["query"] as? [String: String] ?? [:],
-                          $0["status"] as? Int ?? 0, $0["client_port"] as? Int ?? 0) }
+                          $0["status"] as? Int ?? 0, $0["client_port"] as? Int ?? 0, $0["calendars"] as? Int) }
     }
 
     /// Every secret the fake saw: access tokens it issued and JWTs it got.

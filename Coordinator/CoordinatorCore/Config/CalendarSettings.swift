@@ -22,6 +22,9 @@ public struct CalendarSettings: Sendable {
         /// Whether an event's attendees who accepted (and are in `users`) may
         /// use the board in its slot beside its organizer.
         public var attendees: Bool
+        /// Every calendar's incremental sync comes at least every this many
+        /// polls; between them freeBusy tells which calendars changed.
+        public var syncEvery: Int
     }
 
     public var google: Google
@@ -41,6 +44,7 @@ public struct CalendarSettings: Sendable {
         let staleGrace = try section.optional("stale_grace")?.duration() ?? 300
         if staleGrace > 86400, let value = section.optional("stale_grace") { throw value.error("must be 1d or less") }
         let attendees = try section.optional("attendees")?.bool() ?? false
+        let syncEvery = try section.optional("sync_every")?.int(in: 1...1000) ?? 10
         var boards: [String: String] = [:]
         if let boardsValue = section.optional("boards") {
             let boardsMapping = try boardsValue.mapping()
@@ -56,7 +60,8 @@ public struct CalendarSettings: Sendable {
         try section.finish()
         try mapping.finish()
         google = Google(serviceAccountKey: key, apiURL: apiURL, tokenURL: tokenURL, caFile: caFile, poll: poll, boards: boards,
-                        tentative: tentative, declined: declined, staleGrace: staleGrace, attendees: attendees)
+                        tentative: tentative, declined: declined, staleGrace: staleGrace, attendees: attendees,
+                        syncEvery: syncEvery)
     }
 
     static func url(_ value: ConfigValue) throws(ConfigError) -> String {

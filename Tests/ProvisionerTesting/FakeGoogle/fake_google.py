@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A fake Google for the calendar tests: the OAuth token endpoint of a
-service account and the Calendar API v3 events list/insert/patch, as Google
-documents them (paging, sync tokens, 410 Gone, showDeleted, cancelled
-events, client-chosen event IDs), on 127.0.0.1 over HTTPS or plain HTTP.
+service account, the Calendar API v3 events list/insert/patch (paging, sync
+tokens, 410 Gone, showDeleted, cancelled events, client-chosen event IDs)
+and freeBusy.query, as Google documents them, on 127.0.0.1 over HTTPS or
+plain HTTP.
 
 The token endpoint verifies each JWT's RS256 signature against the service
 account's public key with `openssl dgst -verify` (no Python package needed).
@@ -12,10 +13,13 @@ people, injected failures, expired tokens) and read /_admin/stats.
 Prints "PORT n" on stdout when it listens. Stdlib only.
 """
 import argparse, base64, json, os, re, secrets, ssl, subprocess, sys, tempfile, threading, time
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs, unquote
 
 SCOPE = "https://www.googleapis.com/auth/calendar"
+FREEBUSY_MAX_CALENDARS = 50     # calendarExpansionMax's documented maximum
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 
 
@@ -32,7 +36,7 @@ class State:
         self.pages = {}              # page token -> (remaining items, next sync token, time zone)
         self.page_size = None        # overrides maxResults when set
         self.expires_in = 3600
-        self.log = []                # [{"method", "path", "query", "status", "client_port"}]
+        self.log = []                # [{"method", "path", "query", "status", "client_port", "calendars"}]
 
     def calendar(self, cal_id):
         return self.calendars.setdefault(cal_id, {"events": {}, "seq": 0, "epoch": 0, "timeZone": "UTC"})
@@ -76,7 +80,8 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.log.append({"method": self.command, "path": unquote(parts.path),
                                   "query": {k: v[0] for k, v in parse_qs(parts.query).items()}, "status": status,
-                                  "client_port": self.client_address[1]})
+                                  "client_port": self.client_address[1],
+                                  "calendars": self.asked_calendars})
 
     def error(self, status, message, reason="error"):
         self.reply(status, {"error": {"code": status, "message": message,
@@ -87,6 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def route(self, method):
+        self.asked_calendars = None   # one handler serves every request of a kept-alive connection
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()}
         body = self.body()
@@ -105,12 +111,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(status, f"injected {status}", reasons.get(status, "backendError"))
         if path == "/token" and method == "POST":
             return self.token(body)
+        if path == "/calendar/v3/freeBusy":
+            if method != "POST":
+                return self.error(405, "Method Not Allowed")
+            if self.bearer_email() is None:
+                return self.error(401, "Request had invalid authentication credentials.", "authError")
+            return self.freebusy(body)
         match = re.match(r"^/calendar/v3/calendars/([^/]+)/events(?:/([^/]+))?$", path)
         if not match:
             return self.error(404, "Not Found", "notFound")
-        auth = self.headers.get("Authorization", "")
-        with STATE.lock:
-            email = STATE.tokens.get(auth[len("Bearer "):]) if auth.startswith("Bearer ") else None
+        email = self.bearer_email()
         if email is None:
             return self.error(401, "Request had invalid authentication credentials.", "authError")
         cal_id, event_id = match.group(1), match.group(2)
@@ -121,6 +131,11 @@ class Handler(BaseHTTPRequestHandler):
         if method == "PATCH" and event_id is not None:
             return self.patch(cal_id, event_id, body)
         return self.error(405, "Method Not Allowed")
+
+    def bearer_email(self):
+        auth = self.headers.get("Authorization", "")
+        with STATE.lock:
+            return STATE.tokens.get(auth[len("Bearer "):]) if auth.startswith("Bearer ") else None
 
     def do_GET(self): self.route("GET")
     def do_POST(self): self.route("POST")
@@ -232,6 +247,53 @@ class Handler(BaseHTTPRequestHandler):
             stored = touch(cal, event)
         self.reply(200, public(stored))
 
+    def freebusy(self, body):
+        """freeBusy.query: per calendar asked for, its busy time in [timeMin, timeMax) as merged
+        intervals from its events that block time (not cancelled, not transparent, not declined by
+        the calendar itself), clipped to the window; `errors` instead for a calendar it does not know
+        and for those past the 50 one query may ask for."""
+        try:
+            query = json.loads(body)
+        except Exception:
+            return self.error(400, "Parse Error", "parseError")
+        for field in ("timeMin", "timeMax"):
+            if field not in query:
+                return self.error(400, f"Missing {field} parameter.", "required")
+        try:
+            low, high = parse_time(query["timeMin"]), parse_time(query["timeMax"])
+        except Exception:
+            return self.error(400, "Bad Request", "invalid")
+        if high <= low:
+            return self.error(400, "The specified time range is empty.", "timeRangeEmpty")
+        try:
+            zone = ZoneInfo(query.get("timeZone") or "UTC")
+        except Exception:
+            return self.error(400, "Invalid time zone.", "invalid")
+        ids = [item.get("id", "") for item in query.get("items", []) if isinstance(item, dict)]
+        self.asked_calendars = len(ids)
+        answer = {}
+        with STATE.lock:
+            for index, cal_id in enumerate(ids):
+                if index >= FREEBUSY_MAX_CALENDARS:
+                    answer[cal_id] = {"errors": [{"domain": "global", "reason": "tooManyCalendarsRequested"}], "busy": []}
+                elif cal_id not in STATE.calendars:
+                    answer[cal_id] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
+                else:
+                    cal = STATE.calendars[cal_id]
+                    spans = sorted(span for span in (busy_span(e, cal["timeZone"]) for e in cal["events"].values()) if span)
+                    merged = []
+                    for start, end in spans:
+                        start, end = max(start, low), min(end, high)
+                        if start >= end:
+                            continue
+                        if merged and start <= merged[-1][1]:
+                            merged[-1][1] = max(merged[-1][1], end)
+                        else:
+                            merged.append([start, end])
+                    answer[cal_id] = {"busy": [{"start": format_time(s, zone), "end": format_time(e, zone)} for s, e in merged]}
+        self.reply(200, {"kind": "calendar#freeBusy", "timeMin": format_time(low, timezone.utc),
+                         "timeMax": format_time(high, timezone.utc), "calendars": answer})
+
     # -- the test's side --
     def admin(self, method, action, query, body):
         data = json.loads(body) if body else {}
@@ -266,7 +328,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply_locked({"log": STATE.log, "tokens": STATE.issued_tokens, "assertions": STATE.assertions})
             elif action == "count":    # requests answered so far (not /_admin), cheap to poll
                 return self.reply_locked({"requests": len(STATE.log),
-                                          "token": sum(1 for r in STATE.log if r["path"] == "/token")})
+                                          "token": sum(1 for r in STATE.log if r["path"] == "/token"),
+                                          "freebusy": sum(1 for r in STATE.log if r["path"] == "/calendar/v3/freeBusy")})
             else:
                 return self.reply_locked({"error": "unknown admin action " + action}, 404)
         self.reply(200, {"ok": True})
@@ -287,6 +350,48 @@ def touch(cal, event):
     event.setdefault("kind", "calendar#event")
     cal["events"][event["id"]] = event
     return event
+
+
+def parse_time(text):
+    """RFC 3339 (Z or an offset) to an aware datetime."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no offset")
+    return moment
+
+
+def format_time(moment, zone):
+    return moment.astimezone(zone).isoformat().replace("+00:00", "Z")
+
+
+def busy_span(event, calendar_zone):
+    """(start, end) of the time an event blocks, or None: cancelled and transparent events block
+    nothing, nor does one the calendar itself declined. Without an end, a timed event lasts an hour
+    and an all-day one a day."""
+    if event.get("status") == "cancelled" or event.get("transparency") == "transparent":
+        return None
+    if any(a.get("self") and a.get("responseStatus") == "declined" for a in event.get("attendees", [])):
+        return None
+
+    def moment(field):
+        if not isinstance(field, dict):
+            return None, False
+        if "dateTime" in field:
+            return parse_time(field["dateTime"]), False
+        if "date" in field:
+            zone = ZoneInfo(field.get("timeZone") or calendar_zone)
+            return datetime.combine(date.fromisoformat(field["date"]), datetime.min.time(), zone), True
+        return None, False
+    try:
+        start, all_day = moment(event.get("start"))
+        end, _ = moment(event.get("end"))
+    except Exception:
+        return None
+    if start is None:
+        return None
+    if end is None or end <= start or event.get("endTimeUnspecified"):
+        end = start + (timedelta(days=1) if all_day else timedelta(hours=1))
+    return start, end
 
 
 def public(event):
