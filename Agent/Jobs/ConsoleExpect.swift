@@ -62,6 +62,7 @@ public final class ConsoleExpect: @unchecked Sendable {
     /// match is consumed.
     public func expect(_ patterns: [ExpectPattern], fail: [ExpectPattern] = [], timeout: Double) throws(ExpectFailure) -> ExpectMatch {
         let deadline = monotonicNow() + timeout
+        var lineGrace: Double?
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -77,10 +78,20 @@ public final class ConsoleExpect: @unchecked Sendable {
                     best = (index, range, true)
                 }
             }
+            // The rest of a failing line says what went wrong: give it up to
+            // a second to arrive (a serial line may stop mid-line).
+            if let best, best.failing, text[best.range.lowerBound...].firstIndex(where: \.isNewline) == nil {
+                let now = monotonicNow()
+                let wait = lineGrace ?? now + 1
+                lineGrace = wait
+                if now < wait {
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: min(0.1, wait - now)))
+                    continue
+                }
+            }
             if let best {
                 let matched = String(text[best.range])
                 let before = String(text[..<best.range.lowerBound])
-                // The rest of the failing line says what went wrong.
                 let lineEnd = text[best.range.lowerBound...].firstIndex(where: \.isNewline) ?? text.endIndex
                 let line = String(text[best.range.lowerBound..<max(lineEnd, best.range.upperBound)])
                 let consumed = text[..<best.range.upperBound].utf8.count

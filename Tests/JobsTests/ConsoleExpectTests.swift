@@ -67,6 +67,33 @@ struct ConsoleExpectTests {
         #expect(ContinuousClock.now - started < .seconds(10), "not waited out")
     }
 
+    @Test func aFailingLineThatArrivesInPiecesIsQuotedWhole() throws {
+        let hub = FakeConsoleHub()
+        let expect = ConsoleExpect(console: hub, isCancelled: { false })
+        hub.emit(Array("   Verifying Hash Integrity ... sha256 error!\r\nBad hash value for '".utf8))
+        let rest = Thread {
+            usleep(300_000)
+            hub.emit(Array("hash-1' hash node in 'ramdisk-1' image node\r\n=> ".utf8))
+        }
+        rest.start()
+        do {
+            _ = try expect.expect([.literal("Starting kernel")], fail: [.literal("Bad hash value for")], timeout: 30)
+            Issue.record("a fail pattern must end the wait")
+        } catch {
+            #expect(error.reason == "the board said 'Bad hash value for 'hash-1' hash node in 'ramdisk-1' image node'")
+        }
+        // A line that never ends is quoted as far as it came, after a second.
+        hub.emit(Array("TFTP error: 'x".utf8))
+        let started = ContinuousClock.now
+        do {
+            _ = try expect.expect([.literal("Bytes transferred")], fail: [.literal("TFTP error")], timeout: 30)
+            Issue.record("a fail pattern must end the wait")
+        } catch {
+            #expect(error.reason == "the board said 'TFTP error: 'x'")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "not waited out")
+    }
+
     @Test func aTimeoutSaysWhatWasExpectedWithTheLastLines() throws {
         let hub = FakeConsoleHub()
         let expect = ConsoleExpect(console: hub, isCancelled: { false })
