@@ -91,9 +91,12 @@ extension AgentShell {
         }
 
         // The flasher's boot files, from the shared space (images/build-flasher).
+        // A `bootm` board boots the FIT image (flasher.itb), the others the
+        // kernel and initramfs with booti/bootz/zboot.
         let kernelFile = board.config.uboot.boot == "zboot" ? "bzImage" : "Image"
+        let usesFIT = board.config.uboot.boot == "bootm"
         let flasherFolder = artifacts.store.dataDirectory + "/shared/" + settings.flasher
-        for file in [kernelFile, "initrd"] where access(flasherFolder + "/" + file, R_OK) != 0 {
+        for file in usesFIT ? ["flasher.itb"] : [kernelFile, "initrd"] where access(flasherFolder + "/" + file, R_OK) != 0 {
             throw .failure("flash: the flasher is not installed: \(flasherFolder)/\(file) is missing (images/build-flasher makes it)")
         }
 
@@ -105,10 +108,11 @@ extension AgentShell {
         }
         defer { claim.release() }
 
-        let request = FlashRequest(
+        var request = FlashRequest(
             user: user, images: images, verify: verify,
             flasherKernel: "shared/\(settings.flasher)/\(kernelFile)", flasherInitrd: "shared/\(settings.flasher)/initrd",
             success: settings.success.map(ExpectPattern.literal), timeout: settings.timeout)
+        if usesFIT { request.flasherFIT = "shared/\(settings.flasher)/flasher.itb" }
         let written = images.map { "\($0.url.split(separator: "/").last ?? "") → \($0.target)" }.joined(separator: ", ")
         logger.notice("flash: \(board.config.name) by \(user): \(written)")
 

@@ -41,6 +41,9 @@ public struct FlashRequest: Sendable {
     /// TFTP names of the flasher's kernel and initramfs (`shared/flasher-amd64/bzImage`).
     public var flasherKernel: String
     public var flasherInitrd: String
+    /// For a `bootm` board: the flasher as one FIT image (kernel and
+    /// initramfs, each hashed), booted instead of the two files.
+    public var flasherFIT: String?
     /// What the flashed system prints once up; nil: its U-Boot coming back is enough.
     public var success: ExpectPattern?
     /// The whole job, power to success.
@@ -116,13 +119,18 @@ public final class FlashJob {
                 arguments.append("quiet")
                 try uboot.command("setenv bootargs '\(arguments.joined(separator: " "))'")
             }
-            try step("tftp flasher") { () throws(JobFailure) in
-                _ = try uboot.load(request.flasherKernel, at: profile.kernelAddress)
-                _ = try uboot.load(request.flasherInitrd, at: profile.ramdiskAddress)
-                try uboot.command("setenv provisioner_initrd_size ${filesize}")
-            }
-            try step("boot the flasher") { () throws(JobFailure) in
-                try uboot.boot(initrdSize: "${provisioner_initrd_size}", withFDT: false)
+            if let fit = request.flasherFIT {
+                try step("tftp flasher") { () throws(JobFailure) in _ = try uboot.load(fit, at: profile.kernelAddress) }
+                try step("boot the flasher") { () throws(JobFailure) in try uboot.bootFIT() }
+            } else {
+                try step("tftp flasher") { () throws(JobFailure) in
+                    _ = try uboot.load(request.flasherKernel, at: profile.kernelAddress)
+                    _ = try uboot.load(request.flasherInitrd, at: profile.ramdiskAddress)
+                    try uboot.command("setenv provisioner_initrd_size ${filesize}")
+                }
+                try step("boot the flasher") { () throws(JobFailure) in
+                    try uboot.boot(initrdSize: "${provisioner_initrd_size}", withFDT: false)
+                }
             }
             try step("flasher") { () throws(JobFailure) in try followFlasher(id) }
             try step("reboot into the image") { () throws(JobFailure) in

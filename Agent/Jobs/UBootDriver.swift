@@ -103,6 +103,17 @@ public final class UBootDriver {
         _ = try wait(for: [.literal("Starting kernel")], timeout: profile.timeouts.boot)
     }
 
+    /// Boots the FIT image loaded at the kernel address with `bootm`: its
+    /// configuration's kernel and ramdisk, each checked against its hash.
+    /// A board whose device tree is U-Boot's own (QEMU's virt machine) names
+    /// the configuration, the ramdisk and that tree, as no FIT tree matches it.
+    public func bootFIT() throws(JobFailure) {
+        let fit = profile.kernelAddress
+        let command = profile.builtInFDT.map { "bootm \(fit)#conf-1 \(fit):ramdisk-1 \($0)" } ?? "bootm \(fit)"
+        try line(command)
+        _ = try wait(for: [.literal("Starting kernel")], timeout: profile.timeouts.boot)
+    }
+
     // MARK: The console
 
     /// U-Boot's own errors and the profile's: a step fails at once on them.

@@ -52,4 +52,21 @@ struct FlasherFITBootTests {
         #expect(ContinuousClock.now - started < .seconds(120), "reported at once, not waited out")
         _ = try await lab.ssh("power", "fit", "off")
     }
+
+    @Test func flashOnABootmBoardBootsTheFlasherFITAndWritesTheDisk() async throws {
+        let lab = try await VirtualLab()
+        let image = try FlashTests.makeImage(at: lab.folder.path("disk.img"))
+        try #require(try await RunningProcess.run("zstd", ["-q", "-f", lab.folder.path("disk.img")]).exitCode == 0)
+        try await lab.upload(path: lab.folder.path("disk.img.zst"), as: "disk.img.zst")
+        let result = try await lab.ssh("flash", "fit", "--rootfs", "disk.img.zst", timeout: .seconds(300))
+        #expect(result.exitCode == 0, "\(result)")
+        let log = try await lab.ssh("log", "fit")
+        #expect(log.stdout.contains("tftpboot 0x8000000 shared/flasher-amd64/flasher.itb"), "\(log.stdout.suffix(4000))")
+        #expect(log.stdout.components(separatedBy: "Verifying Hash Integrity ... sha256+ OK").count - 1 >= 3,
+                "U-Boot checked the FIT: \(log.stdout.suffix(6000))")
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("fit.img")))
+        defer { try? handle.close() }
+        #expect(try handle.read(upToCount: image.count) == image, "the disk holds the image")
+        _ = try await lab.ssh("power", "fit", "off")
+    }
 }

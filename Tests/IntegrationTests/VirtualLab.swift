@@ -78,9 +78,11 @@ final class VirtualLab: Sendable {
                 uboot: { profile: qemu-x86 }
               - name: fit
                 serial: { device: fit.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
-                \(network)
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
+                         disk: fit.img, disk_size: 128M }
+                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
                 uboot: { profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }
+                flash: { target: /dev/vda, flasher: flasher-amd64, timeout: 5m }
               - name: pc
                 serial: { device: pc.console }
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
