@@ -34,7 +34,7 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: Swift wrappers: the only modules that import the C headers.
-        .target(name: "SSH", dependencies: ["CSSH"], path: "Libraries/SSH"),
+        .target(name: "SSH", dependencies: ["CSSH", "SystemSupport"], path: "Libraries/SSH"),
         .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD", "SystemSupport"], path: "Libraries/HTTPDaemon"),
         .target(name: "GPIO", dependencies: ["CGPIOD"], path: "Libraries/GPIO"),
         .target(name: "Curl", dependencies: ["CCurl"], path: "Libraries/Curl"),

@@ -20,10 +20,9 @@ public final class AgentSSHServer: SSHServerHandler {
     /// The host key's `SHA256:…` fingerprint, for the coordinator's config.
     public let hostKeyFingerprint: String
     public let shell: AgentShell
-    private let listener: SSHListener
+    private let server: SSHServer
     private let keyring: AgentKeyring
     private let logger: Logger
-    private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
 
     /// Loads (or, on first start, generates) the host key and binds the
     /// port; a taken port or an unreadable key fails here, with the reason.
@@ -38,8 +37,8 @@ public final class AgentSSHServer: SSHServerHandler {
             logger.notice("ssh: generated the host key \(ssh.hostKey) (\(hostKey.fingerprint))")
         }
         hostKeyFingerprint = hostKey.fingerprint
-        listener = try SSHListener(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
-        localAddress = ssh.listen.withPort(listener.port)
+        server = try SSHServer(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
+        localAddress = ssh.listen.withPort(server.port)
         keyring = AgentKeyring(authorizedKeysFile: ssh.authorizedKeys, coordinatorKeysFile: ssh.coordinatorKeys, logger: logger)
         let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
@@ -54,44 +53,16 @@ public final class AgentSSHServer: SSHServerHandler {
 
     /// Accepts connections on a thread of its own until `stop()`.
     public func start() throws {
-        try startThread(named: "ssh-listen") { [self] in run() }
-    }
-
-    /// Accepts connections until `stop()`. Blocks the calling thread.
-    public func run() {
         logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
-        while true {
-            let connection: SSHServerConnection
-            do {
-                guard let accepted = try listener.accept() else { return }
-                connection = accepted
-            } catch {
-                logger.warning("ssh: \(error)")
-                continue
-            }
-            let id = ObjectIdentifier(connection)
-            connections.withLock { $0[id] = connection }
-            do {
-                try startThread(named: "ssh-connection") { [self] in
-                    connection.run(handler: self)
-                    connections.withLock { _ = $0.removeValue(forKey: id) }
-                }
-            } catch {
-                logger.warning("ssh: cannot serve \(connection.peer): \(error)")
-                connections.withLock { _ = $0.removeValue(forKey: id) }
-            }
-        }
+        try server.start(handler: self)
     }
 
     /// Stops listening and ends every connection (their commands see their
     /// input end, consoles detach).
-    public func stop() {
-        listener.stop()
-        for connection in connections.withLock({ Array($0.values) }) { connection.stop() }
-    }
+    public func stop() { server.stop() }
 
     /// Connections being served.
-    public var connectionCount: Int { connections.withLock { $0.count } }
+    public var connectionCount: Int { server.connectionCount }
 
     // MARK: SSHServerHandler
 

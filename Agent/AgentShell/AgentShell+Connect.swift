@@ -1,5 +1,4 @@
 import AgentCore
-import Synchronization
 import SystemSupport
 
 extension AgentShell {
@@ -44,8 +43,7 @@ extension AgentShell {
     /// EOF) or the client leaves. The client's EOF half-closes toward the
     /// board, which may still answer.
     static func carry(_ streams: any ShellStreams, _ connection: TCPConnection) {
-        let boardEnded = Atomic<Bool>(false)
-        let finished = ThreadSignal()
+        let boardEnded = ThreadSignal()
         do {
             try startThread(named: "tunnel-in") {
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
@@ -54,17 +52,16 @@ extension AgentShell {
                     streams.write(Array(buffer[..<count]))
                     if streams.isClosed { break }
                 }
-                boardEnded.store(true, ordering: .releasing)
-                finished.signal()
+                boardEnded.signal()
             }
         } catch {
             return
         }
         var sending = true
-        while !boardEnded.load(ordering: .acquiring) {
+        while !boardEnded.isSignalled {
             guard sending else {
                 // The client sent EOF: the board may still answer.
-                if finished.wait(timeout: 0.5) || streams.isClosed { break }
+                if boardEnded.wait(timeout: 0.5) || streams.isClosed { break }
                 continue
             }
             switch streams.read(timeout: 0.5) {
@@ -82,6 +79,6 @@ extension AgentShell {
             }
         }
         connection.shutDown()
-        finished.wait(timeout: nil)
+        boardEnded.wait(timeout: nil)
     }
 }

@@ -119,6 +119,13 @@ public final class ThreadSignal: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
+    /// Whether `signal` was called.
+    public var isSignalled: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return signalled
+    }
+
     /// True once signalled; false when `timeout` seconds passed first (nil: no limit).
     @discardableResult
     public func wait(timeout: Double?) -> Bool {

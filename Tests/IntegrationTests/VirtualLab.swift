@@ -52,6 +52,20 @@ final class VirtualLab: Sendable {
                 jobs: \(jobs)
             """
         }
+        /// An x86 board with a disk the flasher writes, reaching the agent's
+        /// HTTP port (or a relay on `http`) at the QEMU user network's 10.0.2.2.
+        func pc(_ name: String, disk: String = "128M", http: Int = 8080, uboot: String = "{ profile: qemu-x86 }",
+                flash: String = "{ target: /dev/vda, timeout: 5m }") -> String {
+            """
+              - name: \(name)
+                serial: { device: \(name).console }
+                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
+                         disk: \(name).img, disk_size: \(disk) }
+                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:\(http)" }
+                uboot: \(uboot)
+                flash: \(flash)
+            """
+        }
         try folder.createFile("agent.yaml", text: """
             agent:
               name: netboot-test
@@ -76,35 +90,12 @@ final class VirtualLab: Sendable {
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
                 \(network)
                 uboot: { profile: qemu-x86 }
-              - name: fit
-                serial: { device: fit.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
-                         disk: fit.img, disk_size: 128M }
-                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
-                uboot: { profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }
-                flash: { target: /dev/vda, flasher: flasher-amd64, timeout: 5m }
-              - name: pc
-                serial: { device: pc.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
-                         disk: pc.img, disk_size: 128M }
-                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
-                uboot: { profile: qemu-x86 }
-                flash: { target: /dev/vda, timeout: 5m }
-              - name: pccut
-                serial: { device: pccut.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
-                         disk: pccut.img, disk_size: 128M }
-                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8081" }
-                uboot: { profile: qemu-x86 }
-                flash: { target: /dev/vda, timeout: 5m }
-              - name: pcboot
-                serial: { device: pcboot.console }
-                power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M,
-                         disk: pcboot.img, disk_size: 64M }
-                network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2, http_url: "http://10.0.2.2:8080" }
-                uboot: { profile: qemu-x86 }
-                flash: { target: /dev/vda, kernel_target: "/dev/vda1:/extra/kernel", timeout: 5m,
-                         success: "Command line: console=ttyS0,115200 provisioner.flashed=yes" }
+            \(pc("fit", uboot: #"{ profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }"#,
+                 flash: "{ target: /dev/vda, flasher: flasher-amd64, timeout: 5m }"))
+            \(pc("pc"))
+            \(pc("pccut", http: 8081))
+            \(pc("pcboot", disk: "64M", flash: #"{ target: /dev/vda, kernel_target: "/dev/vda1:/extra/kernel", timeout: 5m, "#
+                    + #"success: "Command line: console=ttyS0,115200 provisioner.flashed=yes" }"#))
 
             """)
         // The flasher's boot files, where `flash` looks for them.

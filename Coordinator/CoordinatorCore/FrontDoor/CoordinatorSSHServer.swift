@@ -18,9 +18,8 @@ public final class CoordinatorSSHServer: SSHServerHandler {
     public let hostKeyFingerprint: String
     public let shell: LabShell
     private let users: [CoordinatorConfig.User]
-    private let listener: SSHListener
+    private let server: SSHServer
     private let logger: Logger
-    private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
 
     /// Loads (or, on first start, generates) the host key and binds the port.
     public init(config: CoordinatorConfig, shell: LabShell, logger: Logger) throws {
@@ -30,8 +29,8 @@ public final class CoordinatorSSHServer: SSHServerHandler {
             logger.notice("ssh: generated the host key \(ssh.hostKey) (\(hostKey.fingerprint))")
         }
         hostKeyFingerprint = hostKey.fingerprint
-        listener = try SSHListener(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
-        localAddress = ssh.listen.withPort(listener.port)
+        server = try SSHServer(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
+        localAddress = ssh.listen.withPort(server.port)
         users = config.users
         self.shell = shell
         self.logger = logger
@@ -39,39 +38,11 @@ public final class CoordinatorSSHServer: SSHServerHandler {
     }
 
     public func start() throws {
-        try startThread(named: "ssh-listen") { [self] in run() }
-    }
-
-    /// Accepts connections until `stop()`. Blocks the calling thread.
-    public func run() {
         logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
-        while true {
-            let connection: SSHServerConnection
-            do {
-                guard let accepted = try listener.accept() else { return }
-                connection = accepted
-            } catch {
-                logger.warning("ssh: \(error)")
-                continue
-            }
-            let id = ObjectIdentifier(connection)
-            connections.withLock { $0[id] = connection }
-            do {
-                try startThread(named: "ssh-connection") { [self] in
-                    connection.run(handler: self)
-                    connections.withLock { _ = $0.removeValue(forKey: id) }
-                }
-            } catch {
-                logger.warning("ssh: cannot serve \(connection.peer): \(error)")
-                connections.withLock { _ = $0.removeValue(forKey: id) }
-            }
-        }
+        try server.start(handler: self)
     }
 
-    public func stop() {
-        listener.stop()
-        for connection in connections.withLock({ Array($0.values) }) { connection.stop() }
-    }
+    public func stop() { server.stop() }
 
     /// The user whose `keys` list `key`.
     func user(for key: SSHPublicKey) -> CoordinatorConfig.User? {

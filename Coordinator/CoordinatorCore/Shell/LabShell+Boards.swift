@@ -13,7 +13,7 @@ extension LabShell {
         let time = now()
         let holders: [String: Reservation]
         do {
-            holders = Dictionary(try store.active(at: time).filter { $0.isCurrent(at: time) }.map { ($0.board, $0) }) { first, _ in first }
+            holders = try currentReservations(at: time)
         } catch {
             throw .failure("boards: the reservation store failed: \(error)")
         }

@@ -45,16 +45,21 @@ public final class LabShell: Sendable {
 
     /// One pass of the watch.
     func watchReservations() {
-        let freed: [(board: String, user: String)]
+        let time = now()
+        let current: [String: Reservation]
         do {
-            freed = try watch.check(now: now(), boards: registry.boards().map(\.name)) { board in
-                try store.current(board: board, at: now()).map { ($0.user, $0.guests, $0.end) }
-            }
+            current = try currentReservations(at: time)
         } catch {
             logger.error("reservations: the store failed, sessions are not checked: \(error)")
             return
         }
+        let freed = watch.check(now: time, boards: registry.boards().map(\.name), current: current)
         for (board, user) in freed { powerOff(board, after: user) }
+    }
+
+    /// Each held board's current reservation, in one query.
+    func currentReservations(at time: Int64) throws -> [String: Reservation] {
+        Dictionary(try store.active(at: time).filter { $0.isCurrent(at: time) }.map { ($0.board, $0) }) { first, _ in first }
     }
 
     /// A board whose reservation ended is powered off (DESIGN.md "Reservation

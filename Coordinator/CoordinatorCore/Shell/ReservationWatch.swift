@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CoordinatorStore
 import Synchronization
 import SystemSupport
 
@@ -51,23 +52,15 @@ public final class ReservationWatch: Sendable {
         state.withLock { _ = $0.entries.removeValue(forKey: token) }
     }
 
-    /// Sessions being watched.
-    var count: Int { state.withLock { $0.entries.count } }
-
-    /// One pass at `now`: `holder` gives a board's current holder, the
-    /// guests of their reservation and its end (nil: free). Returns the boards whose holder's reservation ended with
-    /// nobody after them, and who held them, to be powered off.
-    /// A `holder` that throws (the store failed) ends the pass with no change.
-    func check(now: Int64, boards: [String],
-               holder: (String) throws -> (user: String, guests: [String], end: Int64)?) rethrows -> [(board: String, user: String)] {
-        var current: [String: (user: String, guests: [String], end: Int64)?] = [:]
-        for board in Set(boards + state.withLock { $0.entries.values.map(\.board) }) { current[board] = try holder(board) }
+    /// One pass at `now`, given each held board's current reservation.
+    /// Returns the boards whose holder's reservation ended with nobody after
+    /// them, and who held them, to be powered off.
+    func check(now: Int64, boards: [String], current: [String: Reservation]) -> [(board: String, user: String)] {
         var actions: [@Sendable () -> Void] = []
         var freed: [(board: String, user: String)] = []
         state.withLock { state in
             for (token, entry) in state.entries {
-                guard let holding = current[entry.board] ?? nil,
-                      holding.user == entry.user || holding.guests.contains(entry.user) else {
+                guard let holding = current[entry.board], holding.allows(entry.user) else {
                     state.entries.removeValue(forKey: token)
                     let cut = entry.cut
                     actions.append { cut("your reservation of \(entry.board) has ended: this session is closed") }
@@ -84,7 +77,7 @@ public final class ReservationWatch: Sendable {
                 }
             }
             for board in boards {
-                let now = (current[board] ?? nil)?.user
+                let now = current[board]?.user
                 if let known = state.holders[board], let before = known, now == nil {
                     freed.append((board, before))
                 }
