@@ -94,24 +94,21 @@ public final class AgentSSHServer: SSHServerHandler {
             logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): no such board here")
             return nil
         }
+        // Reached before the channel opens, so a board that is not there
+        // gets OpenSSH's "open failed" rather than a tunnel that closes at once.
+        let connection: TCPConnection
         do throws(ShellError) {
             try shell.requireHolder(board, user: user, for: "tunnel")
+            connection = try shell.openConnection(to: board, port: request.port, for: "tunnel")
         } catch {
             logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): \(error.message)")
             return nil
         }
-        let shell = self.shell
-        let logger = self.logger
+        logger.info("ssh: \(user) tunnels to \(board.config.name) port \(request.port) (\(connection.peer))")
         return { io in
             do {
                 try startThread(named: "ssh-tunnel") {
-                    do throws(ShellError) {
-                        let connection = try shell.openConnection(to: board, port: request.port, for: "tunnel")
-                        logger.info("ssh: \(user) tunnels to \(board.config.name) port \(request.port) (\(connection.peer))")
-                        AgentShell.carry(io, connection)
-                    } catch {
-                        logger.warning("ssh: \(user)'s tunnel: \(error.message)")
-                    }
+                    AgentShell.carry(io, connection)
                     io.exit(0)
                 }
             } catch {

@@ -52,8 +52,11 @@ struct SSHTunnelTests {
         // Not on a terminal: a tunnel carries raw bytes.
         let terminal = try await fixture.ssh(options: ["-tt"], "connect", "board1", "22")
         #expect(terminal.exitCode == 2, "\(terminal)")
-        // Nothing listens on an unforwarded port of nothing: the tunnel open is refused.
-        let unknown = try await fixture.ssh(options: ["-W", "10.9.9.9:22"])
-        #expect(unknown.exitCode == 255, "\(unknown)")
+        // A tunnel that cannot reach its port is refused when it opens
+        // (OpenSSH: "open failed"), not opened and closed at once.
+        for target in ["10.9.9.9:22", "board1:\(closed)", "board2:22"] {
+            let tunnel = try await fixture.ssh(options: ["-W", target])
+            #expect(tunnel.exitCode == 255 && tunnel.stderr.contains("forwarding failed"), "\(target): \(tunnel)")
+        }
     }
 }
