@@ -173,7 +173,9 @@ public final class FlashJob {
                 let image = event["image"] as? String ?? "image"
                 let bytes = (event["bytes"] as? NSNumber)?.int64Value ?? 0
                 let verified = event["verified"] as? Bool ?? false
-                report("flasher: \(image): \(bytes) bytes written, sha256 \(event["sha256"] as? String ?? "?")\(verified ? ", verified" : "")")
+                // No image SHA-256 with a bmap: its range checksums were the check.
+                let checked = (event["sha256"] as? String).map { "sha256 \($0)" } ?? "bmap checksums match"
+                report("flasher: \(image): \(bytes) bytes written, \(checked)\(verified ? ", verified" : "")")
             case "success", "done":
                 report("flasher: written and verified")
                 return

@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,6 +29,16 @@ int CFlasherSystem_flush_buffers(int fd)
 int CFlasherSystem_reread_partitions(int fd)
 {
     return ioctl(fd, BLKRRPART, 0);
+}
+
+int CFlasherSystem_open_direct(const char *path)
+{
+    return open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+}
+
+int CFlasherSystem_set_thread_nice(int nice)
+{
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }
 
 int CFlasherSystem_start_writeback(int fd, int64_t offset, int64_t length)

@@ -98,7 +98,7 @@ public struct FlashRunner: Sendable {
                                offset: result.size)
         }
         if let sha256 = image.sha256, result.sha256 != sha256 {
-            throw FlasherError(.checksum, "SHA-256 of the image is \(result.sha256), expected \(sha256)", offset: result.size)
+            throw FlasherError(.checksum, "SHA-256 of the image is \(result.sha256 ?? "unknown"), expected \(sha256)", offset: result.size)
         }
         try target.finish(size: result.size)
         if verify {
@@ -107,9 +107,9 @@ public struct FlashRunner: Sendable {
             if let bmap {
                 progress.verifyTotal.store(bmap.mappedBlocksCount * bmap.blockSize, ordering: .relaxed)
                 try ReadBack.verify(target, bmap: bmap, chunkSize: options.chunkSize, progress: progress)
-            } else {
+            } else if let sha256 = result.sha256 {
                 progress.verifyTotal.store(result.size, ordering: .relaxed)
-                try ReadBack.verify(target, size: result.size, sha256: result.sha256, chunkSize: options.chunkSize, progress: progress)
+                try ReadBack.verify(target, size: result.size, sha256: sha256, chunkSize: options.chunkSize, progress: progress)
             }
         }
         if let partition, let file = image.target.file {

@@ -38,6 +38,7 @@ import Testing
         #expect(job.images.count == 2)
         #expect(job.images[0].name == "rootfs")
         #expect(job.images[0].sha256 == sha)
+        #expect(job.images[0].fileSHA256 == nil)
         #expect(job.images[0].url == HTTPURL(host: "10.0.2.2", port: 8080, target: "/u/alice/rootfs.img.zst"))
         #expect(job.images[0].bmapURL?.target == "/u/alice/rootfs.bmap")
         #expect(job.images[0].target == TargetSpec(device: "/dev/vda"))
@@ -45,6 +46,15 @@ import Testing
         #expect(job.verify == false)
         #expect(job.after == .stay)
         #expect(arguments.network == .manual(.init(address: "10.0.2.15", prefixLength: 24, gateway: "10.0.2.2", device: nil, hostname: nil)))
+    }
+
+    /// What the agent's manifest names as `file_sha256`, the command line
+    /// names as `provisioner.IMAGE.file_sha256`.
+    @Test func theDownloadedFilesSHA256() throws {
+        let arguments = try parse("provisioner.rootfs=http://h/r.img.zst provisioner.rootfs.file_sha256=\(sha) provisioner.target=/dev/vda")
+        guard case .images(let job) = arguments.source else { Issue.record("not direct images"); return }
+        #expect(job.images[0].fileSHA256 == sha)
+        #expect(job.images[0].sha256 == nil)
     }
 
     @Test func jobURL() throws {
@@ -74,6 +84,8 @@ import Testing
         ("provisioner.kernel=http://h/x provisioner.kernel.target=/dev/vda1:Image", "absolute path inside"),
         ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.rootfs.sha256=1234", "not a SHA-256"),
         ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.rootfs.sha256=\(String(repeating: "g", count: 64))", "not a SHA-256"),
+        ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.rootfs.file_sha256=abc", "provisioner.rootfs.file_sha256"),
+        ("provisioner.kernel.file_sha256=\(String(repeating: "a", count: 64))", "without provisioner.kernel"),
         ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.verify=maybe", "use 0 or 1"),
         ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.after=explode", "reboot, poweroff"),
         ("provisioner.rootfs=http://h/x provisioner.target=/dev/vda provisioner.rootfs.compression=lz4", "unknown compression"),

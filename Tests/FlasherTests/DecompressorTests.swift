@@ -10,7 +10,7 @@ import Testing
         var output: [UInt8] = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: outputSize, alignment: 16)
         defer { buffer.deallocate() }
-        var sink = OutputSink(first: buffer) { (count: Int) throws(FlasherError) -> UnsafeMutableRawBufferPointer in
+        var sink = OutputSink(first: buffer) { (count: Int, _: Int64) throws(FlasherError) -> UnsafeMutableRawBufferPointer in
             output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
             return buffer
         }
@@ -83,6 +83,63 @@ import Testing
         var packed = try compressed(sample(), with: tool, arguments)
         for index in stride(from: 40, to: min(packed.count, 4000), by: 13) { packed[index] ^= 0x5A }
         #expect(throws: FlasherError.self) { try decode(packed, as: format) }
+    }
+
+    /// The buffers a sink with `holes` hands on, each with its image offset,
+    /// and the image's length.
+    func decodeSkipping(_ holes: [Range<Int64>], _ input: [UInt8], as format: Compression,
+                        outputSize: Int = 65536) throws(FlasherError) -> (pieces: [(offset: Int64, bytes: [UInt8])], total: Int64) {
+        let decompressor = try format.makeDecompressor()
+        var pieces: [(offset: Int64, bytes: [UInt8])] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: outputSize, alignment: 16)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { buffer.deallocate(); scratch.deallocate() }
+        var sink = OutputSink(first: buffer, holes: holes, scratch: scratch) { (count: Int, offset: Int64) throws(FlasherError) in
+            pieces.append((offset, [UInt8](buffer[..<count])))
+            return buffer
+        }
+        var offset = 0
+        while offset < input.count {
+            let end = min(offset + 7919, input.count)
+            let result = input.withUnsafeBytes { raw in
+                Result { () throws(FlasherError) in try decompressor.decompress(UnsafeRawBufferPointer(rebasing: raw[offset..<end]), into: &sink) }
+            }
+            try result.get()
+            offset = end
+        }
+        try decompressor.finish(into: &sink)
+        return (pieces, sink.total)
+    }
+
+    /// A bmap's holes are decoded but never handed on: every buffer that is
+    /// holds the image's bytes at its offset, no buffer reaches into a hole,
+    /// and buffers and holes together cover the whole image.
+    @Test(arguments: [(Compression.none, "", [String]())] + tools)
+    func holesAreSkippedAndEverythingElseKeepsItsOffset(_ format: Compression, _ tool: String, _ arguments: [String]) throws {
+        let data = [UInt8](sample())
+        let input = format == .none ? data : try compressed(Data(data), with: tool, arguments)
+        let size = Int64(data.count)
+        let holeSets: [[Range<Int64>]] = [
+            [],
+            [0..<5000, 100_000..<1_300_000, 2_000_000..<2_000_001, (size - 70_000)..<size],
+            [65_536..<131_072, 131_073..<(3 << 19)],
+        ]
+        for holes in holeSets {
+            let (pieces, total) = try decodeSkipping(holes, input, as: format)
+            #expect(total == size)
+            var covered = holes.reduce(Int64(0)) { $0 + Int64($1.count) }
+            var previousEnd: Int64 = 0
+            for piece in pieces {
+                let range = piece.offset..<(piece.offset + Int64(piece.bytes.count))
+                #expect(!piece.bytes.isEmpty)
+                #expect(piece.offset >= previousEnd, "buffers come in order and apart")
+                #expect(!holes.contains { $0.overlaps(range) }, "\(range) reaches into a hole of \(holes)")
+                #expect(piece.bytes == Array(data[Int(range.lowerBound)..<Int(range.upperBound)]), "the bytes at \(range)")
+                covered += Int64(piece.bytes.count)
+                previousEnd = range.upperBound
+            }
+            #expect(covered == size, "buffers and holes cover the image once (\(format), holes \(holes))")
+        }
     }
 
     @Test func detectsNothingInRawData() {

@@ -91,6 +91,35 @@ import Testing
         #expect(console.text.contains("(4.0 MiB written)"), "\(console.text)")  // MiB 0, 3, 6, 9 of 12
     }
 
+    /// Like bmaptool, what the bmap leaves out is not written, even where
+    /// the stream has bytes. Without the image's SHA-256 those bytes are not
+    /// hashed either; with it, the whole stream is, and must match.
+    @Test func bytesInTheBmapsHolesAreNotWritten() throws {
+        let setup = try Setup()  // data in MiB 0, 3, 6 and 9 of 12
+        let folder = setup.folder
+        try #require(try runTool("/usr/bin/bmaptool", ["create", "-o", folder.path("disk.bmap"), folder.path("disk.img")]) == 0)
+        var other = setup.image  // differs from the bmap's image in a hole only
+        other.replaceSubrange((1 << 20)..<((1 << 20) + 5000), with: Data(repeating: 0x55, count: 5000))
+        try other.write(to: URL(fileURLWithPath: folder.path("other.img")))
+        try #require(try runTool("/usr/bin/zstd", ["-q", "-f", folder.path("other.img")]) == 0)
+        let otherSHA = SHA256.hex(of: [UInt8](other))
+        let server = try TestHTTPServer(root: folder.url)
+        defer { server.stop() }
+        for (checksum, succeeds) in [("", true), (" provisioner.rootfs.sha256=\(otherSHA)", true), (" provisioner.rootfs.sha256=\(setup.sha256)", false)] {
+            let (result, console) = try run("provisioner.rootfs=\(server.url("other.img.zst")) provisioner.bmap=\(server.url("disk.bmap"))\(checksum) "
+                                            + "provisioner.target=\(setup.output) provisioner.after=stay")
+            if succeeds {
+                #expect((try? result.get()) == .stay, "\(console.text)")
+                #expect(try written(setup) == setup.image, "the hole's bytes are not written")
+                #expect(console.text.contains(checksum.isEmpty ? "bmap checksums match, verified" : "sha256 \(otherSHA), verified"), "\(console.text)")
+            } else {
+                guard case .failure(let error) = result else { Issue.record("succeeded: \(console.text)"); continue }
+                #expect(error.phase == .checksum)
+                #expect(error.what == "SHA-256 of the image is \(otherSHA), expected \(setup.sha256)")
+            }
+        }
+    }
+
     @Test func wrongSHA256IsAnErrorNeverASuccess() throws {
         let setup = try Setup(megabytes: 4)
         let server = try TestHTTPServer(root: setup.folder.url)

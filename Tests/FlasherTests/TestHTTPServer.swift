@@ -111,8 +111,9 @@ struct TestFailure: Error, CustomStringConvertible {
 /// A fresh folder under /tmp, removed with its contents at deinit.
 final class TemporaryFolder {
     let url: URL
-    init() throws {
-        url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("flasher-tests-\(UUID().uuidString)")
+    /// A new folder in `parent` (the temporary directory by default).
+    init(in parent: String = NSTemporaryDirectory()) throws {
+        url = URL(fileURLWithPath: parent).appendingPathComponent("flasher-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }

@@ -17,6 +17,24 @@ import Testing
         #expect(segments(&writingAll, bytes, at: 0) == [0..<bytes.count])
     }
 
+    /// The stretches the decoder may drop: between ranges and after the
+    /// last, only those at least the minimum long.
+    @Test func holesOfABmap() {
+        let sha = String(repeating: "0", count: 64)
+        let bmap = Bmap(imageSize: 20 * 4096 - 10, blockSize: 4096, blocksCount: 20, ranges: [
+            .init(firstBlock: 1, lastBlock: 2, sha256: sha), .init(firstBlock: 4, lastBlock: 4, sha256: sha),
+            .init(firstBlock: 10, lastBlock: 11, sha256: sha),
+        ])
+        let block: Int64 = 4096
+        let end: Int64 = 20 * block - 10
+        let all: [Range<Int64>] = [0..<block, (3 * block)..<(4 * block), (5 * block)..<(10 * block), (12 * block)..<end]
+        #expect(FlashPipeline.holes(of: bmap, atLeast: 4096) == all)
+        let long: [Range<Int64>] = [(5 * block)..<(10 * block), (12 * block)..<end]
+        #expect(FlashPipeline.holes(of: bmap, atLeast: 5 * 4096) == long)
+        let full = Bmap(imageSize: 3 * 4096, blockSize: 4096, blocksCount: 3, ranges: [.init(firstBlock: 0, lastBlock: 2, sha256: sha)])
+        #expect(FlashPipeline.holes(of: full, atLeast: 1).isEmpty)
+    }
+
     @Test func writesOnlyMappedRangesAcrossBuffers() {
         let sha = String(repeating: "0", count: 64)
         let bmap = Bmap(imageSize: 10 * 4096 - 10, blockSize: 4096, blocksCount: 10, ranges: [

@@ -17,6 +17,14 @@ int CFlasherSystem_flush_buffers(int fd);
 /// Rereads the partition table (BLKRRPART) after a whole disk was written.
 int CFlasherSystem_reread_partitions(int fd);
 
+/// `path` opened for reading and writing with O_DIRECT (which Swift's
+/// Glibc module does not show); -1 and errno as open(2).
+int CFlasherSystem_open_direct(const char *path);
+
+/// Sets the calling thread's nice value (setpriority on its thread id);
+/// -1 and errno on failure.
+int CFlasherSystem_set_thread_nice(int nice);
+
 /// Starts writeback of a written range without waiting for it
 /// (sync_file_range with SYNC_FILE_RANGE_WRITE), so the device works while
 /// the stream goes on and the final fsync has little left to do.

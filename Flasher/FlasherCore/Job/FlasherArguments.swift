@@ -3,7 +3,8 @@
 ///     provisioner.job=http://AGENT:8080/api/v1/jobs/ID        (a manifest, see JobManifest)
 ///     provisioner.rootfs=URL provisioner.rootfs.sha256=HEX provisioner.target=/dev/mmcblk0
 ///     provisioner.kernel=URL provisioner.kernel.target=/dev/mmcblk0p1:/Image
-///     provisioner.IMAGE.{sha256,size,compression,bmap,target}   (IMAGE: rootfs, kernel, dtb)
+///     provisioner.IMAGE.{sha256,file_sha256,size,compression,bmap,target}   (IMAGE: rootfs, kernel, dtb)
+///                                 (sha256: of the image as written; file_sha256: of the file downloaded)
 ///     provisioner.bmap=URL        (the rootfs's bmap)
 ///     provisioner.verify=0        provisioner.after=reboot|poweroff|stay
 ///     provisioner.events=URL      (where events go without a job URL)
@@ -27,7 +28,7 @@ public struct FlasherArguments: Sendable {
     public var retries: Int
 
     static let imageNames = ["rootfs", "kernel", "dtb"]
-    static let imageFields = ["", ".sha256", ".size", ".compression", ".bmap", ".target"]
+    static let imageFields = ["", ".sha256", ".file_sha256", ".size", ".compression", ".bmap", ".target"]
 
     public init(commandLine: KernelCommandLine) throws(FlasherError) {
         var values: [String: String] = [:]
@@ -123,6 +124,9 @@ public struct FlasherArguments: Sendable {
             images.append(ImageSpec(
                 name: name, url: try HTTPURL(parsing: url),
                 sha256: try values["\(prefix).sha256"].map { (hex: String) throws(FlasherError) in try parseSHA256(hex, what: "\(prefix).sha256") },
+                fileSHA256: try values["\(prefix).file_sha256"].map { (hex: String) throws(FlasherError) in
+                    try parseSHA256(hex, what: "\(prefix).file_sha256")
+                },
                 size: size, compression: compression,
                 bmapURL: try bmapText.map { (text: String) throws(FlasherError) in try HTTPURL(parsing: text) },
                 target: try TargetSpec(parsing: targetText)))

@@ -84,12 +84,12 @@ public final class EventReporter: Sendable {
 
     public func finished(_ image: ImageSpec, result: PipelineResult, written: Int64, seconds: Double, verified: Bool, resumptions: Int) {
         let rate = seconds > 0 ? Double(result.size) / seconds / 1e6 : 0
-        send(.object([("type", .string("image_done")), ("image", .string(image.name)), ("sha256", .string(result.sha256)),
+        send(.object([("type", .string("image_done")), ("image", .string(image.name)), ("sha256", result.sha256.map { .string($0) } ?? .null),
                       ("bytes", .number(Double(result.size))), ("bytes_written", .number(Double(written))),
                       ("compression", .string(result.compression.rawValue)), ("seconds", .number((seconds * 1000).rounded() / 1000)),
                       ("verified", .bool(verified)), ("resumptions", .number(Double(resumptions)))]),
              line: "\(image.name): \(formatBytes(result.size)) (\(formatBytes(written)) written) in \(formatDecimal(seconds, places: 1)) s, "
-                + "\(formatDecimal(rate, places: 1)) MB/s, sha256 \(result.sha256)\(verified ? ", verified" : "")")
+                + "\(formatDecimal(rate, places: 1)) MB/s, \(result.sha256.map { "sha256 \($0)" } ?? "bmap checksums match")\(verified ? ", verified" : "")")
     }
 
     public func success(after: AfterAction) {

@@ -11,6 +11,8 @@ final class ProgressTicker: Sendable {
     enum Phase: Int { case write = 0, verify = 1 }
 
     private let stopped = Atomic<Bool>(false)
+    /// Wakes the thread at once when stopped (a job's end waits for it).
+    private let wake = ThreadSignal()
     private let done = BoundedQueue<Void>(capacity: 1)
     private let phase = Atomic<Int>(Phase.write.rawValue)
 
@@ -21,7 +23,7 @@ final class ProgressTicker: Sendable {
                 var lastDone: Int64 = 0
                 var lastPhase = Phase.write
                 while !stopped.load(ordering: .relaxed) {
-                    sleepSeconds(interval / 10)
+                    wake.wait(timeout: interval / 10)
                     let now = monotonicSeconds()
                     guard now - lastTime >= interval, !stopped.load(ordering: .relaxed) else { continue }
                     let current = Phase(rawValue: phase.load(ordering: .relaxed)) ?? .write
@@ -46,6 +48,7 @@ final class ProgressTicker: Sendable {
     /// Stops the thread and waits for it.
     func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
         _ = done.pop()
     }
 }

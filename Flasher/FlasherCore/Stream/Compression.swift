@@ -26,12 +26,15 @@ public enum Compression: String, Sendable, CaseIterable {
     }
 
     /// A decoder for this format.
-    public func makeDecompressor() throws(FlasherError) -> any Decompressor {
+    /// With `otherwiseChecked` (a SHA-256 covers what is written), zstd
+    /// skips its own frame checksum: XXH64 over every byte is about a sixth
+    /// of its work, and the decoder is the pipeline's slowest stage.
+    public func makeDecompressor(otherwiseChecked: Bool = false) throws(FlasherError) -> any Decompressor {
         switch self {
         case .none: return PassthroughDecompressor()
         case .gzip: return try GzipDecompressor()
         case .xz: return try XZDecompressor()
-        case .zstd: return try ZstdDecompressor()
+        case .zstd: return try ZstdDecompressor(checksum: !otherwiseChecked)
         }
     }
 }
@@ -48,36 +51,92 @@ public protocol Decompressor: AnyObject {
 }
 
 /// Where a decompressor writes: a window of free space it fills, and a way to
-/// hand a full window on and get an empty one.
+/// hand a full buffer on and get an empty one.
+///
+/// Given `holes` (long stretches of the image nobody reads: a bmap's
+/// unmapped ranges when the whole image is not hashed), their bytes go to a
+/// small scratch buffer that stays in the CPU's cache and are dropped: the
+/// decoder still produces them, but they cost no memory traffic and no
+/// buffers. A buffer then ends where a hole starts, and the next one starts
+/// where it ends.
 public struct OutputSink {
-    /// The free part of the current output buffer.
+    /// The free part of the current output buffer (or of the scratch buffer in a hole).
     public private(set) var free: UnsafeMutableRawBufferPointer
-    private let flush: (Int) throws(FlasherError) -> UnsafeMutableRawBufferPointer
+    private let flush: (_ count: Int, _ offset: Int64) throws(FlasherError) -> UnsafeMutableRawBufferPointer
+    private var buffer: UnsafeMutableRawBufferPointer
     private var used = 0
-    /// Decompressed bytes produced so far.
+    /// The image offset of `buffer`'s first byte, once it has one.
+    private var bufferStart: Int64 = 0
+    /// Decompressed bytes produced so far: the image offset of the next byte.
     public private(set) var total: Int64 = 0
+    private let holes: [Range<Int64>]
+    private var nextHole = 0
+    private let scratch: UnsafeMutableRawBufferPointer?
+    private var inHole = false
 
-    /// `flush(n)` receives the number of bytes written into the buffer it
-    /// last handed out and returns the next empty buffer.
-    public init(first: UnsafeMutableRawBufferPointer, flush: @escaping (Int) throws(FlasherError) -> UnsafeMutableRawBufferPointer) {
+    /// `flush(count, offset)` receives the number of bytes written into the
+    /// buffer it last handed out and their image offset, and returns the
+    /// next empty buffer. `holes` must be sorted and apart, and come with
+    /// a `scratch` buffer.
+    public init(first: UnsafeMutableRawBufferPointer, holes: [Range<Int64>] = [], scratch: UnsafeMutableRawBufferPointer? = nil,
+                flush: @escaping (_ count: Int, _ offset: Int64) throws(FlasherError) -> UnsafeMutableRawBufferPointer) {
+        precondition(holes.isEmpty || (scratch.map { !$0.isEmpty } ?? false), "holes need a scratch buffer")
+        self.buffer = first
         self.free = first
         self.flush = flush
-        self.used = 0
+        self.holes = holes
+        self.scratch = scratch
+        arrange()
     }
 
     /// Marks `count` bytes at the start of `free` as written; flushes a full buffer.
     public mutating func advance(_ count: Int) throws(FlasherError) {
-        used += count
+        guard count > 0 else { return }
+        if !inHole {
+            if used == 0 { bufferStart = total }
+            used += count
+        }
         total += Int64(count)
-        free = UnsafeMutableRawBufferPointer(rebasing: free[count...])
-        if free.isEmpty { try handOn() }
+        if used == buffer.count { try handOn() }
+        try arrangeHandingOn()
     }
 
     /// Hands on what is written so far (the end of the stream), even if not full.
     public mutating func handOn() throws(FlasherError) {
         guard used > 0 else { return }
-        free = try flush(used)
+        buffer = try flush(used, bufferStart)
         used = 0
+        arrange()
+    }
+
+    /// At a hole's start, the buffer so far goes on before the hole is skipped.
+    private mutating func arrangeHandingOn() throws(FlasherError) {
+        while nextHole < holes.count && holes[nextHole].upperBound <= total { nextHole += 1 }
+        if used > 0, nextHole < holes.count, holes[nextHole].lowerBound <= total {
+            try handOn()
+        } else {
+            arrange()
+        }
+    }
+
+    /// Points `free` at the scratch buffer inside a hole, else at the
+    /// buffer's free part up to the next hole.
+    private mutating func arrange() {
+        while nextHole < holes.count && holes[nextHole].upperBound <= total { nextHole += 1 }
+        if nextHole < holes.count, let scratch {
+            let hole = holes[nextHole]
+            if hole.lowerBound <= total {
+                inHole = true
+                free = UnsafeMutableRawBufferPointer(rebasing: scratch[..<Int(min(Int64(scratch.count), hole.upperBound - total))])
+                return
+            }
+            inHole = false
+            let room = min(Int64(buffer.count - used), hole.lowerBound - total)
+            free = UnsafeMutableRawBufferPointer(rebasing: buffer[used..<(used + Int(room))])
+            return
+        }
+        inHole = false
+        free = UnsafeMutableRawBufferPointer(rebasing: buffer[used...])
     }
 }
 

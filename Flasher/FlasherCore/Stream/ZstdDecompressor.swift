@@ -6,12 +6,17 @@ final class ZstdDecompressor: Decompressor {
     /// What the last ZSTD_decompressStream said: 0 at a frame's end.
     private var pending = 0
 
-    init() throws(FlasherError) {
+    /// `checksum`: check each frame's XXH64 checksum where it has one.
+    init(checksum: Bool = true) throws(FlasherError) {
         guard let context = ZSTD_createDCtx() else {
             throw FlasherError(.decompress, "libzstd cannot start a decoder (out of memory?)")
         }
         // Images are made with --long (up to 2 GiB windows) as often as not.
         ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, 31)
+        if !checksum {
+            // ZSTD_d_forceIgnoreChecksum (an experimental parameter) = ZSTD_d_ignoreChecksum.
+            ZSTD_DCtx_setParameter(context, ZSTD_d_experimentalParam3, 1)
+        }
         self.context = context
     }
 

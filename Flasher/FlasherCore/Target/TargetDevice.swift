@@ -13,6 +13,13 @@ public final class TargetDevice {
     public let path: String
     public let kind: Kind
     let descriptor: Int32
+    /// The same target opened with O_DIRECT, for whole aligned blocks: no
+    /// copy through the page cache (a board's little CPU and RAM stay free
+    /// for decompressing), and a read-back that reads the medium. -1 where
+    /// the file system has no direct I/O (tmpfs), or after it refused one.
+    private var direct: Int32 = -1
+    /// Direct I/O's alignment of memory, offsets and lengths.
+    static let directAlignment = 4096
     /// The device's size; nil for a file.
     public let capacity: Int64?
     /// Whether blocks that are not written read as zeros: a file created or
@@ -61,9 +68,32 @@ public final class TargetDevice {
             capacity = nil
             readsAsZero = true
         }
+        // The exclusive claim on a block device is the first descriptor's.
+        direct = CFlasherSystem_open_direct(path)
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        if direct >= 0 { close(direct) }
+    }
+
+    /// Whether writes and reads go around the page cache where they can.
+    public var usesDirectIO: Bool { direct >= 0 }
+
+    /// How much of `bytes` at `offset` may go through `direct`: its whole
+    /// aligned blocks from the start, or none.
+    private func directPart(_ base: UnsafeRawPointer, count: Int, at offset: Int64) -> Int {
+        let alignment = Self.directAlignment
+        guard direct >= 0, Int(bitPattern: base) % alignment == 0, offset % Int64(alignment) == 0 else { return 0 }
+        return count / alignment * alignment
+    }
+
+    /// A direct transfer the file system refused (EINVAL): from now on
+    /// everything goes through the page cache.
+    private func dropDirect() {
+        close(direct)
+        direct = -1
+    }
 
     /// After a discard: a few blocks across the range must read as zeros,
     /// else the device keeps old data on discard and nothing may be skipped.
@@ -77,11 +107,24 @@ public final class TargetDevice {
         return true
     }
 
-    /// Writes all of `bytes` at `offset`.
+    /// Writes all of `bytes` at `offset`: whole aligned blocks directly
+    /// (the call returns once the device has them), the rest through the
+    /// page cache with its writeback started at once.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(FlasherError) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         var done = 0
+        let directBytes = directPart(base, count: bytes.count, at: offset)
+        while done < directBytes {
+            let n = pwrite(direct, base + done, directBytes - done, off_t(offset + Int64(done)))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EINVAL && done == 0 { dropDirect(); break }
+            if n < 0 { throw FlasherError(.write, "write \(path)", code: errno, offset: offset + Int64(done)) }
+            if n == 0 { throw FlasherError(.write, "write \(path): the end of the device", code: ENOSPC, offset: offset + Int64(done)) }
+            done += n
+        }
+        let buffered = done
         while done < bytes.count {
-            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + Int64(done)))
+            let n = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + Int64(done)))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FlasherError(.write, "write \(path)", code: errno, offset: offset + Int64(done))
@@ -89,14 +132,30 @@ public final class TargetDevice {
             if n == 0 { throw FlasherError(.write, "write \(path): the end of the device", code: ENOSPC, offset: offset + Int64(done)) }
             done += n
         }
-        _ = CFlasherSystem_start_writeback(descriptor, offset, Int64(bytes.count))
+        if done > buffered {
+            _ = CFlasherSystem_start_writeback(descriptor, offset + Int64(buffered), Int64(done - buffered))
+        }
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end.
+    /// Whole aligned blocks are read directly, from the medium.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(FlasherError) -> Int {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
         var done = 0
+        let directBytes = directPart(base, count: buffer.count, at: offset)
+        while done < directBytes {
+            let n = pread(direct, base + done, directBytes - done, off_t(offset + Int64(done)))
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EINVAL && done == 0 { dropDirect(); break }
+            if n < 0 { throw FlasherError(.verify, "read \(path)", code: errno, offset: offset + Int64(done)) }
+            if n == 0 { return done }
+            done += n
+            // A short direct read ends on a block that is not whole: the
+            // rest comes through the page cache below.
+            if n % Self.directAlignment != 0 { break }
+        }
         while done < buffer.count {
-            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done)))
+            let n = pread(descriptor, base + done, buffer.count - done, off_t(offset + Int64(done)))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FlasherError(.verify, "read \(path)", code: errno, offset: offset + Int64(done))
