@@ -26,7 +26,10 @@ public struct FlashImage: Sendable {
 
     var json: [String: Any] {
         var object: [String: Any] = ["name": name, "url": url, "target": target]
-        if let sha256 { object["file_sha256"] = sha256 }
+        // With a bmap, its range checksums check every block written, and the
+        // read-back checks them again: hashing the whole file as well would
+        // only take CPU from the board's decompressor.
+        if let sha256, bmapURL == nil { object["file_sha256"] = sha256 }
         if let size { object["size"] = size }
         if let bmapURL { object["bmap"] = bmapURL }
         if let compression { object["compression"] = compression }
