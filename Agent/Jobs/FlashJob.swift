@@ -175,10 +175,13 @@ public final class FlashJob {
             case "image_done":
                 let image = event["image"] as? String ?? "image"
                 let bytes = (event["bytes"] as? NSNumber)?.int64Value ?? 0
+                let written = (event["bytes_written"] as? NSNumber)?.int64Value ?? bytes
                 let verified = event["verified"] as? Bool ?? false
+                func size(_ count: Int64) -> String { count >= 1 << 20 ? "\(count >> 20) MiB" : "\(count) bytes" }
                 // No image SHA-256 with a bmap: its range checksums were the check.
                 let checked = (event["sha256"] as? String).map { "sha256 \($0)" } ?? "bmap checksums match"
-                report("flasher: \(image): \(bytes) bytes written, \(checked)\(verified ? ", verified" : "")")
+                let amount = written == bytes ? "\(size(bytes)) written" : "\(size(bytes)) image, \(size(written)) written"
+                report("flasher: \(image): \(amount), \(checked)\(verified ? ", verified" : "")")
             case "success", "done":
                 report("flasher: written and verified")
                 return

@@ -47,6 +47,12 @@ struct FlashTests {
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stdout.contains("flash: pc: disk.img.\(suffix) written, verified, and the board is up"), "\(result.stdout)")
         #expect(result.stdout.contains("flasher: memory"), "the inventory: \(result.stdout)")
+        // With the bmap, its range checksums are the check (the agent sends no
+        // file SHA-256); without, the flasher reports the image's SHA-256.
+        let imageSHA = try await RunningProcess.run("sha256sum", [lab.folder.path("disk.img")]).stdout.prefix(64)
+        let checked = suffix == "zst" ? "flasher: rootfs: 48 MiB image, 15 MiB written, bmap checksums match, verified"
+            : "written, sha256 \(imageSHA), verified"
+        #expect(imageSHA.count == 64 && result.stdout.contains(checked), "\(result.stdout)")
         #expect(try disk(lab, count: image.count) == image, "the disk holds the image")
         let jobs = try await lab.ssh("jobs", "pc", "--json")
         let job = (try? JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])?.last

@@ -112,29 +112,27 @@ public final class TargetDevice {
     /// page cache with its writeback started at once.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(FlasherError) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-        var done = 0
         let directBytes = directPart(base, count: bytes.count, at: offset)
-        while done < directBytes {
-            let n = pwrite(direct, base + done, directBytes - done, off_t(offset + Int64(done)))
+        let done = directBytes > 0 ? try writeAll(direct, base, count: directBytes, at: offset) : 0
+        guard done < bytes.count else { return }
+        let rest = try writeAll(descriptor, base + done, count: bytes.count - done, at: offset + Int64(done))
+        _ = CFlasherSystem_start_writeback(descriptor, offset + Int64(done), Int64(rest))
+    }
+
+    /// Writes `count` bytes through `fd` and returns `count`; or 0 when
+    /// `fd` is the direct one and the file system refused direct I/O
+    /// (from then on everything goes through the page cache).
+    private func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, count: Int, at offset: Int64) throws(FlasherError) -> Int {
+        var done = 0
+        while done < count {
+            let n = pwrite(fd, base + done, count - done, off_t(offset + Int64(done)))
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && errno == EINVAL && done == 0 { dropDirect(); break }
+            if n < 0 && errno == EINVAL && fd == direct && done == 0 { dropDirect(); return 0 }
             if n < 0 { throw FlasherError(.write, "write \(path)", code: errno, offset: offset + Int64(done)) }
             if n == 0 { throw FlasherError(.write, "write \(path): the end of the device", code: ENOSPC, offset: offset + Int64(done)) }
             done += n
         }
-        let buffered = done
-        while done < bytes.count {
-            let n = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + Int64(done)))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FlasherError(.write, "write \(path)", code: errno, offset: offset + Int64(done))
-            }
-            if n == 0 { throw FlasherError(.write, "write \(path): the end of the device", code: ENOSPC, offset: offset + Int64(done)) }
-            done += n
-        }
-        if done > buffered {
-            _ = CFlasherSystem_start_writeback(descriptor, offset + Int64(buffered), Int64(done - buffered))
-        }
+        return done
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end.
