@@ -47,7 +47,7 @@ let package = Package(
         // Word splitting and line editing for the agent's and the coordinator's shells.
         .target(name: "ShellSupport", path: "Libraries/ShellSupport"),
         .target(name: "ProvisionerCore", dependencies: [
-            "SystemSupport",
+            "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], path: "Libraries/ProvisionerCore"),
@@ -71,8 +71,10 @@ let package = Package(
         .target(name: "Jobs", dependencies: [
             "AgentCore", "HTTPDaemon", "SystemSupport",
         ], path: "Agent/Jobs"),
+        // AgentShell: a lone agent keeps its reservations and audit log in
+        // the coordinator's store (CoordinatorStore, SQLite).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Jobs", "SSH", "ShellSupport", "SystemSupport",
+            "AgentCore", "Artifacts", "CoordinatorStore", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [

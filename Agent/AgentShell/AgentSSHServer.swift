@@ -23,6 +23,8 @@ public final class AgentSSHServer: SSHServerHandler {
     private let server: SSHServer
     private let keyring: AgentKeyring
     private let logger: Logger
+    /// Ends the watch of a lone agent's reservations.
+    private let watchStop = ThreadSignal()
 
     /// Loads (or, on first start, generates) the host key and binds the
     /// port; a taken port or an unreadable key fails here, with the reason.
@@ -43,8 +45,12 @@ public final class AgentSSHServer: SSHServerHandler {
         let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
                                                     publicURL: config.agent.http.publicURL)
+        // Without a coordinator, the agent keeps its own reservations.
+        let reservations = ssh.coordinatorKeys == nil
+            ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders) : nil
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
-                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders, logger: logger)
+                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders,
+                           reservations: reservations, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")
@@ -55,11 +61,17 @@ public final class AgentSSHServer: SSHServerHandler {
     public func start() throws {
         logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
         try server.start(handler: self)
+        if shell.reservations != nil {
+            try startThread(named: "reservations") { [shell, watchStop] in shell.watchLocalReservations(until: watchStop) }
+        }
     }
 
     /// Stops listening and ends every connection (their commands see their
     /// input end, consoles detach).
-    public func stop() { server.stop() }
+    public func stop() {
+        watchStop.signal()
+        server.stop()
+    }
 
     /// Connections being served.
     public var connectionCount: Int { server.connectionCount }

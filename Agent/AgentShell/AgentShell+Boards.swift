@@ -24,10 +24,7 @@ extension AgentShell {
                     "guests": holding?.guests ?? []]
         }
         if json {
-            guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
-                throw .failure("boards: cannot encode the list")
-            }
-            session.print(String(decoding: data, as: UTF8.self) + "\n")
+            try printJSON(rows, session, for: "boards")
             return
         }
         var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
@@ -37,5 +34,13 @@ extension AgentShell {
                           row["holder"] as? String ?? "-", row["until"] as? String ?? "-"])
         }
         session.print(TerminalText.table(table))
+    }
+
+    /// `object` as one line of JSON (keys sorted).
+    func printJSON(_ object: Any, _ session: ShellSession, for command: String) throws(ShellError) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            throw .failure("\(command): cannot encode the list")
+        }
+        session.print(String(decoding: data, as: UTF8.self) + "\n")
     }
 }

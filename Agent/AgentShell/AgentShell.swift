@@ -19,18 +19,23 @@ public final class AgentShell: Sendable {
     let jobAPI: JobAPI
     /// Finished jobs, per board, in DATA_DIR/jobs.
     let history: JobHistory
-    /// Who holds each board, as the coordinator says (`hold`).
+    /// Who holds each board, as the coordinator says (`hold`), or as the
+    /// agent's own reservations do.
     let holders: BoardHolders
+    /// A lone agent's reservations and audit log; nil on a coordinator's agent.
+    let reservations: LocalReservations?
     let logger: Logger
 
     public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
-                history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), logger: Logger) {
+                history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), reservations: LocalReservations? = nil,
+                logger: Logger) {
         self.agentName = agentName
         self.boards = boards
         self.artifacts = artifacts
         self.jobAPI = jobAPI
         self.history = history
         self.holders = holders
+        self.reservations = reservations
         self.logger = logger
     }
 
@@ -38,6 +43,9 @@ public final class AgentShell: Sendable {
     public func execute(_ words: [String], in session: ShellSession) -> Int32 {
         do throws(ShellError) {
             try run(words, in: session)
+            if let reservations, let (action, board, detail) = Self.auditAction(words) {
+                try? reservations.audit(user: session.identity.user, action: action, board: board, detail: detail)
+            }
             return ExitStatus.success.rawValue
         } catch {
             session.printError(error.message)
@@ -65,8 +73,10 @@ public final class AgentShell: Sendable {
         case "jobs": try jobsCommand(arguments, session)
         case "hold": try holdCommand(arguments, session)
         case "connect": try connectCommand(arguments, session)
-        case "reserve", "release", "reservations", "audit":
-            throw .failure("\(name): not available on this agent yet")
+        case "reserve": try reserveCommand(arguments, session)
+        case "release": try releaseCommand(arguments, session)
+        case "reservations": try reservationsCommand(arguments, session)
+        case "audit": try auditCommand(arguments, session)
         default:
             throw .usage("unknown command '\(name)' (try 'help')")
         }
@@ -95,6 +105,11 @@ public final class AgentShell: Sendable {
                                                write images with the flasher, verify them, boot them
           jobs BOARD [--json]                  the board's netboot and flash history
           connect BOARD PORT                   the board's TCP port on stdin/stdout (holder; ssh -J agent BOARD)
+          reserve BOARD [--for 2h | --until 2026-12-01T18:00]
+                                               hold a board (1 hour by default; a lone agent's own)
+          release BOARD                        end your reservation (the board is powered off)
+          reservations [--json]                who holds which board, until when
+          audit [--json]                       who did what to which board (a lone agent's)
           whoami                               who you act as
           version, help
         In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,

@@ -63,19 +63,22 @@ final class AgentSSHFixture: Sendable {
 
     /// `agentYAML`: more keys of the `agent:` block, e.g. `http: { quota: 1M }`.
     /// `boardIP`: board1's network.board_ip (for tunnels).
-    init(boardNames: [String] = ["board1", "board2"], boardIP: String? = nil, scrollback: String = "", agentYAML: String = "") throws {
+    /// `coordinator`: false leaves out ssh.coordinator_keys (a lone agent,
+    /// which keeps its own reservations).
+    init(boardNames: [String] = ["board1", "board2"], boardIP: String? = nil, scrollback: String = "", agentYAML: String = "",
+         coordinator: Bool = true) throws {
         keys = try TestKeys.get()
         directory = try TemporaryDirectory(prefix: "agent-shell")
         let people = try [keys.alice, keys.bob, keys.carol].map(TestKeys.publicLine).joined()
         try people.write(toFile: directory.path("authorized_keys"), atomically: true, encoding: .utf8)
         try TestKeys.publicLine(keys.coordinator).write(toFile: directory.path("coordinator_keys"), atomically: true, encoding: .utf8)
+        let coordinatorKeys = coordinator ? ",\n         coordinator_keys: \(directory.path("coordinator_keys"))" : ""
         let yaml = """
             agent:
               name: bench-test
               data_dir: \(directory.path)
               ssh: { listen: "127.0.0.1:0", host_key: \(directory.path("host_key")),
-                     authorized_keys: \(directory.path("authorized_keys")),
-                     coordinator_keys: \(directory.path("coordinator_keys")) }
+                     authorized_keys: \(directory.path("authorized_keys"))\(coordinatorKeys) }
               \(agentYAML)
             """
         let config = try AgentConfig(text: yaml, file: directory.path("agent.yaml"))

@@ -83,7 +83,8 @@ struct CalendarFreeBusyTests {
         }
         _ = try Self.poll(harness, fake)
         let idle = try Self.poll(harness, fake)
-        #expect(idle.count == 1 && idle.first?.path == Self.freeBusyPath && idle.first?.calendars == 3)
+        #expect(idle.count == 1 && idle.first?.path == Self.freeBusyPath && idle.first?.calendars == 3,
+                "\(idle.map { "\($0.method) \($0.path) \($0.query) \($0.status)" })")
 
         // Alice books board2 from a minute ago: hers at the next poll, with one events.list of board2's calendar.
         let cal = Self.calendar("board2")

@@ -40,6 +40,17 @@ public final class BoardRegistry: Sendable {
         agents.withLock { $0[agent] = AgentState(online: true, problem: nil, boards: boards) }
     }
 
+    /// A power switch the coordinator just saw succeed: `boards` shows it
+    /// at once, not only after the agent's next check.
+    func notePower(board: String, _ power: String) {
+        agents.withLock { states in
+            for (agent, state) in states {
+                guard let index = state.boards.firstIndex(where: { $0.name == board }) else { continue }
+                states[agent]?.boards[index].power = power
+            }
+        }
+    }
+
     /// A failed check: the agent and its (last known) boards are offline.
     func markDown(agent: String, problem: String) {
         agents.withLock { states in

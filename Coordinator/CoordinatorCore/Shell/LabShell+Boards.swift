@@ -1,4 +1,5 @@
 import CoordinatorStore
+import ProvisionerCore
 import Foundation
 import ShellSupport
 

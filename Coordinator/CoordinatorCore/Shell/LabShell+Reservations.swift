@@ -5,40 +5,12 @@ import ProvisionerCore
 import ShellSupport
 
 extension LabShell {
-    /// Longest reservation one `reserve` makes.
-    static let longestReservation: Int64 = 30 * 86400
-
     /// `reserve BOARD [--for 2h | --until TIME]`: from now; 1 hour by default.
     func reserveCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
-        let usage = "usage: reserve BOARD [--for 2h | --until 2026-12-01T18:00]"
-        var boardName: String?
-        var end: Int64?
         let start = now()
-        var rest = arguments[...]
-        while let word = rest.popFirst() {
-            switch word {
-            case "--for":
-                guard end == nil, let value = rest.popFirst() else { throw .usage("reserve: --for needs a duration, once (\(usage))") }
-                guard let seconds = parseDuration(value), seconds >= 60 else {
-                    throw .usage("reserve: '\(value)' is not a duration of a minute or more (e.g. 30m, 2h, 1d)")
-                }
-                end = start + Int64(seconds.rounded())
-            case "--until":
-                guard end == nil, let value = rest.popFirst() else { throw .usage("reserve: --until needs a time, once (\(usage))") }
-                guard let time = TimeText.parse(value) else {
-                    throw .usage("reserve: '\(value)' is not a time (use 2026-12-01T18:00, local time, or add Z or +01:00)")
-                }
-                guard time > start else { throw .usage("reserve: \(value) is not in the future") }
-                end = time
-            default:
-                guard !word.hasPrefix("-"), boardName == nil else { throw .usage("reserve: unexpected argument '\(word)' (\(usage))") }
-                boardName = word
-            }
-        }
-        guard let boardName else { throw .usage("reserve: missing BOARD (\(usage))") }
-        let board = try board(boardName, for: "reserve")
-        let until = end ?? start + 3600
-        guard until - start <= Self.longestReservation else { throw .usage("reserve: at most 30 days at a time") }
+        let request = try ReserveRequest(parsing: arguments, at: start)
+        let board = try board(request.board, for: "reserve")
+        let until = request.end
         let user = session.user.name
         if let calendar, calendar.manages(board: board.name) {
             try reserveInCalendar(calendar, board: board.name, start: start, end: until, session)

@@ -1,4 +1,5 @@
 import CoordinatorStore
+import ProvisionerCore
 import Foundation
 import SSH
 import ShellSupport
@@ -23,6 +24,11 @@ extension LabShell {
             if arguments.count == 2 && arguments[1] == "status" { break }
             try requireReservation(of: board.name, for: name, session)
             audit(session, "power", board: board.name, arguments.dropFirst().joined(separator: " "))
+            let status = try route(words, to: board, session, forwardInput: false)
+            if status == 0, arguments.count == 2, let power = ["on": "on", "cycle": "on", "off": "off"][arguments[1]] {
+                registry.notePower(board: board.name, power)
+            }
+            return status
         case "netboot", "flash":
             try requireReservation(of: board.name, for: name, session)
             audit(session, name, board: board.name, arguments.dropFirst().joined(separator: " "))

@@ -72,6 +72,7 @@ public final class LabShell: Sendable {
             do {
                 let result = try link.run(["power", board, "off"], as: user, limit: 30)
                 if result.status == 0 {
+                    registry.notePower(board: board, "off")
                     logger.notice("reservations: \(user)'s reservation of \(board) ended: powered off")
                     try? store.audit(user: user, action: "power", board: board, detail: "off (the reservation ended)", at: now())
                 } else {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CoordinatorStore
+import ProvisionerCore
 import Synchronization
 import SystemSupport
 

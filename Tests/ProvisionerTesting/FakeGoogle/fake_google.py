@@ -67,12 +67,14 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing --
     def reply(self, status, body):
         data = json.dumps(body).encode()
+        # Logged before the answer goes out: a client that has its answer
+        # then always finds its request in the log (/_admin/stats).
+        self.record(status)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.record(status)
 
     def record(self, status):
         parts = urlsplit(self.path)

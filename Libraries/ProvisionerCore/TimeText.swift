@@ -1,7 +1,8 @@
 import Foundation
 
 /// Times as users read and type them: ISO 8601, in the coordinator's time
-/// zone (TZ) unless a zone is given.
+/// zone (TZ) unless a zone is given. The coordinator and a lone agent
+/// (its own reservations) read and print times this way.
 public enum TimeText {
     /// `2026-12-01T18:00:00+01:00` (or `…Z` in UTC).
     public static func format(_ seconds: Int64) -> String {

@@ -1,0 +1,119 @@
+import AgentCore
+import CoordinatorStore
+import Foundation
+import ProvisionerCore
+import ShellSupport
+import SystemSupport
+
+/// `reserve`, `release`, `reservations` and `audit` on a lone agent (no
+/// `ssh.coordinator_keys`): the coordinator's commands, kept by the agent
+/// itself. On a coordinator's agent, reservations are made at the
+/// coordinator, and `reservations` lists what it said (`hold`).
+extension AgentShell {
+    /// The store, or the one-line refusal on a coordinator's agent.
+    func localReservations(for command: String) throws(ShellError) -> LocalReservations {
+        guard let reservations else {
+            throw .failure("\(command): this agent's boards are reserved at its coordinator (ssh LAB \(command) …)")
+        }
+        return reservations
+    }
+
+    /// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`: from now; 1 hour by default.
+    func reserveCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let reservations = try localReservations(for: "reserve")
+        let request = try ReserveRequest(parsing: arguments, at: reservations.now)
+        let name = try board(request.board, for: "reserve").config.name
+        let user = session.identity.user
+        let reservation: Reservation
+        do {
+            reservation = try reservations.reserve(board: name, user: user, until: request.end)
+        } catch ReservationRefusal.conflict(let holder) {
+            throw .failure("reserve: \(name) is held by \(holder.user) until \(TimeText.format(holder.end))")
+        } catch {
+            throw .failure("reserve: the reservation store failed: \(error)")
+        }
+        try? reservations.audit(user: user, action: "reserve", board: name, detail: "until \(TimeText.format(reservation.end))")
+        logger.notice("reserve: \(user) holds \(name) until \(TimeText.format(reservation.end))")
+        session.print("\(name): reserved by \(user) until \(TimeText.format(reservation.end))\n")
+    }
+
+    /// `release BOARD`: ends the caller's reservation (the board is then
+    /// powered off, as at the coordinator).
+    func releaseCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let reservations = try localReservations(for: "release")
+        guard arguments.count == 1, let boardName = arguments.first, !boardName.hasPrefix("-") else {
+            throw .usage("release: usage: release BOARD")
+        }
+        let name = try board(boardName, for: "release").config.name
+        let current: Reservation?
+        do { current = try reservations.current(board: name) } catch { throw .failure("release: the reservation store failed: \(error)") }
+        guard let current else { throw .failure("release: \(name) is not reserved") }
+        let user = session.identity.user
+        guard current.user == user else { throw .notAllowed("release: \(name) is held by \(current.user), not you") }
+        do { try reservations.release(current) } catch { throw .failure("release: the reservation store failed: \(error)") }
+        try? reservations.audit(user: user, action: "release", board: name)
+        logger.notice("release: \(user) released \(name)")
+        session.print("\(name): released\n")
+    }
+
+    /// `reservations [--json]`: who holds which board until when: the
+    /// agent's own reservations, or what its coordinator said.
+    func reservationsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let json = try onlyJSONFlag("reservations", arguments)
+        var rows: [(board: String, user: String, guests: [String], until: Double)] = []
+        for board in boards {
+            guard let holding = holders.holding(of: board.config.name) else { continue }
+            rows.append((board.config.name, holding.user, holding.guests, holding.until))
+        }
+        if json {
+            try printJSON(rows.map { ["board": $0.board, "user": $0.user, "guests": $0.guests, "end": TimeText.format(Int64($0.until))] },
+                          session, for: "reservations")
+            return
+        }
+        var table = [["BOARD", "USER", "END"]]
+        for row in rows {
+            table.append([row.board, row.user + (row.guests.isEmpty ? "" : " (with \(row.guests.joined(separator: ",")))"),
+                          TimeText.format(Int64(row.until))])
+        }
+        session.print(TerminalText.table(table))
+    }
+
+    /// `audit [--json]`: who did what to which board, and when. A lone agent
+    /// has no admins: every key it accepts may read it.
+    func auditCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+        let json = try onlyJSONFlag("audit", arguments)
+        let reservations = try localReservations(for: "audit")
+        let entries: [AuditEntry]
+        do { entries = try reservations.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
+        if json {
+            try printJSON(entries.map { entry -> [String: Any] in
+                ["time": TimeText.format(entry.time), "user": entry.user, "action": entry.action,
+                 "board": entry.board ?? NSNull(), "detail": entry.detail ?? NSNull()]
+            }, session, for: "audit")
+            return
+        }
+        var table = [["TIME", "USER", "ACTION", "BOARD", "DETAIL"]]
+        for entry in entries {
+            table.append([TimeText.format(entry.time), entry.user, entry.action, entry.board ?? "-", entry.detail ?? ""])
+        }
+        session.print(TerminalText.table(table))
+    }
+
+    /// What a command that changed a board goes into the audit log as, on
+    /// a lone agent (a coordinator keeps its own): nil for one that only
+    /// looks.
+    static func auditAction(_ words: [String]) -> (action: String, board: String?, detail: String?)? {
+        guard let name = words.first, ["power", "upload", "rm", "netboot", "flash", "connect"].contains(name) else { return nil }
+        if name == "power" && words.count >= 3 && words[2] == "status" { return nil }
+        let detail = words.dropFirst(2).joined(separator: " ")
+        return (name, words.count > 1 ? words[1] : nil, detail.isEmpty ? nil : String(detail.prefix(200)))
+    }
+
+    func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(ShellError) -> Bool {
+        for argument in arguments where argument != "--json" {
+            throw .usage("\(command): unexpected argument '\(argument)' (usage: \(command) [--json])")
+        }
+        return !arguments.isEmpty
+    }
+
+}
