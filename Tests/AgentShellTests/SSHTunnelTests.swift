@@ -36,6 +36,10 @@ struct SSHTunnelTests {
                 "\(connectRefused)")
         let bob = try await fixture.ssh(key: fixture.keys.bob, stdinPath: input, "connect", "board1", "\(echoPort)")
         #expect(bob.exitCode == 0 && bob.stdout == message, "\(bob.exitCode) \(bob.stderr)")
+        // --check (the coordinator's question before a tunnel): reach, close, say so.
+        let check = try await fixture.ssh(key: fixture.keys.bob, "connect", "board1", "\(echoPort)", "--check")
+        #expect(check.exitCode == 0 && check.stdout == "board1 port \(echoPort): reachable\n", "\(check)")
+        #expect(try await fixture.ssh("connect", "board1", "\(echoPort)", "--check").exitCode == 3, "held by bob")
     }
 
     @Test func connectSaysWhyItCannot() async throws {
@@ -48,6 +52,9 @@ struct SSHTunnelTests {
         #expect(noNetwork.exitCode == 1 && noNetwork.stderrLines == ["connect: board2 has no network.board_ip in the agent's config"], "\(noNetwork)")
         #expect(try await fixture.ssh("connect", "board1", "ssh").exitCode == 2)
         #expect(try await fixture.ssh("connect", "board1").exitCode == 2)
+        #expect(try await fixture.ssh("connect", "board1", "22", "--chek").exitCode == 2)
+        let checkClosed = try await fixture.ssh("connect", "board1", "\(closed)", "--check")
+        #expect(checkClosed.exitCode == 1 && checkClosed.stderrLines.count == 1 && checkClosed.stderr.contains("Connection refused"), "\(checkClosed)")
         #expect(try await fixture.ssh("connect", "nope", "22").exitCode == 1)
         // Not on a terminal: a tunnel carries raw bytes.
         let terminal = try await fixture.ssh(options: ["-tt"], "connect", "board1", "22")

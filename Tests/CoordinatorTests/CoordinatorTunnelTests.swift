@@ -30,9 +30,11 @@ struct CoordinatorTunnelTests {
         #expect(try await lab.tunnel("alice", to: "b1:\(echoPort)", stdinPath: input).exitCode == 255)
         #expect(try await lab.tunnel("bob", to: "nope:22", stdinPath: input).exitCode == 255)
         let closedPort = try freeTCPPort()
+        // A port nobody listens on: the open is refused (the agent looked first), with the reason in the log.
         let nothing = try await lab.tunnel("bob", to: "b1:\(closedPort)", stdinPath: input)
-        #expect(nothing.stdout.isEmpty, "\(nothing)")
-        #expect(await eventually { lab.coordinator.stderr.contains("Connection refused") }, "\(lab.coordinator.stderr.suffix(1500))")
+        #expect(nothing.exitCode == 255 && nothing.stdout.isEmpty && nothing.stderr.contains("forwarding failed"), "\(nothing)")
+        #expect(await eventually { lab.coordinator.stderr.contains("tunnel: refused bob") && lab.coordinator.stderr.contains("Connection refused") },
+                "\(lab.coordinator.stderr.suffix(1500))")
 
         let audit = try await lab.ssh("alice", "audit", "--json")
         #expect(audit.stdout.contains("\"action\":\"tunnel\""), "\(audit)")

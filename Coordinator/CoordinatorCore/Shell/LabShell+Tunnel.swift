@@ -14,6 +14,19 @@ extension LabShell {
             guard let link = links[board.agent], registry.agentState(board.agent).online else {
                 throw .failure("\(board.name) is offline (agent \(board.agent))")
             }
+            // The agent reaches the port first: nobody listening refuses the
+            // open (OpenSSH: "open failed"), not a tunnel that closes at once.
+            let check: (status: Int32?, stderr: [UInt8])
+            do {
+                let result = try link.run(["connect", board.name, String(port), "--check"], as: user, limit: 15)
+                check = (result.status, result.stderr)
+            } catch {
+                throw .failure("agent \(board.agent) cannot be reached: \(error)")
+            }
+            guard check.status == 0 else {
+                let said = String(decoding: check.stderr, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " / ")
+                throw .failure(said.isEmpty ? "the agent's check failed (status \(check.status.map(String.init) ?? "none"))" : said)
+            }
             try? store.audit(user: user, action: "tunnel", board: board.name, detail: "port \(port)", at: now())
             logger.info("tunnel: \(user) from \(peer) to \(board.name) port \(port)")
             return { io in
