@@ -144,11 +144,4 @@ struct SSHExecTests {
         #expect(result.exitCode == 3)
         #expect(result.stderrLines == ["only a coordinator's key may act for another user (this key is alice)"])
     }
-
-    @Test func notYetCommandsFailWithOneLine() async throws {
-        let fixture = try AgentSSHFixture()
-        let result = try await fixture.ssh("reserve", "board1")
-        #expect(result.exitCode == 1)
-        #expect(result.stderrLines == ["reserve: not available on this agent yet"])
-    }
 }
