@@ -86,7 +86,7 @@ let package = Package(
         // MARK: Coordinator. CoordinatorStore: reservations and audit in
         // SQLite (the only module that imports CSQLite). CoordinatorCore:
         // config, agents (health checks, routing) and the SSH front door.
-        .target(name: "CoordinatorStore", dependencies: ["CSQLite"], path: "Coordinator/Store"),
+        .target(name: "CoordinatorStore", dependencies: ["CSQLite", "ProvisionerCore", "ShellSupport"], path: "Coordinator/Store"),
         // CoordinatorCalendar: the Google Calendar sync (libcurl, RS256 via libcrypto).
         .target(name: "CoordinatorCalendar", dependencies: [
             "CoordinatorStore", "Curl", "Digest", "SystemSupport",

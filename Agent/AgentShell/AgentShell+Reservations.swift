@@ -1,6 +1,5 @@
 import AgentCore
 import CoordinatorStore
-import Foundation
 import ProvisionerCore
 import ShellSupport
 import SystemSupport
@@ -85,18 +84,7 @@ extension AgentShell {
         let reservations = try localReservations(for: "audit")
         let entries: [AuditEntry]
         do { entries = try reservations.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
-        if json {
-            try printJSON(entries.map { entry -> [String: Any] in
-                ["time": TimeText.format(entry.time), "user": entry.user, "action": entry.action,
-                 "board": entry.board ?? NSNull(), "detail": entry.detail ?? NSNull()]
-            }, session, for: "audit")
-            return
-        }
-        var table = [["TIME", "USER", "ACTION", "BOARD", "DETAIL"]]
-        for entry in entries {
-            table.append([TimeText.format(entry.time), entry.user, entry.action, entry.board ?? "-", entry.detail ?? ""])
-        }
-        session.print(TerminalText.table(table))
+        session.print(AuditEntry.listing(entries, json: json))
     }
 
     /// What a command that changed a board goes into the audit log as, on
@@ -108,12 +96,4 @@ extension AgentShell {
         let detail = words.dropFirst(2).joined(separator: " ")
         return (name, words.count > 1 ? words[1] : nil, detail.isEmpty ? nil : String(detail.prefix(200)))
     }
-
-    func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(ShellError) -> Bool {
-        for argument in arguments where argument != "--json" {
-            throw .usage("\(command): unexpected argument '\(argument)' (usage: \(command) [--json])")
-        }
-        return !arguments.isEmpty
-    }
-
 }

@@ -124,24 +124,6 @@ extension LabShell {
         guard session.user.admin else { throw .notAllowed("audit: for admins only") }
         let entries: [AuditEntry]
         do { entries = try store.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
-        if json {
-            try printJSON(entries.map { entry -> [String: Any] in
-                ["time": TimeText.format(entry.time), "user": entry.user, "action": entry.action,
-                 "board": entry.board ?? NSNull(), "detail": entry.detail ?? NSNull()]
-            }, session, for: "audit")
-            return
-        }
-        var table = [["TIME", "USER", "ACTION", "BOARD", "DETAIL"]]
-        for entry in entries {
-            table.append([TimeText.format(entry.time), entry.user, entry.action, entry.board ?? "-", entry.detail ?? ""])
-        }
-        session.print(TerminalText.table(table))
-    }
-
-    func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(CommandError) -> Bool {
-        for argument in arguments where argument != "--json" {
-            throw .usage("\(command): unexpected argument '\(argument)' (usage: \(command) [--json])")
-        }
-        return !arguments.isEmpty
+        session.print(AuditEntry.listing(entries, json: json))
     }
 }
