@@ -164,8 +164,7 @@ public final class AgentSSHServer: SSHServerHandler {
                     session.printError("console: needs a terminal: use ssh -t")
                     return ExitStatus.usage.rawValue
                 }
-                shell.attachConsole(board, readOnly: false, session)
-                return ExitStatus.success.rawValue
+                return shell.execute(["console", board.config.name], in: session)
             }
             if request.command != nil {
                 // `ssh agent ''` or only `--as USER`: nothing to run.

@@ -42,14 +42,22 @@ public final class AgentShell: Sendable {
     /// Runs one command line (already split) and returns its exit status.
     public func execute(_ words: [String], in session: ShellSession) -> Int32 {
         do throws(ShellError) {
-            try run(words, in: session)
+            if ["console", "netboot", "flash", "connect"].contains(words.first) {
+                try livingOnReservation(words.dropFirst().first { !$0.hasPrefix("-") }, session) { () throws(ShellError) in
+                    try run(words, in: session)
+                }
+            } else {
+                try run(words, in: session)
+            }
             if let reservations, let (action, board, detail) = Self.auditAction(words) {
                 try? reservations.audit(user: session.identity.user, action: action, board: board, detail: detail)
             }
+            if let message = session.cutMessage { throw ShellError.notAllowed(message) }
             return ExitStatus.success.rawValue
         } catch {
-            session.printError(error.message)
-            return error.status.rawValue
+            // A cut session ends with why, whatever its command made of it.
+            session.printError(session.cutMessage ?? error.message)
+            return session.cutMessage == nil ? error.status.rawValue : ExitStatus.notAllowed.rawValue
         }
     }
 

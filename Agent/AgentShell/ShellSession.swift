@@ -1,7 +1,8 @@
 import ShellSupport
+import Synchronization
 
 /// One client's streams and identity, for the commands it runs. Used from
-/// the request's own thread only (except `streams.offer`).
+/// the request's own thread only (except `streams.offer` and `cut`).
 public final class ShellSession {
     public let streams: any ShellStreams
     public let identity: ShellIdentity
@@ -9,11 +10,27 @@ public final class ShellSession {
     public let loginName: String
     /// Input read but not consumed (the rest of a line-editor batch).
     private var pending: [UInt8] = []
+    private let cuttable: CuttableStreams
 
     public init(streams: any ShellStreams, identity: ShellIdentity, loginName: String = "") {
-        self.streams = streams
+        cuttable = CuttableStreams(streams)
+        self.streams = cuttable
         self.identity = identity
         self.loginName = loginName
+    }
+
+    /// Ends what the session runs as if its client had gone (a console
+    /// detaches, a job is cancelled, a tunnel closes); the command then
+    /// ends with `message` and exit 3. Callable from any thread.
+    public func cut(_ message: String) { cuttable.cut(message) }
+
+    /// Why the session was cut, if it was.
+    public var cutMessage: String? { cuttable.message }
+
+    /// `cut` and `printError` for another thread (the reservation watch).
+    var remote: (cut: @Sendable (String) -> Void, tell: @Sendable (String) -> Void) {
+        let cuttable = self.cuttable, terminal = isTerminal
+        return ({ cuttable.cut($0) }, { cuttable.writeError(TerminalText.bytes($0 + "\n", terminal: terminal)) })
     }
 
     public var isTerminal: Bool { streams.isTerminal }
@@ -44,4 +61,37 @@ public final class ShellSession {
 
     /// Raw bytes to stdout (console output, echo).
     public func writeRaw(_ bytes: [UInt8]) { streams.write(bytes) }
+}
+
+/// A session's streams that can be cut from another thread: reads then
+/// say the client has gone; writes still reach it (the last line).
+final class CuttableStreams: ShellStreams {
+    private let inner: any ShellStreams
+    private let cutWith = Mutex<String?>(nil)
+
+    init(_ inner: any ShellStreams) { self.inner = inner }
+
+    func cut(_ message: String) { cutWith.withLock { if $0 == nil { $0 = message } } }
+    var message: String? { cutWith.withLock { $0 } }
+
+    var isTerminal: Bool { inner.isTerminal }
+    func read(timeout: Double?) -> ShellInput {
+        if message != nil { return .end }
+        // A long wait is taken in short steps, so that a cut is seen.
+        let step = min(timeout ?? 0.5, 0.5)
+        var waited = 0.0
+        while true {
+            let input = inner.read(timeout: step)
+            if message != nil { return .end }
+            guard input == .timeout else { return input }
+            waited += step
+            if let timeout, waited >= timeout { return .timeout }
+        }
+    }
+    var isClosed: Bool { message != nil || inner.isClosed }
+    func write(_ bytes: [UInt8]) { inner.write(bytes) }
+    func writeError(_ bytes: [UInt8]) { inner.writeError(bytes) }
+    func offer(_ bytes: [UInt8]) { inner.offer(bytes) }
+    func takeDropped() -> Int { inner.takeDropped() }
+    func setBreakHandler(_ handler: (@Sendable () -> Void)?) { inner.setBreakHandler(handler) }
 }

@@ -67,6 +67,32 @@ struct SSHReservationTests {
                           "alice power board1 off (the reservation ended)", "bob-smith power board1 on"], "\(lines)")
     }
 
+    /// At a reservation's end, as at the coordinator: the holder's console
+    /// is warned first (the end is within 5 minutes), then cut with exit 3,
+    /// and the board is powered off. A watcher's read-only console stays.
+    @Test func theHoldersConsoleIsWarnedThenCutAtTheEnd() async throws {
+        let fixture = try AgentSSHFixture(coordinator: false)
+        let keys = fixture.keys
+        let until = TimeText.format(Int64(wallClock()) + 6)
+        let reserved = try await fixture.ssh(key: keys.alice, "reserve", "board1", "--until", until)
+        #expect(reserved.exitCode == 0, "\(reserved)")
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "on").exitCode == 0)
+        let holder = try fixture.terminal(key: keys.alice, "console", "board1")
+        let warning = "your reservation of board1 ends in 1 min (at \(until)): reserve board1 --for 1h to keep it"
+        #expect(await eventually { holder.errorText.contains(warning) }, "\(holder.errorText)")
+        #expect(holder.isRunning, "warned, not cut")
+        let watcher = try fixture.terminal(key: keys.bob, "console", "board1")
+        try await watcher.waitFor("held by alice")
+        #expect(await holder.waitForExit() == 3)
+        #expect(holder.errorText.hasSuffix("your reservation of board1 has ended: this session is closed\r\n"), "\(holder.errorText)")
+        let deadline = wallClock() + 5
+        while fixture.board1.fakePower.current == .on && wallClock() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(fixture.board1.fakePower.current == .off, "powered off at the end")
+        // The watcher was never cut: it detaches itself.
+        watcher.type([0x1D, UInt8(ascii: ".")])
+        #expect(await watcher.waitForExit() == 0)
+    }
+
     @Test(arguments: [
         (["reserve"], 2, "reserve: missing BOARD"),
         (["reserve", "board9"], 1, "reserve: no board 'board9'"),
