@@ -84,9 +84,11 @@ let package = Package(
         ], path: "Agent/provisioner-agent"),
 
         // MARK: Coordinator. CoordinatorStore: reservations and audit in
-        // SQLite (the only module that imports CSQLite). CoordinatorCore:
+        // SQLite (the only module that imports CSQLite), and the watch of
+        // their ends (a lone agent uses both too). CoordinatorCore:
         // config, agents (health checks, routing) and the SSH front door.
-        .target(name: "CoordinatorStore", dependencies: ["CSQLite", "ProvisionerCore", "ShellSupport"], path: "Coordinator/Store"),
+        .target(name: "CoordinatorStore", dependencies: ["CSQLite", "ProvisionerCore", "ShellSupport", "SystemSupport"],
+                path: "Coordinator/Store"),
         // CoordinatorCalendar: the Google Calendar sync (libcurl, RS256 via libcrypto).
         .target(name: "CoordinatorCalendar", dependencies: [
             "CoordinatorStore", "Curl", "Digest", "SystemSupport",

@@ -16,30 +16,20 @@ public final class LocalReservations: Sendable {
     let store: ReservationStore
     let holders: BoardHolders
     private let clock: @Sendable () -> Double
-    /// The boards whose holder was last seen, to power off the ones whose
-    /// reservation ended with nobody after them.
+    /// Warns and cuts the sessions that live on a reservation (the
+    /// coordinator's watch).
+    let watch = ReservationWatch()
+    /// Each board's holder as last seen, set at once by `reserve`: a board
+    /// whose reservation ended (released or run out) with nobody after it
+    /// is powered off, however soon after its reservation that came.
     private let lastHolders = Mutex<[String: String]>([:])
-
-    /// A session that lives on a reservation (console input, netboot,
-    /// flash, connect): warned before the end, cut at it.
-    struct Watched: Sendable {
-        let user: String
-        let board: String
-        let cut: @Sendable (String) -> Void
-        let tell: @Sendable (String) -> Void
-        /// The end a warning was given for (an extension warns again).
-        var warnedFor: Double?
-    }
-    private let watched = Mutex<(next: Int, entries: [Int: Watched])>((0, [:]))
-    /// How long before the end the warning comes, as at the coordinator.
-    static let warningLead = 300.0
 
     public init(path: String, holders: BoardHolders, clock: @escaping @Sendable () -> Double = wallClock) throws {
         store = try ReservationStore(path: path)
         self.holders = holders
         self.clock = clock
         let now = Int64(clock())
-        for reservation in try store.active(at: now) where reservation.isCurrent(at: now) {
+        for reservation in try store.currentByBoard(at: now).values {
             holders.set(reservation.board, to: Self.holding(reservation))
             lastHolders.withLock { $0[reservation.board] = reservation.user }
         }
@@ -68,61 +58,20 @@ public final class LocalReservations: Sendable {
         holders.set(reservation.board, to: nil)
     }
 
-    func active() throws -> [Reservation] { try store.active(at: now) }
-
     func audit(user: String, action: String, board: String?, detail: String? = nil) throws {
         try store.audit(user: user, action: action, board: board, detail: detail, at: now)
     }
 
     func auditLog() throws -> [AuditEntry] { try store.auditLog() }
 
-    /// Watches a session of `user` on `board` until `unwatch`.
-    func watch(user: String, board: String, cut: @escaping @Sendable (String) -> Void,
-               tell: @escaping @Sendable (String) -> Void) -> Int {
-        watched.withLock { state in
-            state.next += 1
-            state.entries[state.next] = Watched(user: user, board: board, cut: cut, tell: tell)
-            return state.next
-        }
-    }
-
-    func unwatch(_ token: Int) { _ = watched.withLock { $0.entries.removeValue(forKey: token) } }
-
-    /// One pass: sessions whose user no longer holds their board are cut;
-    /// those within `warningLead` of the end are warned once per end.
-    func checkSessions() {
-        let now = clock()
-        var actions: [@Sendable () -> Void] = []
-        watched.withLock { state in
-            for (token, entry) in state.entries {
-                guard let holding = holders.holding(of: entry.board), holding.user == entry.user || holding.guests.contains(entry.user) else {
-                    let message = "your reservation of \(entry.board) has ended: this session is closed"
-                    actions.append { entry.cut(message) }
-                    state.entries.removeValue(forKey: token)
-                    continue
-                }
-                let left = holding.until - now
-                if left <= Self.warningLead && entry.warnedFor != holding.until {
-                    state.entries[token]?.warnedFor = holding.until
-                    let minutes = max(1, Int((left / 60).rounded(.up)))
-                    let message = "your reservation of \(entry.board) ends in \(minutes) min (at \(TimeText.format(Int64(holding.until)))): "
-                        + "reserve \(entry.board) --for 1h to keep it"
-                    actions.append { entry.tell(message) }
-                }
-            }
-        }
-        // A slow client must not hold up the watch: each message on a thread of its own.
-        for action in actions { try? startThread(named: "reservation-notice", action) }
-    }
-
-    /// The boards whose holder's reservation has ended (released or run
-    /// out) since the last call, with who held them: to be powered off.
-    func ended() -> [(board: String, user: String)] {
-        lastHolders.withLock { last in
-            var freed: [(board: String, user: String)] = []
-            for (board, user) in last where holders.holding(of: board) == nil {
-                freed.append((board, user))
-            }
+    /// One pass: the sessions warned or cut, and the boards whose holder's
+    /// reservation ended with nobody after them (released or run out),
+    /// with who held them: to be powered off.
+    func pass() throws -> [(board: String, user: String)] {
+        let time = now
+        _ = watch.check(now: time, boards: [], current: try store.currentByBoard(at: time))
+        return lastHolders.withLock { last in
+            let freed = last.filter { holders.holding(of: $0.key) == nil }.map { (board: $0.key, user: $0.value) }
             for (board, _) in freed { last.removeValue(forKey: board) }
             return freed.sorted { $0.board < $1.board }
         }
@@ -143,19 +92,25 @@ extension AgentShell {
             return
         }
         let remote = session.remote
-        let token = reservations.watch(user: user, board: boardName, cut: remote.cut, tell: remote.tell)
-        defer { reservations.unwatch(token) }
+        let token = reservations.watch.add(user: user, board: boardName, warn: remote.tell, cut: remote.cut)
+        defer { reservations.watch.remove(token) }
         try body()
     }
 
-    /// Once a second: a board whose local reservation ended (released or
-    /// run out) with nobody after it is powered off, as its last holder,
-    /// and that goes in the audit log. Returns when `stop` is signalled.
+    /// Once a second: the sessions that live on a reservation are warned
+    /// and cut (`livingOnReservation`), and a board whose reservation ended
+    /// (released or run out) with nobody after it is powered off, as its
+    /// last holder, and that goes in the audit log. Returns when `stop` is
+    /// signalled.
     public func watchLocalReservations(until stop: ThreadSignal) {
         guard let reservations else { return }
         while !stop.wait(timeout: 1) {
-            reservations.checkSessions()
-            for (name, user) in reservations.ended() {
+            let ended: [(board: String, user: String)]
+            do { ended = try reservations.pass() } catch {
+                logger.error("reservations: the store failed, sessions are not checked: \(error)")
+                continue
+            }
+            for (name, user) in ended {
                 guard let board = boards.first(where: { $0.config.name == name }) else { continue }
                 do {
                     try board.power.powerOff()

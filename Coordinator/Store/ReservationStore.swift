@@ -153,6 +153,11 @@ public final class ReservationStore: Sendable {
         }
     }
 
+    /// Each board's reservation at `now`, in one query.
+    public func currentByBoard(at now: Int64) throws -> [String: Reservation] {
+        Dictionary(try active(at: now).filter { $0.isCurrent(at: now) }.map { ($0.board, $0) }) { first, _ in first }
+    }
+
     /// Reservations that have not ended at `now`, by board then start.
     public func active(at now: Int64) throws -> [Reservation] {
         try lock.withLock { _ in try reservations("WHERE end > ? ORDER BY board, start", [.integer(now)]) }

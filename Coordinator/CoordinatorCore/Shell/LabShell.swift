@@ -59,7 +59,7 @@ public final class LabShell: Sendable {
 
     /// Each held board's current reservation, in one query.
     func currentReservations(at time: Int64) throws -> [String: Reservation] {
-        Dictionary(try store.active(at: time).filter { $0.isCurrent(at: time) }.map { ($0.board, $0) }) { first, _ in first }
+        try store.currentByBoard(at: time)
     }
 
     /// A board whose reservation ended is powered off (DESIGN.md "Reservation

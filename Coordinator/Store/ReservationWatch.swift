@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CoordinatorStore
 import ProvisionerCore
 import Synchronization
 import SystemSupport
@@ -11,7 +10,7 @@ import SystemSupport
 /// "Reservation needed"): a session is warned once 5 minutes before its
 /// reservation ends and cut when it ends (or is released, or moves to
 /// someone else); a board whose holder's reservation ended with nobody
-/// after them is powered off.
+/// after them is powered off. The coordinator's, and a lone agent's.
 public final class ReservationWatch: Sendable {
     /// One watched session: its user and board, and what warning and
     /// cutting do to it (called on the watch's thread: they must not block).
@@ -40,7 +39,7 @@ public final class ReservationWatch: Sendable {
     public init() {}
 
     /// Watches a session of `user` on `board` until `remove`.
-    func add(user: String, board: String, warn: @escaping @Sendable (String) -> Void,
+    public func add(user: String, board: String, warn: @escaping @Sendable (String) -> Void,
              cut: @escaping @Sendable (String) -> Void) -> Int {
         state.withLock { state in
             state.nextToken += 1
@@ -49,14 +48,14 @@ public final class ReservationWatch: Sendable {
         }
     }
 
-    func remove(_ token: Int) {
+    public func remove(_ token: Int) {
         state.withLock { _ = $0.entries.removeValue(forKey: token) }
     }
 
     /// One pass at `now`, given each held board's current reservation.
     /// Returns the boards whose holder's reservation ended with nobody after
     /// them, and who held them, to be powered off.
-    func check(now: Int64, boards: [String], current: [String: Reservation]) -> [(board: String, user: String)] {
+    public func check(now: Int64, boards: [String], current: [String: Reservation]) -> [(board: String, user: String)] {
         var actions: [@Sendable () -> Void] = []
         var freed: [(board: String, user: String)] = []
         state.withLock { state in
@@ -94,7 +93,7 @@ public final class ReservationWatch: Sendable {
     }
 
     /// Checks every `interval` seconds on a thread of its own until `stop`.
-    func start(interval: Double, _ pass: @escaping @Sendable () -> Void) throws {
+    public func start(interval: Double, _ pass: @escaping @Sendable () -> Void) throws {
         try startThread(named: "reservation-watch") { [self] in
             while !state.withLock({ $0.stopping }) {
                 pass()
@@ -103,7 +102,7 @@ public final class ReservationWatch: Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         state.withLock { $0.stopping = true }
     }
 }
