@@ -14,7 +14,7 @@ extension LabShell {
         let time = now()
         let holders: [String: Reservation]
         do {
-            holders = try currentReservations(at: time)
+            holders = try store.currentByBoard(at: time)
         } catch {
             throw .failure("boards: the reservation store failed: \(error)")
         }

@@ -48,18 +48,13 @@ public final class LabShell: Sendable {
         let time = now()
         let current: [String: Reservation]
         do {
-            current = try currentReservations(at: time)
+            current = try store.currentByBoard(at: time)
         } catch {
             logger.error("reservations: the store failed, sessions are not checked: \(error)")
             return
         }
         let freed = watch.check(now: time, boards: registry.boards().map(\.name), current: current)
         for (board, user) in freed { powerOff(board, after: user) }
-    }
-
-    /// Each held board's current reservation, in one query.
-    func currentReservations(at time: Int64) throws -> [String: Reservation] {
-        try store.currentByBoard(at: time)
     }
 
     /// A board whose reservation ended is powered off (DESIGN.md "Reservation

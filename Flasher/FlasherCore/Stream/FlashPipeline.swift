@@ -193,8 +193,8 @@ public final class FlashPipeline: Sendable {
         let queue = decoded
         // Nothing reads the bmap's long holes unless the whole image is hashed.
         let holes = hashesImage ? [] : bmap.map { Self.holes(of: $0, atLeast: options.chunkSize / 16) } ?? []
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: holes.isEmpty ? 1 : options.chunkSize / 16, alignment: 4096)
-        defer { scratch.deallocate() }
+        let scratch = holes.isEmpty ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: options.chunkSize / 16, alignment: 4096)
+        defer { scratch?.deallocate() }
         var sink = OutputSink(first: current.storage, holes: holes, scratch: scratch) {
             (count: Int, offset: Int64) throws(FlasherError) -> UnsafeMutableRawBufferPointer in
             current.count = count
