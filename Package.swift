@@ -46,6 +46,13 @@ let package = Package(
         .target(name: "SystemSupport", dependencies: ["CSystemSupport"], path: "Libraries/SystemSupport"),
         // Word splitting and line editing for the agent's and the coordinator's shells.
         .target(name: "ShellSupport", path: "Libraries/ShellSupport"),
+        // Commands: every command of both binaries, declared and parsed once
+        // (swift-argument-parser), the one access policy, and the one shell
+        // (sessions, the interactive loop) both SSH front doors run.
+        .target(name: "Commands", dependencies: [
+            "ProvisionerCore", "SSH", "ShellSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Libraries/Commands"),
         .target(name: "ProvisionerCore", dependencies: [
             "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
@@ -74,7 +81,7 @@ let package = Package(
         // AgentShell: a lone agent keeps its reservations and audit log in
         // the coordinator's store (CoordinatorStore, SQLite).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "CoordinatorStore", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "AgentCore", "Artifacts", "Commands", "CoordinatorStore", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
@@ -95,7 +102,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "Commands", "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [

@@ -14,6 +14,9 @@ public final class BoardHolders: Sendable {
         /// serves the holder's space.
         public var guests: [String]
 
+        /// `until` in whole seconds, bounded (never a trap on conversion).
+        public var untilSeconds: Int64 { until.isFinite ? Int64(max(0, min(until, 9e15))) : 0 }
+
         public init(user: String, until: Double, guests: [String] = []) {
             self.user = user
             self.until = until

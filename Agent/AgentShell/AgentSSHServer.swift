@@ -110,7 +110,7 @@ public final class AgentSSHServer: SSHServerHandler {
         // gets OpenSSH's "open failed" rather than a tunnel that closes at once.
         let connection: TCPConnection
         do throws(ShellError) {
-            try shell.requireHolder(board, user: user, for: "tunnel")
+            _ = try shell.decide(ConnectCommand(board: board.config.name, port: request.port), ShellIdentity(user: user))
             connection = try shell.openConnection(to: board, port: request.port, for: "tunnel")
         } catch {
             logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): \(error.message)")

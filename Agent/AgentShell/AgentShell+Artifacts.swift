@@ -24,34 +24,14 @@ extension AgentShell {
     /// `upload BOARD NAME [--sha256 HEX] < FILE`: stdin to the caller's space,
     /// stored under NAME only once all of it came, with EOF, and matched the
     /// announced sha256. A session that ends early stores nothing.
-    func uploadCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: upload BOARD NAME [--sha256 HEX] < FILE"
-        var positional: [String] = []
-        var sha256: String?
-        var rest = arguments[...]
-        while let word = rest.popFirst() {
-            if word == "--sha256" {
-                guard let value = rest.popFirst() else { throw .usage("upload: --sha256 needs a value (\(usage))") }
-                sha256 = value.lowercased()
-            } else if word.hasPrefix("-") {
-                throw .usage("upload: unknown option '\(word)' (\(usage))")
-            } else {
-                positional.append(word)
-            }
-        }
-        guard positional.count == 2 else {
-            throw .usage("upload: \(positional.count < 2 ? "missing arguments" : "too many arguments") (\(usage))")
-        }
-        if let sha256, sha256.utf8.count != 64 || !sha256.utf8.allSatisfy(isHexDigit) {
-            throw .usage("upload: the sha256 '\(sha256)' is not 64 hex digits")
-        }
-        let board = try board(positional[0], for: "upload")
+    func uploadCommand(_ command: UploadCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let sha256 = command.expectedSHA256
         let artifacts = try artifactSpace(for: "upload")
         guard !session.isTerminal else {
-            throw .usage("upload: reads the file from stdin, not a terminal: ssh HOST upload \(board.config.name) \(positional[1]) < FILE")
+            throw .usage("upload: reads the file from stdin, not a terminal: ssh HOST upload \(board.config.name) \(command.name) < FILE")
         }
         let user = session.identity.user
-        let route = try route(user: user, name: positional[1], for: "upload")
+        let route = try route(user: user, name: command.name, for: "upload")
         let upload: ArtifactUpload
         do {
             upload = try artifacts.store.beginUpload(route, user: user, expectedLength: nil)
@@ -95,17 +75,8 @@ extension AgentShell {
     }
 
     /// `files BOARD [--json]`: the caller's artifacts: name, size, sha256, age.
-    func filesCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: files BOARD [--json]"
-        let json = arguments.contains("--json")
-        let positional = arguments.filter { $0 != "--json" }
-        if let option = positional.first(where: { $0.hasPrefix("-") }) {
-            throw .usage("files: unknown option '\(option)' (\(usage))")
-        }
-        guard positional.count == 1 else {
-            throw .usage("files: \(positional.isEmpty ? "missing the board" : "too many arguments") (\(usage))")
-        }
-        _ = try board(positional[0], for: "files")
+    func filesCommand(_ command: FilesCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         let artifacts = try artifactSpace(for: "files")
         let user = session.identity.user
         guard ArtifactRoute.isValidUserName(user) else { throw .failure("files: '\(user)' has no artifact space") }
@@ -135,16 +106,10 @@ extension AgentShell {
     }
 
     /// `rm BOARD NAME`: deletes one of the caller's artifacts and its sidecar.
-    func rmCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: rm BOARD NAME"
-        if let option = arguments.first(where: { $0.hasPrefix("-") }) { throw .usage("rm: unknown option '\(option)' (\(usage))") }
-        guard arguments.count == 2 else {
-            throw .usage("rm: \(arguments.count < 2 ? "missing arguments" : "too many arguments") (\(usage))")
-        }
-        _ = try board(arguments[0], for: "rm")
+    func rmCommand(_ command: RmCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
         let artifacts = try artifactSpace(for: "rm")
         let user = session.identity.user
-        let route = try route(user: user, name: arguments[1], for: "rm")
+        let route = try route(user: user, name: command.name, for: "rm")
         do {
             try artifacts.store.delete(route)
         } catch {
@@ -157,9 +122,7 @@ extension AgentShell {
     /// `token BOARD`: the caller's bearer token for HTTP uploads to this
     /// agent (made on first use), alone on stdout; how to use it on stderr
     /// when a person is watching.
-    func tokenCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        guard arguments.count == 1, !arguments[0].hasPrefix("-") else { throw .usage("token: usage: token BOARD") }
-        _ = try board(arguments[0], for: "token")
+    func tokenCommand(_ command: TokenCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
         let artifacts = try artifactSpace(for: "token")
         let user = session.identity.user
         guard ArtifactRoute.isValidUserName(user) else { throw .failure("token: '\(user)' has no artifact space") }
@@ -195,10 +158,6 @@ extension AgentShell {
         default: return .failure("\(command): \(refusal.message)")
         }
     }
-}
-
-private func isHexDigit(_ byte: UInt8) -> Bool {
-    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)
 }
 
 /// "512 B", "4.0 KiB", "1.5 GiB".

@@ -7,12 +7,8 @@ extension AgentShell {
     /// `boards [--json]`: every board with its power state, its state (off,
     /// u-boot, linux, flashing, netboot, unknown; see `JobSlots.state`) and
     /// its holder as the coordinator last said (`hold`).
-    func boardsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        var json = false
-        for argument in arguments {
-            guard argument == "--json" else { throw .usage("boards: unexpected argument '\(argument)' (usage: boards [--json])") }
-            json = true
-        }
+    func boardsCommand(_ command: BoardsCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         let rows = boards.map { board -> [String: Any] in
             let power: PowerState?
             do { power = try board.power.status() } catch { power = nil }

@@ -9,19 +9,11 @@ extension AgentShell {
     /// `connect BOARD PORT --check` only reaches the port and closes it: the
     /// coordinator asks so before it opens a tunnel, so that OpenSSH can say
     /// "open failed" for a port nobody listens on.
-    func connectCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: connect BOARD PORT [--check]"
-        let check = arguments.count == 3 && arguments[2] == "--check"
-        let arguments = check ? Array(arguments.prefix(2)) : arguments
-        guard arguments.count == 2 else { throw .usage("connect: \(arguments.count < 2 ? "missing arguments" : "too many arguments") (\(usage))") }
-        guard let port = Int(arguments[1]), (1...65535).contains(port) else {
-            throw .usage("connect: '\(arguments[1])' is not a port (\(usage))")
-        }
+    func connectCommand(_ command: ConnectCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let check = command.checkOnly, port = command.portNumber
         guard check || !session.isTerminal else {
             throw .usage("connect: carries raw bytes, not for a terminal (use ssh -J or a ProxyCommand)")
         }
-        let board = try board(arguments[0], for: "connect")
-        try requireHolder(board, session, for: "connect")
         let connection = try openConnection(to: board, port: port, for: "connect")
         if check {
             connection.shutDown()

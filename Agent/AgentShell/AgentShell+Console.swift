@@ -6,31 +6,19 @@ import SystemSupport
 extension AgentShell {
     /// `console BOARD [--ro]`: attaches to the live console with scrollback
     /// replay until the client detaches (`Ctrl-]` `.`), sends EOF or leaves.
-    func consoleCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: console BOARD [--ro]"
-        var readOnly = false
-        var boardName: String?
-        for argument in arguments {
-            if argument == "--ro" {
-                readOnly = true
-            } else if !argument.hasPrefix("-") && boardName == nil {
-                boardName = argument
-            } else {
-                throw .usage("console: unexpected argument '\(argument)' (\(usage))")
-            }
-        }
-        guard let boardName else { throw .usage("console: missing BOARD (\(usage))") }
-        let board = try board(boardName, for: "console")
+    /// Read-write when the policy granted it (the holder, an admin's
+    /// `--force`), else watching.
+    func consoleCommand(_ command: ConsoleCommand, _ board: any BoardHandle, _ grant: AccessGrant,
+                        _ session: ShellSession) throws(ShellError) {
         guard session.isTerminal else { throw .usage("console: needs a terminal: use ssh -t") }
-        attachConsole(board, readOnly: readOnly, session)
+        attachConsole(board, readOnly: grant == .watching, asked: command.readOnly, session)
     }
 
-    func attachConsole(_ board: any BoardHandle, readOnly asked: Bool, _ session: ShellSession) {
+    func attachConsole(_ board: any BoardHandle, readOnly: Bool, asked: Bool = false, _ session: ShellSession) {
         let name = board.config.name
         let user = session.identity.user
         // Someone else holds the board: watching only.
-        let heldBy = holders.allows(user, on: name) ? nil : holders.holding(of: name)
-        let readOnly = asked || heldBy != nil
+        let heldBy = readOnly && !asked && !holders.allows(user, on: name) ? holders.holding(of: name) : nil
         let streams = session.streams
         @Sendable func notice(_ text: String) { streams.offer(Array("\r\n[provisioner] \(text)\r\n".utf8)) }
         if let heldBy {

@@ -12,34 +12,8 @@ extension AgentShell {
     /// rootfs to `flash.target` or `--target`, a kernel and a device tree to
     /// `flash.kernel_target` and `flash.dtb_target`), shows its progress, and
     /// exits 0 only once the board came back up from what was written.
-    func flashCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]"
-        var options: [String: String] = [:]
-        var verify = true
-        var boardName: String?
-        var rest = arguments[...]
-        while let word = rest.popFirst() {
-            switch word {
-            case "--rootfs", "--bmap", "--target", "--kernel", "--dtb":
-                guard let value = rest.popFirst() else { throw .usage("flash: \(word) needs a value (\(usage))") }
-                options[word] = value
-            case "--no-verify":
-                verify = false
-            default:
-                if word.hasPrefix("-") { throw .usage("flash: unknown option '\(word)' (\(usage))") }
-                guard boardName == nil else { throw .usage("flash: unexpected argument '\(word)' (\(usage))") }
-                boardName = word
-            }
-        }
-        guard let boardName else { throw .usage("flash: missing BOARD (\(usage))") }
-        guard options["--rootfs"] != nil || options["--kernel"] != nil || options["--dtb"] != nil else {
-            throw .usage("flash: nothing to write: give --rootfs, --kernel or --dtb (\(usage))")
-        }
-        if options["--rootfs"] == nil, let option = ["--bmap", "--target"].first(where: { options[$0] != nil }) {
-            throw .usage("flash: \(option) goes with --rootfs")
-        }
-        let board = try board(boardName, for: "flash")
-        try requireHolder(board, session, for: "flash")
+    func flashCommand(_ command: FlashCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let verify = command.verify
         guard let settings = board.config.flash else {
             throw .failure("flash: \(board.config.name) has no flash block in agent.yaml (flash.target)")
         }
@@ -58,25 +32,25 @@ extension AgentShell {
         }
         func url(_ path: String) -> String { network.httpURL + "/u/\(user)/" + percentEncoded(path) }
         /// One of the caller's files, with its sha256.
-        func artifact(_ option: String) throws(ShellError) -> ArtifactEntry? {
-            guard let name = options[option] else { return nil }
+        func artifact(_ file: String?) throws(ShellError) -> ArtifactEntry? {
+            guard let name = file else { return nil }
             let route = try route(user: user, name: name, for: "flash")
             guard let entry = entries.first(where: { $0.name == route.path }) else { throw .failure("flash: '/u/\(user)/\(route.path)' not found") }
             return entry
         }
         var images: [FlashImage] = []
-        if let rootfs = try artifact("--rootfs") {
+        if let rootfs = try artifact(command.rootfs) {
             var bmapURL: String?
-            if let bmap = try artifact("--bmap") {
+            if let bmap = try artifact(command.bmap) {
                 bmapURL = url(bmap.name)
             } else if let sidecar = entries.first(where: { $0.name == rootfs.name + ".bmap" }) {
                 bmapURL = url(sidecar.name)
             }
             images.append(FlashImage(name: "rootfs", url: url(rootfs.name), sha256: rootfs.sha256, size: nil, bmapURL: bmapURL,
-                                     target: options["--target"] ?? settings.target))
+                                     target: command.target ?? settings.target))
         }
-        for (option, name, target, key) in [("--kernel", "kernel", settings.kernelTarget, "kernel_target"),
-                                             ("--dtb", "dtb", settings.dtbTarget, "dtb_target")] {
+        for (option, name, target, key) in [(command.kernel, "kernel", settings.kernelTarget, "kernel_target"),
+                                             (command.dtb, "dtb", settings.dtbTarget, "dtb_target")] {
             guard let file = try artifact(option) else { continue }
             guard let target else {
                 throw .failure("flash: \(board.config.name) has no flash.\(key) in agent.yaml (e.g. /dev/mmcblk0p1:/\(name == "kernel" ? "Image" : "board.dtb"))")
@@ -149,11 +123,8 @@ extension AgentShell {
     }
 
     /// `jobs BOARD [--json]`: the board's netboot and flash history.
-    func jobsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let json = arguments.contains("--json")
-        let positional = arguments.filter { $0 != "--json" }
-        guard positional.count == 1, !positional[0].hasPrefix("-") else { throw .usage("jobs: usage: jobs BOARD [--json]") }
-        let board = try board(positional[0], for: "jobs")
+    func jobsCommand(_ command: JobsCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         if json {
             session.print(history.json(of: board.config.name))
             return

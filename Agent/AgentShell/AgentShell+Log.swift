@@ -7,31 +7,11 @@ extension AgentShell {
     /// timestamped as the console service writes it. `--since` takes a
     /// duration (`90s`, `10m`, `2h`, `1d`). `--follow` keeps printing new
     /// lines until the client leaves (or types Ctrl-C on a terminal).
-    func logCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: log BOARD [--since DURATION] [--follow]"
-        var boardName: String?
-        var since: Double?
-        var follow = false
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            switch argument {
-            case "--follow", "-f": follow = true
-            case "--since":
-                guard index + 1 < arguments.count else { throw .usage("log: --since needs a duration (\(usage))") }
-                index += 1
-                guard let seconds = Self.duration(arguments[index]) else {
-                    throw .usage("log: '\(arguments[index])' is not a duration such as 90s, 10m, 2h or 1d")
-                }
-                since = Date().timeIntervalSince1970 - seconds
-            default:
-                guard !argument.hasPrefix("-"), boardName == nil else { throw .usage("log: unexpected argument '\(argument)' (\(usage))") }
-                boardName = argument
-            }
-            index += 1
-        }
-        guard let boardName else { throw .usage("log: missing BOARD (\(usage))") }
-        let console = try board(boardName, for: "log").console
+    func logCommand(_ command: LogCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let since = command.sinceSeconds.map { Date().timeIntervalSince1970 - $0 }
+        let follow = command.follow
+        let boardName = board.config.name
+        let console = board.console
         var printed: Set<String>
         do {
             let lines = try console.logLines(since: since)
@@ -57,18 +37,5 @@ extension AgentShell {
             for line in lines where !printed.contains(line) { session.print(line + "\n") }
             printed = Set(lines)
         }
-    }
-
-    /// Seconds in `90s`, `10m`, `2h`, `1d`, or a bare number of seconds.
-    static func duration(_ text: String) -> Double? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        var number = Substring(text)
-        var unit = 1.0
-        if let last = text.last, let factor = units[last] {
-            number = number.dropLast()
-            unit = factor
-        }
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        return value * unit
     }
 }

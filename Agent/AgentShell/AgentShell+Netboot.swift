@@ -18,47 +18,16 @@ extension AgentShell {
     /// boots, then attaches the console (or, with `--wait`, returns 0 once
     /// the text shows). Ctrl-C or a closed session cancels the job; the board
     /// stays powered as the job left it, for a look at its console.
-    func netbootCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args \"…\"] [--wait TEXT|--wait-regex RE] [--timeout 5m]"
-        var options: [String: String] = [:]
-        var boardName: String?
-        var rest = arguments[...]
-        let valued = ["--kernel", "--initrd", "--dtb", "--args", "--wait", "--wait-regex", "--timeout"]
-        while let word = rest.popFirst() {
-            if valued.contains(word) {
-                guard let value = rest.popFirst() else { throw .usage("netboot: \(word) needs a value (\(usage))") }
-                guard options[word] == nil else { throw .usage("netboot: \(word) given twice") }
-                options[word] = value
-            } else if word.hasPrefix("-") {
-                throw .usage("netboot: unknown option '\(word)' (\(usage))")
-            } else if boardName == nil {
-                boardName = word
-            } else {
-                throw .usage("netboot: unexpected argument '\(word)' (\(usage))")
-            }
-        }
-        guard let boardName else { throw .usage("netboot: missing BOARD (\(usage))") }
-        guard let kernel = options["--kernel"] else { throw .usage("netboot: --kernel NAME is required (\(usage))") }
-        if let arguments = options["--args"], arguments.contains("'") {
-            throw .usage("netboot: --args cannot contain ' (it is passed through U-Boot's shell in single quotes)")
-        }
+    func netbootCommand(_ command: NetbootCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
+        let kernel = command.kernel ?? ""
         var wait: ExpectPattern?
-        if let text = options["--wait"], options["--wait-regex"] != nil {
-            throw .usage("netboot: give --wait '\(text)' or --wait-regex, not both")
-        } else if let text = options["--wait"] {
+        if let text = command.wait {
             wait = .literal(text)
-        } else if let text = options["--wait-regex"] {
+        } else if let text = command.waitRegex {
             do { wait = try .regex(text) } catch { throw .usage("netboot: --wait-regex \(error)") }
         }
-        var timeout: Double = 300
-        if let text = options["--timeout"] {
-            guard wait != nil else { throw .usage("netboot: --timeout goes with --wait") }
-            guard let value = parseDuration(text), value > 0 else { throw .usage("netboot: --timeout '\(text)' is not a duration (e.g. 90s, 5m)") }
-            timeout = value
-        }
-        let board = try board(boardName, for: "netboot")
-        try requireHolder(board, session, for: "netboot")
-        let missing = NetbootJob.missingFiles(for: board.config.uboot, initrd: options["--initrd"] != nil, dtb: options["--dtb"] != nil)
+        let timeout = command.timeoutSeconds
+        let missing = NetbootJob.missingFiles(for: board.config.uboot, initrd: command.initrd != nil, dtb: command.dtb != nil)
         if !missing.isEmpty {
             throw .usage("netboot: \(board.config.name)'s netboot steps need \(missing.joined(separator: " and "))")
         }
@@ -84,8 +53,8 @@ extension AgentShell {
             throw .failure("netboot: cannot make \(staging): \(error)")
         }
         var staged: [String: String] = [:]
-        for (role, option) in [("kernel", "--kernel"), ("initrd", "--initrd"), ("dtb", "--dtb")] {
-            guard let name = options[option] else { continue }
+        for (role, file) in [("kernel", command.kernel), ("initrd", command.initrd), ("dtb", command.dtb)] {
+            guard let name = file else { continue }
             let route = try route(user: user, name: name, for: "netboot")
             do {
                 try artifacts.store.stage(route, at: staging + "/" + role)
@@ -95,8 +64,8 @@ extension AgentShell {
             staged[role] = board.config.name + "/" + role
         }
         let request = NetbootRequest(user: user, kernel: staged["kernel"]!, dtb: staged["dtb"], initrd: staged["initrd"],
-                                     arguments: options["--args"], wait: wait, waitTimeout: timeout)
-        let files = "kernel \(kernel)" + (options["--initrd"].map { ", initrd \($0)" } ?? "") + (options["--dtb"].map { ", dtb \($0)" } ?? "")
+                                     arguments: command.kernelArguments, wait: wait, waitTimeout: timeout)
+        let files = "kernel \(kernel)" + (command.initrd.map { ", initrd \($0)" } ?? "") + (command.dtb.map { ", dtb \($0)" } ?? "")
         logger.notice("netboot: \(board.config.name) by \(user): \(files)")
 
         var job: NetbootJob?
@@ -108,8 +77,8 @@ extension AgentShell {
         }
         jobs.setState(outcome == nil ? "linux" : nil, of: board.config.name)
         var names: [String: String] = [:]
-        for option in ["--kernel", "--initrd", "--dtb"] {
-            if let name = options[option] { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
+        for file in [command.kernel, command.initrd, command.dtb] {
+            if let name = file { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
         }
         record(JobHistory.Record(kind: "netboot", user: user, started: started, seconds: wallClock() - started,
                                  result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",

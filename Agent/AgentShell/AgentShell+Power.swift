@@ -3,29 +3,23 @@ import ShellSupport
 
 extension AgentShell {
     /// `power BOARD on|off|cycle|status`: prints `BOARD: STATE` after the action.
-    func powerCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let usage = "usage: power BOARD on|off|cycle|status"
-        guard arguments.count == 2 else { throw .usage("power: \(arguments.count < 2 ? "missing arguments" : "too many arguments") (\(usage))") }
-        guard let action = PowerAction(rawValue: arguments[1]) else {
-            throw .usage("power: unknown action '\(arguments[1])' (\(usage))")
-        }
-        let board = try board(arguments[0], for: "power")
+    func powerCommand(_ command: PowerCommand, _ board: any BoardHandle, _ session: ShellSession) throws(ShellError) {
         let name = board.config.name
-        if action != .status { try requireHolder(board, session, for: "power") }
+        let verb = command.verb
         do {
-            switch action {
+            switch verb {
             case .on: try board.power.powerOn()
             case .off: try board.power.powerOff()
             case .cycle: try board.power.cycle()
             case .status: break
             }
         } catch {
-            logger.warning("power: \(session.identity.user) asked \(action.rawValue) for \(name): failed: \(error)")
-            throw .failure("power: \(name): \(action.rawValue) failed: \(error)")
+            logger.warning("power: \(session.identity.user) asked \(verb.rawValue) for \(name): failed: \(error)")
+            throw .failure("power: \(name): \(verb.rawValue) failed: \(error)")
         }
-        if action != .status {
+        if verb != .status {
             jobs.setState(nil, of: name)
-            logger.notice("power: \(name) \(action.rawValue), asked by \(session.identity.user)")
+            logger.notice("power: \(name) \(verb.rawValue), asked by \(session.identity.user)\(command.force ? " (--force)" : "")")
         }
         let state: PowerState
         do { state = try board.power.status() } catch { throw .failure("power: \(name): status failed: \(error)") }

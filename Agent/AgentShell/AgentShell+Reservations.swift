@@ -18,9 +18,9 @@ extension AgentShell {
     }
 
     /// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`: from now; 1 hour by default.
-    func reserveCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+    func reserveCommand(_ command: ReserveCommand, _ session: ShellSession) throws(ShellError) {
         let reservations = try localReservations(for: "reserve")
-        let request = try ReserveRequest(parsing: arguments, at: reservations.now)
+        let request = try command.request(at: reservations.now)
         let name = try board(request.board, for: "reserve").config.name
         let user = session.identity.user
         let reservation: Reservation
@@ -38,17 +38,17 @@ extension AgentShell {
 
     /// `release BOARD`: ends the caller's reservation (the board is then
     /// powered off, as at the coordinator).
-    func releaseCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
+    func releaseCommand(_ command: ReleaseCommand, _ session: ShellSession) throws(ShellError) {
         let reservations = try localReservations(for: "release")
-        guard arguments.count == 1, let boardName = arguments.first, !boardName.hasPrefix("-") else {
-            throw .usage("release: usage: release BOARD")
-        }
-        let name = try board(boardName, for: "release").config.name
+        let name = try board(command.board, for: "release").config.name
         let current: Reservation?
         do { current = try reservations.current(board: name) } catch { throw .failure("release: the reservation store failed: \(error)") }
         guard let current else { throw .failure("release: \(name) is not reserved") }
         let user = session.identity.user
-        guard current.user == user else { throw .notAllowed("release: \(name) is held by \(current.user), not you") }
+        guard current.user == user else {
+            // A lone agent has no admins.
+            throw .notAllowed(command.force ? "release: --force is for admins" : "release: \(name) is held by \(current.user), not you")
+        }
         do { try reservations.release(current) } catch { throw .failure("release: the reservation store failed: \(error)") }
         try? reservations.audit(user: user, action: "release", board: name)
         logger.notice("release: \(user) released \(name)")
@@ -57,43 +57,31 @@ extension AgentShell {
 
     /// `reservations [--json]`: who holds which board until when: the
     /// agent's own reservations, or what its coordinator said.
-    func reservationsCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let json = try onlyJSONFlag("reservations", arguments)
-        var rows: [(board: String, user: String, guests: [String], until: Double)] = []
-        for board in boards {
-            guard let holding = holders.holding(of: board.config.name) else { continue }
-            rows.append((board.config.name, holding.user, holding.guests, holding.until))
+    func reservationsCommand(_ command: ReservationsCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
+        let rows = boards.compactMap { board in
+            holders.holding(of: board.config.name).map { (board: board.config.name, user: $0.user, guests: $0.guests, until: $0.untilSeconds) }
         }
         if json {
-            try printJSON(rows.map { ["board": $0.board, "user": $0.user, "guests": $0.guests, "end": TimeText.format(Int64($0.until))] },
+            try printJSON(rows.map { ["board": $0.board, "user": $0.user, "guests": $0.guests, "end": TimeText.format($0.until)] },
                           session, for: "reservations")
             return
         }
         var table = [["BOARD", "USER", "END"]]
         for row in rows {
             table.append([row.board, row.user + (row.guests.isEmpty ? "" : " (with \(row.guests.joined(separator: ",")))"),
-                          TimeText.format(Int64(row.until))])
+                          TimeText.format(row.until)])
         }
         session.print(TerminalText.table(table))
     }
 
     /// `audit [--json]`: who did what to which board, and when. A lone agent
     /// has no admins: every key it accepts may read it.
-    func auditCommand(_ arguments: [String], _ session: ShellSession) throws(ShellError) {
-        let json = try onlyJSONFlag("audit", arguments)
+    func auditCommand(_ command: AuditCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         let reservations = try localReservations(for: "audit")
         let entries: [AuditEntry]
         do { entries = try reservations.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
         session.print(AuditEntry.listing(entries, json: json))
-    }
-
-    /// What a command that changed a board goes into the audit log as, on
-    /// a lone agent (a coordinator keeps its own): nil for one that only
-    /// looks.
-    static func auditAction(_ words: [String]) -> (action: String, board: String?, detail: String?)? {
-        guard let name = words.first, ["power", "upload", "rm", "netboot", "flash", "connect"].contains(name) else { return nil }
-        if name == "power" && words.count >= 3 && words[2] == "status" { return nil }
-        let detail = words.dropFirst(2).joined(separator: " ")
-        return (name, words.count > 1 ? words[1] : nil, detail.isEmpty ? nil : String(detail.prefix(200)))
     }
 }

@@ -1,3 +1,4 @@
+@_exported import Commands
 @_exported import ShellSupport
 import AgentCore
 import Jobs
@@ -39,95 +40,18 @@ public final class AgentShell: Sendable {
         self.logger = logger
     }
 
+    /// Decides who may change a board: the holder (as the coordinator said,
+    /// or the agent's own reservations); a free board is open.
+    let policy = AccessPolicy(freeBoardsAreOpen: true)
+
     /// Runs one command line (already split) and returns its exit status.
     public func execute(_ words: [String], in session: ShellSession) -> Int32 {
-        do throws(ShellError) {
-            if ["console", "netboot", "flash", "connect"].contains(words.first) {
-                try livingOnReservation(words.dropFirst().first { !$0.hasPrefix("-") }, session) { () throws(ShellError) in
-                    try run(words, in: session)
-                }
-            } else {
-                try run(words, in: session)
-            }
-            if let reservations, let (action, board, detail) = Self.auditAction(words) {
-                try? reservations.audit(user: session.identity.user, action: action, board: board, detail: detail)
-            }
-            if let message = session.cutMessage { throw ShellError.notAllowed(message) }
-            return ExitStatus.success.rawValue
-        } catch {
-            // A cut session ends with why, whatever its command made of it.
-            session.printError(session.cutMessage ?? error.message)
-            return session.cutMessage == nil ? error.status.rawValue : ExitStatus.notAllowed.rawValue
-        }
+        CommandShell(self).execute(words, in: session)
     }
 
-    func run(_ words: [String], in session: ShellSession) throws(ShellError) {
-        guard let name = words.first else { return }
-        let arguments = Array(words.dropFirst())
-        switch name {
-        case "boards": try boardsCommand(arguments, session)
-        case "console": try consoleCommand(arguments, session)
-        case "power": try powerCommand(arguments, session)
-        case "log": try logCommand(arguments, session)
-        case "version": try noArguments(name, arguments); session.print(versionLine + "\n")
-        case "whoami": try noArguments(name, arguments); session.print(session.identity.user + "\n")
-        case "help": try noArguments(name, arguments); session.print(Self.helpText)
-        case "upload": try uploadCommand(arguments, session)
-        case "files": try filesCommand(arguments, session)
-        case "rm": try rmCommand(arguments, session)
-        case "token": try tokenCommand(arguments, session)
-        case "netboot": try netbootCommand(arguments, session)
-        case "flash": try flashCommand(arguments, session)
-        case "jobs": try jobsCommand(arguments, session)
-        case "hold": try holdCommand(arguments, session)
-        case "connect": try connectCommand(arguments, session)
-        case "reserve": try reserveCommand(arguments, session)
-        case "release": try releaseCommand(arguments, session)
-        case "reservations": try reservationsCommand(arguments, session)
-        case "audit": try auditCommand(arguments, session)
-        default:
-            throw .usage("unknown command '\(name)' (try 'help')")
-        }
-    }
-
-    var versionLine: String {
-        "provisioner-agent \(Provisioner.version) (agent \(agentName), libssh \(libsshVersion))"
-    }
-
-    static let helpText = """
-        Commands:
-          boards [--json]                      the boards on this agent: power, state
-          console BOARD [--ro]                 attach to the serial console (needs ssh -t)
-          power BOARD on|off|cycle|status      the board's power switch
-          log BOARD [--since 10m] [--follow]   the console log, timestamped
-          upload BOARD NAME [--sha256 HEX] < FILE
-                                               store FILE as NAME in your space on this agent
-          files BOARD [--json]                 your files: name, size, sha256, age
-          rm BOARD NAME                        delete one of your files
-          token BOARD                          your token for HTTP uploads (curl -T)
-          netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
-                  [--wait TEXT | --wait-regex RE] [--timeout 5m]
-                                               power-cycle, stop U-Boot, TFTP-boot your files, then
-                                               the console (or exit 0 once TEXT shows); Ctrl-C cancels
-          flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]
-                                               write images with the flasher, verify them, boot them
-          jobs BOARD [--json]                  the board's netboot and flash history
-          connect BOARD PORT                   the board's TCP port on stdin/stdout (holder; ssh -J agent BOARD)
-          reserve BOARD [--for 2h | --until 2026-12-01T18:00]
-                                               hold a board (1 hour by default; a lone agent's own)
-          release BOARD                        end your reservation (the board is powered off)
-          reservations [--json]                who holds which board, until when
-          audit [--json]                       who did what to which board (a lone agent's)
-          whoami                               who you act as
-          version, help
-        In a console, Ctrl-] opens a menu: . detach, c power cycle, b send break,
-        Ctrl-] sends Ctrl-] itself. OpenSSH's ~. still ends the whole connection.
-        Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
-
-        """
-
-    func noArguments(_ name: String, _ arguments: [String]) throws(ShellError) {
-        if let first = arguments.first { throw .usage("\(name): unexpected argument '\(first)'") }
+    /// The lab shell, when the client sends no command.
+    public func interactive(_ session: ShellSession) -> Int32 {
+        CommandShell(self).interactive(session)
     }
 
     /// The board named `name`, or a one-line failure listing the boards.
@@ -135,5 +59,82 @@ public final class AgentShell: Sendable {
         if let board = boards.first(where: { $0.config.name == name }) { return board }
         let known = boards.isEmpty ? "this agent has no boards" : "boards: " + boards.map(\.config.name).joined(separator: ", ")
         throw .failure("\(command): no board '\(name)' (\(known))")
+    }
+
+    /// The board's holder as the policy reads it.
+    func holder(of board: String) -> BoardHolder? {
+        holders.holding(of: board).map { BoardHolder(user: $0.user, guests: $0.guests, until: $0.untilSeconds) }
+    }
+
+    /// The policy's answer for `command` on its board, for `identity`.
+    func decide(_ command: any BoardCommand, _ identity: ShellIdentity) throws(ShellError) -> AccessGrant {
+        try policy.decide(command, identity: identity, holder: holder(of: command.board))
+    }
+}
+
+extension AgentShell: CommandBackend {
+    public var home: CommandHome { .agent }
+    public var promptHost: String { agentName }
+
+    public func greeting(for session: ShellSession) -> String {
+        "Provisioner agent \(agentName): type 'help' for the commands, Ctrl-D to leave.\n"
+    }
+
+    public var versionLine: String {
+        "provisioner-agent \(Provisioner.version) (agent \(agentName), libssh \(libsshVersion))"
+    }
+
+    public func whoami(_ session: ShellSession) -> String { session.identity.user }
+
+    public var helpFooter: String {
+        """
+        Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
+
+        """
+    }
+
+    public func run(_ command: LabCommand, in session: ShellSession) throws(ShellError) -> Int32 {
+        switch command {
+        case .boards(let boards): try boardsCommand(boards, session)
+        case .reserve(let reserve): try reserveCommand(reserve, session)
+        case .release(let release): try releaseCommand(release, session)
+        case .reservations(let reservations): try reservationsCommand(reservations, session)
+        case .audit(let audit): try auditCommand(audit, session)
+        case .hold(let hold): try holdCommand(hold, session)
+        case .whoami, .version, .help, .commandHelp: break
+        default:
+            guard let boardCommand = command.boardCommand else { break }
+            try run(boardCommand, command, session)
+        }
+        return ExitStatus.success.rawValue
+    }
+
+    /// A board command: its board and the policy's answer, once; then the
+    /// command, as a session that lives on the caller's reservation when it
+    /// changes the board; then, on a lone agent, the audit line.
+    private func run(_ boardCommand: any BoardCommand, _ command: LabCommand, _ session: ShellSession) throws(ShellError) {
+        let name = type(of: boardCommand).name
+        let board = try board(boardCommand.board, for: name)
+        let grant = try decide(boardCommand, session.identity)
+        let lives = boardCommand.access != .anyone && grant != .watching
+        try livingOnReservation(lives ? board.config.name : nil, session) { () throws(ShellError) in
+            switch command {
+            case .power(let power): try powerCommand(power, board, session)
+            case .console(let console): try consoleCommand(console, board, grant, session)
+            case .log(let log): try logCommand(log, board, session)
+            case .connect(let connect): try connectCommand(connect, board, session)
+            case .upload(let upload): try uploadCommand(upload, board, session)
+            case .files(let files): try filesCommand(files, board, session)
+            case .rm(let rm): try rmCommand(rm, board, session)
+            case .token(let token): try tokenCommand(token, board, session)
+            case .netboot(let netboot): try netbootCommand(netboot, board, session)
+            case .flash(let flash): try flashCommand(flash, board, session)
+            case .jobs(let jobs): try jobsCommand(jobs, board, session)
+            default: break
+            }
+        }
+        if let reservations, let (action, detail) = boardCommand.audit {
+            try? reservations.audit(user: session.identity.user, action: action, board: board.config.name, detail: detail)
+        }
     }
 }

@@ -1,15 +1,7 @@
-/// Who acts in one request (DESIGN.md "Who acts").
-public struct ShellIdentity: Sendable, Equatable {
-    /// The acting user, [a-z0-9._-]: per-user spaces and logs use it.
-    public let user: String
-    /// Set when a coordinator named the user; its key's name.
-    public let coordinator: String?
+import Commands
+import ShellSupport
 
-    public init(user: String, coordinator: String? = nil) {
-        self.user = user
-        self.coordinator = coordinator
-    }
-
+extension ShellIdentity {
     /// The environment variable a coordinator sets (`SetEnv` /
     /// `ssh_channel_request_env`) to name the acting user.
     public static let userVariable = "PROVISIONER_USER"

@@ -27,12 +27,3 @@ public struct ShellError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 }
-
-/// Whether `arguments` (a listing command's words after its name) ask for
-/// `--json`; anything else is a usage error naming it.
-public func onlyJSONFlag(_ command: String, _ arguments: [String]) throws(ShellError) -> Bool {
-    for argument in arguments where argument != "--json" {
-        throw .usage("\(command): unexpected argument '\(argument)' (usage: \(command) [--json])")
-    }
-    return !arguments.isEmpty
-}

@@ -1,3 +1,4 @@
+import Commands
 import Logging
 import SSH
 import ShellSupport
@@ -88,16 +89,16 @@ public final class CoordinatorSSHServer: SSHServerHandler {
     /// Runs one request to its end and returns its exit status.
     func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
         guard let user = user(for: request.key) else {
-            io.writeError(Array("this key is not known to the lab\n".utf8))
+            _ = io.writeError(Array("this key is not known to the lab\n".utf8)) as Bool
             return ExitStatus.notAllowed.rawValue
         }
-        let session = LabSession(io: io, user: user, loginName: request.user)
-        do throws(CommandError) {
+        let session = ShellSession(streams: io, identity: ShellIdentity(user: user.name, admin: user.admin), loginName: request.user)
+        do throws(ShellError) {
             let words: [String]
             do {
                 words = try request.command.map(ShellWords.split) ?? []
             } catch {
-                throw CommandError.usage(error.message)
+                throw ShellError.usage(error.message)
             }
             let what = request.command == nil ? "the shell" : "'\(words.joined(separator: " "))'"
             logger.info("ssh: \(user.name) from \(request.peer) as \(request.user) runs \(what)")

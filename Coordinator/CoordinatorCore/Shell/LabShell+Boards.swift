@@ -1,3 +1,4 @@
+import Commands
 import CoordinatorStore
 import ProvisionerCore
 import Foundation
@@ -5,12 +6,8 @@ import ShellSupport
 
 extension LabShell {
     /// `boards [--json]`: every board of every agent, with its holder.
-    func boardsCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
-        var json = false
-        for argument in arguments {
-            guard argument == "--json" else { throw .usage("boards: unexpected argument '\(argument)' (usage: boards [--json])") }
-            json = true
-        }
+    func boardsCommand(_ command: BoardsCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         let time = now()
         let holders: [String: Reservation]
         do {

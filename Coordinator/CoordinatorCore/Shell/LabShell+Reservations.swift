@@ -1,3 +1,4 @@
+import Commands
 import CoordinatorCalendar
 import CoordinatorStore
 import Foundation
@@ -6,12 +7,12 @@ import ShellSupport
 
 extension LabShell {
     /// `reserve BOARD [--for 2h | --until TIME]`: from now; 1 hour by default.
-    func reserveCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
+    func reserveCommand(_ command: ReserveCommand, _ session: ShellSession) throws(ShellError) {
         let start = now()
-        let request = try ReserveRequest(parsing: arguments, at: start)
+        let request = try command.request(at: start)
         let board = try board(request.board, for: "reserve")
         let until = request.end
-        let user = session.user.name
+        let user = session.identity.user
         if let calendar, calendar.manages(board: board.name) {
             try reserveInCalendar(calendar, board: board.name, start: start, end: until, session)
             return
@@ -30,8 +31,8 @@ extension LabShell {
 
     /// `reserve` on a calendar board: the event is written first, and the
     /// store follows only when Google accepted it.
-    func reserveInCalendar(_ calendar: CalendarSync, board: String, start: Int64, end: Int64, _ session: LabSession) throws(CommandError) {
-        let user = session.user.name
+    func reserveInCalendar(_ calendar: CalendarSync, board: String, start: Int64, end: Int64, _ session: ShellSession) throws(ShellError) {
+        let user = session.identity.user
         do {
             let reservation = try calendar.reserve(board: board, user: user, start: start, end: end)
             audit(session, "reserve", board: board, "until \(TimeText.format(reservation.end)) (calendar event \(reservation.source ?? "?"))")
@@ -45,7 +46,7 @@ extension LabShell {
         }
     }
 
-    static func heldBy(_ holder: Reservation, board: String, start: Int64) -> CommandError {
+    static func heldBy(_ holder: Reservation, board: String, start: Int64) -> ShellError {
         .failure("reserve: \(board) is held by \(holder.user) "
                  + (holder.start > start ? "from \(TimeText.format(holder.start)) " : "")
                  + "until \(TimeText.format(holder.end))")
@@ -53,28 +54,17 @@ extension LabShell {
 
     /// `release BOARD [--force]`: ends the caller's reservation; an admin's
     /// `--force` ends anyone's (written to the audit log as such).
-    func releaseCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
-        let usage = "usage: release BOARD [--force]"
-        var force = false
-        var boardName: String?
-        for argument in arguments {
-            if argument == "--force" {
-                force = true
-            } else if !argument.hasPrefix("-") && boardName == nil {
-                boardName = argument
-            } else {
-                throw .usage("release: unexpected argument '\(argument)' (\(usage))")
-            }
-        }
-        guard let boardName else { throw .usage("release: missing BOARD (\(usage))") }
+    func releaseCommand(_ command: ReleaseCommand, _ session: ShellSession) throws(ShellError) {
+        let force = command.force
+        let boardName = command.board
         let time = now()
         let current: Reservation?
         do { current = try store.current(board: boardName, at: time) } catch { throw .failure("release: the reservation store failed: \(error)") }
         guard let current else { throw .failure("release: \(boardName) is not reserved") }
-        let user = session.user.name
+        let user = session.identity.user
         if current.user != user {
             guard force else { throw .notAllowed("release: \(boardName) is held by \(current.user), not you") }
-            guard session.user.admin else { throw .notAllowed("release: --force is for admins") }
+            guard session.identity.admin else { throw .notAllowed("release: --force is for admins") }
         }
         if let calendar, calendar.manages(board: boardName) {
             do throws(CalendarReservationError) { try calendar.release(current, at: time) } catch {
@@ -93,8 +83,8 @@ extension LabShell {
     }
 
     /// `reservations [--json]`: current and coming reservations.
-    func reservationsCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
-        let json = try onlyJSONFlag("reservations", arguments)
+    func reservationsCommand(_ command: ReservationsCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
         let list: [Reservation]
         do { list = try store.active(at: now()) } catch { throw .failure("reservations: the reservation store failed: \(error)") }
         // A reservation from a calendar that cannot be read now is the last known one: stale.
@@ -119,9 +109,9 @@ extension LabShell {
     }
 
     /// `audit [--json]` (admins): the latest audit lines, oldest first.
-    func auditCommand(_ arguments: [String], _ session: LabSession) throws(CommandError) {
-        let json = try onlyJSONFlag("audit", arguments)
-        guard session.user.admin else { throw .notAllowed("audit: for admins only") }
+    func auditCommand(_ command: AuditCommand, _ session: ShellSession) throws(ShellError) {
+        let json = command.json
+        guard session.identity.admin else { throw .notAllowed("audit: for admins only") }
         let entries: [AuditEntry]
         do { entries = try store.auditLog() } catch { throw .failure("audit: the store failed: \(error)") }
         session.print(AuditEntry.listing(entries, json: json))

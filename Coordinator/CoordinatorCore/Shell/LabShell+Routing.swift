@@ -1,3 +1,4 @@
+import Commands
 import CoordinatorStore
 import ProvisionerCore
 import Foundation
@@ -7,84 +8,67 @@ import Synchronization
 import SystemSupport
 
 extension LabShell {
-    /// Board commands run on the agent that owns the board, as the caller
-    /// (`--as USER`), streams piped both ways and the agent's exit status
-    /// passed through. Access is decided here (DESIGN.md "Decisions"):
-    /// console input, power, netboot and flash need the caller's
+    /// A board command runs on the agent that owns the board, as the
+    /// caller (`--as USER`), with its words as the parser normalised them:
+    /// the agent acts on the board checked here, and the audit line names
+    /// it. Streams are piped both ways and the agent's exit status passed
+    /// through. The policy decides here (DESIGN.md "Reservation needed"):
+    /// console input, power, netboot, flash and connect need the caller's
     /// reservation; upload, files, rm, token, log, jobs and watching a
     /// console do not.
-    func routedCommand(_ name: String, _ arguments: [String], _ session: LabSession) throws(CommandError) -> Int32 {
-        guard let boardName = arguments.first(where: { !$0.hasPrefix("-") }) else {
-            throw .usage("\(name): missing BOARD (try 'help')")
+    func routed(_ command: any BoardCommand, _ session: ShellSession) throws(ShellError) -> Int32 {
+        let name = type(of: command).name
+        let board = try board(command.board, for: name)
+        if command is ConsoleCommand, !session.isTerminal { throw .usage("console: needs a terminal: use ssh -t") }
+        if command is UploadCommand, session.isTerminal {
+            throw .usage("upload: reads the file from stdin, not a terminal: ssh lab upload \(board.name) NAME < FILE")
         }
-        let board = try board(boardName, for: name)
-        let words = [name] + arguments
-        switch name {
-        case "power":
-            if arguments.count == 2 && arguments[1] == "status" { break }
-            try requireReservation(of: board.name, for: name, session)
-            audit(session, "power", board: board.name, arguments.dropFirst().joined(separator: " "))
-            let status = try route(words, to: board, session, forwardInput: false)
-            if status == 0, arguments.count == 2, let power = ["on": "on", "cycle": "on", "off": "off"][arguments[1]] {
-                registry.notePower(board: board.name, power)
-            }
-            return status
-        case "netboot", "flash":
-            try requireReservation(of: board.name, for: name, session)
-            audit(session, name, board: board.name, arguments.dropFirst().joined(separator: " "))
-            return try route(words, to: board, session, forwardInput: true, onReservation: true)
-        case "console":
-            guard session.isTerminal else { throw .usage("console: needs a terminal: use ssh -t") }
-            return try console(board, readOnly: arguments.contains("--ro"), session)
-        case "upload":
-            guard !session.isTerminal else {
-                throw .usage("upload: reads the file from stdin, not a terminal: ssh lab upload \(board.name) NAME < FILE")
-            }
-            let status = try route(words, to: board, session, forwardInput: true)
-            audit(session, "upload", board: board.name, (arguments.dropFirst().first ?? "") + (status == 0 ? "" : " (failed, status \(status))"))
-            return status
-        case "rm":
-            let status = try route(words, to: board, session, forwardInput: false)
-            if status == 0 { audit(session, "rm", board: board.name, arguments.dropFirst().first) }
-            return status
-        default:
-            break
+        let grant = try decide(command, for: session.identity)
+        if case .forced(let holder) = grant {
+            logger.notice("\(name): admin \(session.identity.user) forces \(board.name)\(holder.map { " (held by \($0))" } ?? "")")
         }
-        let needsInput = name == "log" && arguments.contains("--follow")
-        return try route(words, to: board, session, forwardInput: needsInput)
+        let onReservation = command.access != .anyone && grant != .watching
+        var words = command.words
+        if let console = command as? ConsoleCommand {
+            // The agent is told what was decided: watching, or typing.
+            let watching = grant == .watching
+            if watching && !console.readOnly {
+                session.writeRaw(Array("[provisioner] you do not hold \(board.name): watching read-only (reserve \(board.name) to type)\r\n".utf8))
+            }
+            var decided = ConsoleCommand(board: board.name, readOnly: watching)
+            decided.force = !watching && console.force
+            words = decided.words
+            audit(session, "console-attach", board: board.name, watching ? "read-only" : "read-write")
+        }
+        defer { if command is ConsoleCommand { audit(session, "console-detach", board: board.name) } }
+        // What changes the board is written down before it runs; what
+        // changes the caller's files, once it is known to have happened.
+        let auditFirst = command.access == .holder
+        if auditFirst, let (action, detail) = command.audit { audit(session, action, board: board.name, detail) }
+        let status = try route(words, to: board, session, forwardInput: command.readsInput, onReservation: onReservation)
+        if !auditFirst, let (action, detail) = command.audit {
+            if command is UploadCommand {
+                audit(session, action, board: board.name, (detail ?? "") + (status == 0 ? "" : " (failed, status \(status))"))
+            } else if status == 0 {
+                audit(session, action, board: board.name, detail)
+            }
+        }
+        if status == 0, let power = command as? PowerCommand, let state = ["on": "on", "cycle": "on", "off": "off"][power.action] {
+            registry.notePower(board: board.name, state)
+        }
+        return status
     }
 
-    /// Console input needs a current reservation of `board` by the caller
-    /// (or one the caller is a guest of).
-    func requireReservation(of board: String, for command: String, _ session: LabSession) throws(CommandError) {
-        try requireReservation(of: board, for: command, user: session.user.name)
-    }
-
-    func requireReservation(of board: String, for command: String, user: String) throws(CommandError) {
-        if let problem = calendar?.accessProblem(board: board) { throw .failure("\(command): \(problem)") }
+    /// The policy's answer for `command` on its board, as the store and
+    /// the calendar know the board now.
+    func decide(_ command: any BoardCommand, for identity: ShellIdentity) throws(ShellError) -> AccessGrant {
+        let name = type(of: command).name
         let current: Reservation?
-        do { current = try store.current(board: board, at: now()) } catch { throw .failure("\(command): the reservation store failed: \(error)") }
-        guard let current else { throw .notAllowed("\(command): needs a reservation of \(board) (not reserved: reserve \(board))") }
-        guard current.allows(user) else {
-            throw .notAllowed("\(command): needs a reservation of \(board) (held by \(current.user) until \(TimeText.format(current.end)))")
+        do { current = try store.current(board: command.board, at: now()) } catch {
+            throw .failure("\(name): the reservation store failed: \(error)")
         }
-    }
-
-    /// `console BOARD [--ro]`: read-write for the holder (and its guests), else watching.
-    func console(_ board: BoardStatus, readOnly asked: Bool, _ session: LabSession) throws(CommandError) -> Int32 {
-        var holds = false
-        do { holds = try store.current(board: board.name, at: now())?.allows(session.user.name) ?? false } catch {
-            logger.error("console: the reservation store failed: \(error)")
-        }
-        if holds && !asked, let problem = calendar?.accessProblem(board: board.name) { throw .failure("console: \(problem)") }
-        let readOnly = asked || !holds
-        if readOnly && !asked {
-            session.writeRaw(Array("[provisioner] you do not hold \(board.name): watching read-only (reserve \(board.name) to type)\r\n".utf8))
-        }
-        audit(session, "console-attach", board: board.name, readOnly ? "read-only" : "read-write")
-        defer { audit(session, "console-detach", board: board.name) }
-        return try route(["console", board.name] + (readOnly ? ["--ro"] : []), to: board, session, forwardInput: true,
-                         onReservation: !readOnly)
+        let holder = current.map { BoardHolder(user: $0.user, guests: $0.guests, until: $0.end) }
+        return try policy.decide(command, identity: identity, holder: holder, problem: calendar?.accessProblem(board: command.board))
     }
 
     /// Runs `words` on the board's agent for the caller and pipes the
@@ -92,8 +76,8 @@ extension LabShell {
     /// is returned) or the caller leaves (the agent's side is hung up).
     /// `onReservation`: the session lives on the caller's reservation, and
     /// is warned before it ends and cut when it does (exit 3).
-    func route(_ words: [String], to board: BoardStatus, _ session: LabSession, forwardInput: Bool,
-               onReservation: Bool = false) throws(CommandError) -> Int32 {
+    func route(_ words: [String], to board: BoardStatus, _ session: ShellSession, forwardInput: Bool,
+               onReservation: Bool = false) throws(ShellError) -> Int32 {
         let command = words[0]
         guard let link = links[board.agent] else { throw .failure("\(command): \(board.name): agent \(board.agent) is not in the config") }
         let state = registry.agentState(board.agent)
@@ -102,11 +86,11 @@ extension LabShell {
         }
         let remote: SSHClientSession
         do {
-            remote = try link.open(words, as: session.user.name, terminal: session.io.terminal)
+            remote = try link.open(words, as: session.identity.user, terminal: session.streams.terminal)
         } catch {
             throw .failure("\(command): \(board.name): agent \(board.agent) cannot be reached: \(error)")
         }
-        let io = session.io
+        let io = session.streams
         let done = RouteEnd()
         if forwardInput {
             let early = session.takePending()
@@ -126,9 +110,9 @@ extension LabShell {
         var watched: Int?
         if onReservation {
             let notice = { @Sendable (message: String) in
-                _ = io.writeError(TerminalText.bytes("\n[provisioner] \(message)\n", terminal: io.terminal != nil))
+                io.writeError(TerminalText.bytes("\n[provisioner] \(message)\n", terminal: io.isTerminal))
             }
-            watched = watch.add(user: session.user.name, board: board.name, warn: notice, cut: { message in
+            watched = watch.add(user: session.identity.user, board: board.name, warn: notice, cut: { message in
                 done.cut.store(true, ordering: .releasing)
                 notice(message)
                 remote.hangUp()
@@ -138,14 +122,16 @@ extension LabShell {
         while true {
             switch remote.read(timeout: 0.5) {
             case .stdout(let bytes):
-                if !io.write(bytes) { remote.hangUp() }
+                io.write(bytes)
+                if io.isClosed { remote.hangUp() }
             case .stderr(let bytes):
-                if !io.writeError(bytes) { remote.hangUp() }
+                io.writeError(bytes)
+                if io.isClosed { remote.hangUp() }
             case .timeout:
                 if io.isClosed { remote.hangUp() }
             case .exit(let status):
                 if done.cut.load(ordering: .acquiring) {
-                    logger.notice("\(command): \(session.user.name)'s session on \(board.name) cut: the reservation ended")
+                    logger.notice("\(command): \(session.identity.user)'s session on \(board.name) cut: the reservation ended")
                     return ExitStatus.notAllowed.rawValue
                 }
                 guard let status else {
@@ -160,10 +146,10 @@ extension LabShell {
     /// The caller's input and window changes to the agent, until the caller
     /// sends EOF (passed on) or leaves (the agent's side is hung up), or the
     /// routed command ended (`done`).
-    static func forwardInput(from io: SSHChannelIO, to remote: SSHClientSession, until done: RouteEnd) {
+    static func forwardInput(from io: any ShellStreams, to remote: SSHClientSession, until done: RouteEnd) {
         var size = io.terminal.map { ($0.columns, $0.rows) }
         while !done.flag.load(ordering: .acquiring) {
-            let input = io.read(timeout: 0.2) as SSHInput
+            let input = io.read(timeout: 0.2)
             if let terminal = io.terminal, size.map({ $0 != (terminal.columns, terminal.rows) }) ?? false {
                 size = (terminal.columns, terminal.rows)
                 remote.resize(columns: terminal.columns, rows: terminal.rows)

@@ -1,3 +1,4 @@
+import Commands
 import SSH
 import ShellSupport
 import SystemSupport
@@ -8,9 +9,9 @@ extension LabShell {
     /// agent is online; nil refuses it, with the reason in the log (the
     /// SSH protocol carries none back to OpenSSH).
     func tunnel(to boardName: String, port: Int, for user: String, peer: String) -> (@Sendable (SSHChannelIO) -> Void)? {
-        do throws(CommandError) {
+        do throws(ShellError) {
             guard let board = registry.board(boardName) else { throw .failure("no board '\(boardName)'") }
-            try requireReservation(of: board.name, for: "tunnel", user: user)
+            _ = try decide(ConnectCommand(board: board.name, port: port), for: ShellIdentity(user: user))
             guard let link = links[board.agent], registry.agentState(board.agent).online else {
                 throw .failure("\(board.name) is offline (agent \(board.agent))")
             }
@@ -18,7 +19,7 @@ extension LabShell {
             // open (OpenSSH: "open failed"), not a tunnel that closes at once.
             let check: (status: Int32?, stderr: [UInt8])
             do {
-                let result = try link.run(["connect", board.name, String(port), "--check"], as: user, limit: 15)
+                let result = try link.run(ConnectCommand(board: board.name, port: port, checkOnly: true).words, as: user, limit: 15)
                 check = (result.status, result.stderr)
             } catch {
                 throw .failure("agent \(board.agent) cannot be reached: \(error)")
@@ -51,7 +52,7 @@ extension LabShell {
     private func carry(_ io: SSHChannelIO, through link: AgentLink, to board: String, port: Int, for user: String) {
         let remote: SSHClientSession
         do {
-            remote = try link.open(["connect", board, String(port)], as: user)
+            remote = try link.open(ConnectCommand(board: board, port: port).words, as: user)
         } catch {
             logger.warning("tunnel: \(user) to \(board) port \(port): agent \(link.name) cannot be reached: \(error)")
             return

@@ -1,3 +1,4 @@
+import Commands
 import CoordinatorCalendar
 import CoordinatorStore
 import Foundation
@@ -65,7 +66,7 @@ public final class LabShell: Sendable {
         let logger = self.logger
         try? startThread(named: "reservation-end") { [self] in
             do {
-                let result = try link.run(["power", board, "off"], as: user, limit: 30)
+                let result = try link.run(PowerCommand(board: board, .off).words, as: user, limit: 30)
                 if result.status == 0 {
                     registry.notePower(board: board, "off")
                     logger.notice("reservations: \(user)'s reservation of \(board) ended: powered off")
@@ -79,97 +80,82 @@ public final class LabShell: Sendable {
         }
     }
 
+    /// Decides who may change a board: its reservation's holder and
+    /// guests; a free board is reserved first; admins may `--force`.
+    let policy = AccessPolicy(freeBoardsAreOpen: false)
+
     /// Runs one command line (already split) and returns its exit status.
-    public func execute(_ words: [String], in session: LabSession) -> Int32 {
-        do throws(CommandError) {
-            return try run(words, in: session)
-        } catch {
-            session.printError(error.message)
-            return error.status.rawValue
-        }
+    public func execute(_ words: [String], in session: ShellSession) -> Int32 {
+        CommandShell(self).execute(words, in: session)
     }
 
-    /// Runs a command; a routed one returns the agent's exit status.
-    func run(_ words: [String], in session: LabSession) throws(CommandError) -> Int32 {
-        guard let name = words.first else { return ExitStatus.success.rawValue }
-        let arguments = Array(words.dropFirst())
-        switch name {
-        case "boards": try boardsCommand(arguments, session)
-        case "reserve": try reserveCommand(arguments, session)
-        case "release": try releaseCommand(arguments, session)
-        case "reservations": try reservationsCommand(arguments, session)
-        case "audit": try auditCommand(arguments, session)
-        case "whoami":
-            try noArguments(name, arguments)
-            session.print(session.user.name + (session.user.admin ? " (admin)" : "") + "\n")
-        case "version":
-            try noArguments(name, arguments)
-            session.print("provisioner-coordinator \(Provisioner.version) (libssh \(libsshVersion))\n")
-        case "help":
-            try noArguments(name, arguments)
-            session.print(Self.helpText)
-        case "power", "console", "upload", "files", "rm", "token", "log", "netboot", "flash", "jobs":
-            return try routedCommand(name, arguments, session)
-        default:
-            throw .usage("unknown command '\(name)' (try 'help')")
-        }
-        return ExitStatus.success.rawValue
-    }
-
-    static let helpText = """
-        Commands:
-          boards [--json]                      every board: agent, online, power, state, holder, until
-          reserve BOARD [--for 2h | --until 2026-12-01T18:00]
-                                               reserve a board from now (default for 1h); again to extend
-          release BOARD [--force]              end your reservation (admins: anyone's, with --force)
-          reservations [--json]                current and coming reservations
-          console BOARD [--ro]                 the live console (ssh -t); read-only unless you hold BOARD
-          power BOARD on|off|cycle|status      the board's power switch (status: anyone)
-          upload BOARD NAME [--sha256 HEX] < FILE
-                                               store FILE as NAME in your space on the board's agent
-          files BOARD [--json], rm BOARD NAME  your files there / delete one
-          token BOARD                          your token for HTTP uploads to that agent
-          netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
-                                               power-cycle, stop U-Boot and TFTP-boot your files
-                  [--wait TEXT | --wait-regex RE] [--timeout 5m]
-                                               then the console, or exit 0 once TEXT shows; Ctrl-C cancels
-          flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]
-                                               write your images with the flasher, verify, boot them
-          jobs BOARD [--json]                  the board's netboot and flash history
-          log BOARD [--since 10m] [--follow]   the console log, timestamped
-          audit [--json]                       who did what to which board (admins)
-          whoami, version, help
-        ssh BOARD@lab opens BOARD's console; ssh -J lab root@BOARD reaches the board's own sshd.
-        Console input, power, netboot, flash and -J need your reservation.
-        Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
-
-        """
-
-    func noArguments(_ name: String, _ arguments: [String]) throws(CommandError) {
-        if let first = arguments.first { throw .usage("\(name): unexpected argument '\(first)'") }
+    /// The lab shell, when the client sends no command.
+    public func interactive(_ session: ShellSession) -> Int32 {
+        CommandShell(self).interactive(session)
     }
 
     /// The board named `name`, or a one-line failure listing the boards.
-    func board(_ name: String, for command: String) throws(CommandError) -> BoardStatus {
+    func board(_ name: String, for command: String) throws(ShellError) -> BoardStatus {
         if let board = registry.board(name) { return board }
         let names = registry.boards().map(\.name)
         throw .failure("\(command): no board '\(name)' (\(names.isEmpty ? "no agent has reported boards yet" : "boards: " + names.joined(separator: ", ")))")
     }
 
     /// Writes an audit line; a store failure is logged, not shown to the user.
-    func audit(_ session: LabSession, _ action: String, board: String?, _ detail: String? = nil) {
+    func audit(_ session: ShellSession, _ action: String, board: String?, _ detail: String? = nil) {
         do {
-            try store.audit(user: session.user.name, action: action, board: board, detail: detail, at: now())
+            try store.audit(user: session.identity.user, action: action, board: board, detail: detail, at: now())
         } catch {
-            logger.error("audit: cannot record \(session.user.name) \(action) \(board ?? ""): \(error)")
+            logger.error("audit: cannot record \(session.identity.user) \(action) \(board ?? ""): \(error)")
         }
     }
 
     /// Encodes rows as one line of JSON, keys sorted.
-    func printJSON(_ rows: Any, _ session: LabSession, for command: String) throws(CommandError) {
+    func printJSON(_ rows: Any, _ session: ShellSession, for command: String) throws(ShellError) {
         guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
             throw .failure("\(command): cannot encode the list")
         }
         session.print(String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+extension LabShell: CommandBackend {
+    public var home: CommandHome { .coordinator }
+    public var promptHost: String { "lab" }
+
+    public func greeting(for session: ShellSession) -> String {
+        "Provisioner lab: you are \(session.identity.user); type 'help' for the commands, Ctrl-D to leave.\n"
+    }
+
+    public var versionLine: String { "provisioner-coordinator \(Provisioner.version) (libssh \(libsshVersion))" }
+
+    public func whoami(_ session: ShellSession) -> String {
+        session.identity.user + (session.identity.admin ? " (admin)" : "")
+    }
+
+    public var helpFooter: String {
+        """
+        ssh BOARD@lab opens BOARD's console; ssh -J lab root@BOARD reaches the board's own sshd.
+        Console input, power, netboot, flash and -J need your reservation.
+        Exit status: 0 success, 1 failure, 2 usage error, 3 not allowed.
+
+        """
+    }
+
+    /// Reservations and the audit log are answered here; a board command
+    /// runs on the agent that owns the board, as its routed words.
+    public func run(_ command: LabCommand, in session: ShellSession) throws(ShellError) -> Int32 {
+        switch command {
+        case .boards(let boards): try boardsCommand(boards, session)
+        case .reserve(let reserve): try reserveCommand(reserve, session)
+        case .release(let release): try releaseCommand(release, session)
+        case .reservations(let reservations): try reservationsCommand(reservations, session)
+        case .audit(let audit): try auditCommand(audit, session)
+        case .hold, .whoami, .version, .help, .commandHelp: break
+        default:
+            guard let boardCommand = command.boardCommand else { break }
+            return try routed(boardCommand, session)
+        }
+        return ExitStatus.success.rawValue
     }
 }

@@ -13,9 +13,10 @@ public enum ShellInput: Sendable, Equatable {
 /// them. Calls may block (backpressure) and are made from the command's own
 /// thread; `offer` never blocks and may be called from any thread.
 public protocol ShellStreams: AnyObject, Sendable {
-    /// True when the client asked for a pty (`ssh -t`): no line discipline
-    /// runs on our side, so the shell echoes and writes "\r\n" itself.
-    var isTerminal: Bool { get }
+    /// The client's pty (`ssh -t`) and its window, nil without one. On a
+    /// pty no line discipline runs on our side, so the shell echoes and
+    /// writes "\r\n" itself.
+    var terminal: SSHTerminal? { get }
     func read(timeout: Double?) -> ShellInput
     /// After `read` gave `.end`: true when the client went away rather than
     /// sending EOF (its input may be incomplete).
@@ -30,9 +31,11 @@ public protocol ShellStreams: AnyObject, Sendable {
     func setBreakHandler(_ handler: (@Sendable () -> Void)?)
 }
 
-extension SSHChannelIO: ShellStreams {
+extension ShellStreams {
     public var isTerminal: Bool { terminal != nil }
+}
 
+extension SSHChannelIO: ShellStreams {
     public func read(timeout: Double?) -> ShellInput {
         switch read(timeout: timeout) as SSHInput {
         case .bytes(let bytes): return .bytes(bytes)

@@ -1,3 +1,4 @@
+import SSH
 import ShellSupport
 import Synchronization
 
@@ -28,7 +29,7 @@ public final class ShellSession {
     public var cutMessage: String? { cuttable.message }
 
     /// `cut` and `printError` for another thread (the reservation watch).
-    var remote: (cut: @Sendable (String) -> Void, tell: @Sendable (String) -> Void) {
+    public var remote: (cut: @Sendable (String) -> Void, tell: @Sendable (String) -> Void) {
         let cuttable = self.cuttable, terminal = isTerminal
         return ({ cuttable.cut($0) }, { cuttable.writeError(TerminalText.bytes($0 + "\n", terminal: terminal)) })
     }
@@ -47,6 +48,12 @@ public final class ShellSession {
     /// Gives bytes back, to be read again first.
     public func unread(_ bytes: some Collection<UInt8>) {
         pending = Array(bytes) + pending
+    }
+
+    /// Input read ahead and not used (a routed command gets it first).
+    public func takePending() -> [UInt8] {
+        defer { pending.removeAll() }
+        return pending
     }
 
     /// Writes text to stdout; on a terminal "\n" becomes "\r\n".
@@ -74,7 +81,7 @@ final class CuttableStreams: ShellStreams {
     func cut(_ message: String) { cutWith.withLock { if $0 == nil { $0 = message } } }
     var message: String? { cutWith.withLock { $0 } }
 
-    var isTerminal: Bool { inner.isTerminal }
+    var terminal: SSHTerminal? { inner.terminal }
     func read(timeout: Double?) -> ShellInput {
         if message != nil { return .end }
         // A long wait is taken in short steps, so that a cut is seen.

@@ -1,4 +1,0 @@
-import ShellSupport
-
-/// The coordinator's commands report errors as the agent's do.
-public typealias CommandError = ShellError

@@ -1,0 +1,119 @@
+import ArgumentParser
+import ProvisionerCore
+import ShellSupport
+
+/// `boards [--json]`.
+public struct BoardsCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "boards", abstract: "Every board: agent, online, power, state, holder, until.")
+    public static let usage = "boards [--json]"
+
+    @Flag(help: "One line of JSON (docs/json.md).") public var json = false
+
+    public init() {}
+}
+
+/// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`.
+public struct ReserveCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "reserve", abstract: "Reserve a board from now (1 hour by default, 30 days at most); again to extend.")
+    public static let usage = "reserve BOARD [--for 2h | --until 2026-12-01T18:00]"
+
+    @Argument(help: .board) public var board: String
+    @Option(name: .customLong("for"), help: ArgumentHelp("How long (30m, 2h, 1d).", valueName: "DURATION")) public var duration: String?
+    @Option(help: ArgumentHelp("Until when (2026-12-01T18:00, local time, or with Z or +01:00).", valueName: "TIME")) public var until: String?
+
+    public init() {}
+
+    public func check() throws(ShellError) {
+        if duration != nil && until != nil { throw Self.usageError("give --for or --until, once") }
+    }
+
+    /// The reservation asked for, from `start` (now).
+    public func request(at start: Int64) throws(ShellError) -> ReserveRequest {
+        try ReserveRequest(parsing: [board] + option("--for", duration) + option("--until", until), at: start)
+    }
+}
+
+/// `release BOARD [--force]`.
+public struct ReleaseCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "release", abstract: "End your reservation (admins: anyone's, with --force); the board is powered off.")
+    public static let usage = "release BOARD [--force]"
+
+    @Argument(help: .board) public var board: String
+    @Flag(help: "An admin ends someone else's reservation (audited).") public var force = false
+
+    public init() {}
+}
+
+/// `reservations [--json]`.
+public struct ReservationsCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "reservations", abstract: "Current and coming reservations: who holds which board, until when.")
+    public static let usage = "reservations [--json]"
+
+    @Flag(help: "One line of JSON (docs/json.md).") public var json = false
+
+    public init() {}
+}
+
+/// `audit [--json]`.
+public struct AuditCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Who did what to which board (the coordinator's admins; anyone on a lone agent).")
+    public static let usage = "audit [--json]"
+
+    @Flag(help: "One line of JSON (docs/json.md).") public var json = false
+
+    public init() {}
+}
+
+/// `hold BOARD USER UNTIL [--guests U1,U2]` or `hold BOARD --none`: the
+/// coordinator tells its agent who holds a board (coordinator keys only).
+public struct HoldCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "hold", abstract: "Who holds BOARD until when (the coordinator's keys only).", shouldDisplay: false)
+    public static let usage = "hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none"
+    public static var home: CommandHome { .agent }
+
+    @Argument(help: .board) public var board: String
+    @Argument(help: ArgumentHelp("The holder.", valueName: "USER")) public var user: String?
+    @Argument(help: ArgumentHelp("Unix seconds or 2026-12-01T18:00:00Z.", valueName: "UNTIL")) public var until: String?
+    @Option(help: ArgumentHelp("Who may use the board too.", valueName: "USER,USER")) public var guests: String?
+    @Flag(help: "Nobody holds the board.") public var none = false
+
+    public init() {}
+
+    public func check() throws(ShellError) {
+        if none {
+            guard user == nil, until == nil, guests == nil else { throw .usage("hold: \(Self.usage)") }
+        } else if user == nil || until == nil {
+            throw .usage("hold: \(Self.usage)")
+        }
+    }
+}
+
+/// `whoami`.
+public struct WhoamiCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Who you act as.")
+    public static let usage = "whoami"
+    public init() {}
+}
+
+/// `version`.
+public struct VersionCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(commandName: "version", abstract: "This program's version.")
+    public static let usage = "version"
+    public init() {}
+}
+
+/// `help [COMMAND]`.
+public struct HelpCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(commandName: "help", abstract: "The commands, or one command's options.")
+    public static let usage = "help [COMMAND]"
+
+    @Argument(help: ArgumentHelp("A command.", valueName: "COMMAND")) public var command: String?
+
+    public init() {}
+}
