@@ -130,9 +130,10 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
 
         // MARK: Tests
-        .target(name: "ProvisionerTesting", dependencies: ["ProvisionerCore", "AgentCore", "Curl"], path: "Tests/ProvisionerTesting",
+        .target(name: "ProvisionerTesting", dependencies: ["Commands", "ProvisionerCore", "AgentCore", "Curl"], path: "Tests/ProvisionerTesting",
                 exclude: ["FakeGoogle/fake_google.py"]),
         .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting"]),
+        .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),

@@ -4,8 +4,8 @@ import ShellSupport
 /// `upload BOARD NAME [--sha256 HEX] < FILE`: stdin into the caller's space.
 public struct UploadCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "upload", abstract: "Store FILE as NAME in your space on the board's agent (verified, atomic).")
-    public static let usage = "upload BOARD NAME [--sha256 HEX] < FILE"
+        commandName: "upload", abstract: "Store FILE as NAME in your space on the board's agent (verified, atomic).",
+        usage: "upload BOARD NAME [--sha256 HEX] < FILE")
 
     @Argument(help: .board) public var board: String
     @Argument(help: ArgumentHelp("The file's name in your space (folders with /).", valueName: "NAME")) public var name: String
@@ -30,8 +30,8 @@ public struct UploadCommand: BoardCommand {
 
 /// `files BOARD [--json]`: the caller's artifacts there.
 public struct FilesCommand: BoardCommand {
-    public static let configuration = CommandConfiguration(commandName: "files", abstract: "Your files: name, size, sha256, age.")
-    public static let usage = "files BOARD [--json]"
+    public static let configuration = CommandConfiguration(commandName: "files", abstract: "Your files: name, size, sha256, age.",
+        usage: "files BOARD [--json]")
 
     @Argument(help: .board) public var board: String
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false
@@ -44,8 +44,8 @@ public struct FilesCommand: BoardCommand {
 
 /// `rm BOARD NAME`: deletes one of the caller's artifacts.
 public struct RmCommand: BoardCommand {
-    public static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete one of your files.")
-    public static let usage = "rm BOARD NAME"
+    public static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete one of your files.",
+        usage: "rm BOARD NAME")
 
     @Argument(help: .board) public var board: String
     @Argument(help: ArgumentHelp("The file's name in your space.", valueName: "NAME")) public var name: String
@@ -60,8 +60,8 @@ public struct RmCommand: BoardCommand {
 /// `token BOARD`: the caller's bearer token for HTTP uploads.
 public struct TokenCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Your token for HTTP uploads to the board's agent (curl -T).")
-    public static let usage = "token BOARD"
+        commandName: "token", abstract: "Your token for HTTP uploads to the board's agent (curl -T).",
+        usage: "token BOARD")
 
     @Argument(help: .board) public var board: String
 

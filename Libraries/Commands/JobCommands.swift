@@ -7,8 +7,8 @@ import ShellSupport
 public struct NetbootCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
         commandName: "netboot",
-        abstract: "Power-cycle, stop U-Boot, TFTP-boot your files, then the console (or exit 0 once TEXT shows); Ctrl-C cancels.")
-    public static let usage = "netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args \"…\"] [--wait TEXT|--wait-regex RE] [--timeout 5m]"
+        abstract: "Power-cycle, stop U-Boot, TFTP-boot your files, then the console (or exit 0 once TEXT shows); Ctrl-C cancels.",
+        usage: "netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args \"…\"] [--wait TEXT|--wait-regex RE] [--timeout 5m]")
 
     @Argument(help: .board) public var board: String
     @Option(help: ArgumentHelp("The kernel, from your files.", valueName: "NAME")) public var kernel: String?
@@ -56,8 +56,8 @@ public struct NetbootCommand: BoardCommand {
 /// [--dtb NAME] [--no-verify] [--force]`.
 public struct FlashCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "flash", abstract: "Write your images with the flasher, verify them, boot them.")
-    public static let usage = "flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]"
+        commandName: "flash", abstract: "Write your images with the flasher, verify them, boot them.",
+        usage: "flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME] [--dtb NAME] [--no-verify]")
 
     @Argument(help: .board) public var board: String
     @Option(help: ArgumentHelp("The rootfs image (raw, .gz, .xz or .zst), from your files.", valueName: "NAME")) public var rootfs: String?
@@ -91,8 +91,8 @@ public struct FlashCommand: BoardCommand {
 
 /// `jobs BOARD [--json]`: the board's netboot and flash history.
 public struct JobsCommand: BoardCommand {
-    public static let configuration = CommandConfiguration(commandName: "jobs", abstract: "The board's netboot and flash history.")
-    public static let usage = "jobs BOARD [--json]"
+    public static let configuration = CommandConfiguration(commandName: "jobs", abstract: "The board's netboot and flash history.",
+        usage: "jobs BOARD [--json]")
 
     @Argument(help: .board) public var board: String
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false

@@ -15,8 +15,6 @@ public struct CommandHome: OptionSet, Sendable {
 /// both binaries is declared once, as one of these (swift-argument-parser
 /// reads the words), and parsed by `LabCommand.parse` alone.
 public protocol CommandArguments: ParsableCommand, Sendable {
-    /// The usage line `help` and every usage error show.
-    static var usage: String { get }
     /// Where the command is offered.
     static var home: CommandHome { get }
     /// Checks that the syntax cannot express (a port's range, a hex
@@ -27,6 +25,9 @@ public protocol CommandArguments: ParsableCommand, Sendable {
 extension CommandArguments {
     public static var home: CommandHome { .both }
     public static var name: String { configuration.commandName ?? "" }
+    /// The usage line (`configuration.usage`) that `help`, `--help` and
+    /// every usage error show.
+    public static var usage: String { configuration.usage ?? name }
     public func check() throws(ShellError) {}
     /// A usage error of this command: `NAME: TEXT (usage: …)`.
     public static func usageError(_ text: String) -> ShellError {

@@ -5,8 +5,8 @@ import ShellSupport
 /// `boards [--json]`.
 public struct BoardsCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "boards", abstract: "Every board: agent, online, power, state, holder, until.")
-    public static let usage = "boards [--json]"
+        commandName: "boards", abstract: "Every board: agent, online, power, state, holder, until.",
+        usage: "boards [--json]")
 
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false
 
@@ -16,8 +16,8 @@ public struct BoardsCommand: CommandArguments {
 /// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`.
 public struct ReserveCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "reserve", abstract: "Reserve a board from now (1 hour by default, 30 days at most); again to extend.")
-    public static let usage = "reserve BOARD [--for 2h | --until 2026-12-01T18:00]"
+        commandName: "reserve", abstract: "Reserve a board from now (1 hour by default, 30 days at most); again to extend.",
+        usage: "reserve BOARD [--for 2h | --until 2026-12-01T18:00]")
 
     @Argument(help: .board) public var board: String
     @Option(name: .customLong("for"), help: ArgumentHelp("How long (30m, 2h, 1d).", valueName: "DURATION")) public var duration: String?
@@ -38,8 +38,8 @@ public struct ReserveCommand: CommandArguments {
 /// `release BOARD [--force]`.
 public struct ReleaseCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "release", abstract: "End your reservation (admins: anyone's, with --force); the board is powered off.")
-    public static let usage = "release BOARD [--force]"
+        commandName: "release", abstract: "End your reservation (admins: anyone's, with --force); the board is powered off.",
+        usage: "release BOARD [--force]")
 
     @Argument(help: .board) public var board: String
     @Flag(help: "An admin ends someone else's reservation (audited).") public var force = false
@@ -50,8 +50,8 @@ public struct ReleaseCommand: CommandArguments {
 /// `reservations [--json]`.
 public struct ReservationsCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "reservations", abstract: "Current and coming reservations: who holds which board, until when.")
-    public static let usage = "reservations [--json]"
+        commandName: "reservations", abstract: "Current and coming reservations: who holds which board, until when.",
+        usage: "reservations [--json]")
 
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false
 
@@ -61,8 +61,8 @@ public struct ReservationsCommand: CommandArguments {
 /// `audit [--json]`.
 public struct AuditCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "audit", abstract: "Who did what to which board (the coordinator's admins; anyone on a lone agent).")
-    public static let usage = "audit [--json]"
+        commandName: "audit", abstract: "Who did what to which board (the coordinator's admins; anyone on a lone agent).",
+        usage: "audit [--json]")
 
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false
 
@@ -73,8 +73,8 @@ public struct AuditCommand: CommandArguments {
 /// coordinator tells its agent who holds a board (coordinator keys only).
 public struct HoldCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "hold", abstract: "Who holds BOARD until when (the coordinator's keys only).", shouldDisplay: false)
-    public static let usage = "hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none"
+        commandName: "hold", abstract: "Who holds BOARD until when (the coordinator's keys only).",
+        usage: "hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none", shouldDisplay: false)
     public static var home: CommandHome { .agent }
 
     @Argument(help: .board) public var board: String
@@ -96,22 +96,22 @@ public struct HoldCommand: CommandArguments {
 
 /// `whoami`.
 public struct WhoamiCommand: CommandArguments {
-    public static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Who you act as.")
-    public static let usage = "whoami"
+    public static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Who you act as.",
+        usage: "whoami")
     public init() {}
 }
 
 /// `version`.
 public struct VersionCommand: CommandArguments {
-    public static let configuration = CommandConfiguration(commandName: "version", abstract: "This program's version.")
-    public static let usage = "version"
+    public static let configuration = CommandConfiguration(commandName: "version", abstract: "This program's version.",
+        usage: "version")
     public init() {}
 }
 
 /// `help [COMMAND]`.
 public struct HelpCommand: CommandArguments {
-    public static let configuration = CommandConfiguration(commandName: "help", abstract: "The commands, or one command's options.")
-    public static let usage = "help [COMMAND]"
+    public static let configuration = CommandConfiguration(commandName: "help", abstract: "The commands, or one command's options.",
+        usage: "help [COMMAND]")
 
     @Argument(help: ArgumentHelp("A command.", valueName: "COMMAND")) public var command: String?
 

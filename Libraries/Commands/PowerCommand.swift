@@ -10,8 +10,8 @@ public enum PowerVerb: String, Sendable, CaseIterable {
 /// `power BOARD on|off|cycle|status [--force]`.
 public struct PowerCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "power", abstract: "The board's power switch (status: anyone).")
-    public static let usage = "power BOARD on|off|cycle|status"
+        commandName: "power", abstract: "The board's power switch (status: anyone).",
+        usage: "power BOARD on|off|cycle|status")
 
     @Argument(help: .board) public var board: String
     @Argument(help: ArgumentHelp("on, off, cycle or status.", valueName: "ACTION")) public var action: String
@@ -40,8 +40,8 @@ public struct ConsoleCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
         commandName: "console",
         abstract: "The live console (ssh -t); read-only unless you hold BOARD.",
+        usage: "console BOARD [--ro]",
         discussion: "Ctrl-] opens a menu: . detach, c power cycle, b send break, r reset to U-Boot, Ctrl-] sends Ctrl-]. OpenSSH's ~. still ends the whole connection.")
-    public static let usage = "console BOARD [--ro]"
 
     @Argument(help: .board) public var board: String
     @Flag(name: .customLong("ro"), help: "Watch only, even as the holder.") public var readOnly = false
@@ -61,8 +61,8 @@ public struct ConsoleCommand: BoardCommand {
 
 /// `log BOARD [--since 10m] [--follow]`: the persisted console log.
 public struct LogCommand: BoardCommand {
-    public static let configuration = CommandConfiguration(commandName: "log", abstract: "The console log, timestamped.")
-    public static let usage = "log BOARD [--since DURATION] [--follow]"
+    public static let configuration = CommandConfiguration(commandName: "log", abstract: "The console log, timestamped.",
+        usage: "log BOARD [--since DURATION] [--follow]")
 
     @Argument(help: .board) public var board: String
     @Option(help: ArgumentHelp("Only lines younger than this (90s, 10m, 2h, 1d).", valueName: "DURATION")) public var since: String?
@@ -87,8 +87,8 @@ public struct LogCommand: BoardCommand {
 /// `connect BOARD PORT [--check]`: the board's TCP port on stdin/stdout.
 public struct ConnectCommand: BoardCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "connect", abstract: "The board's TCP port on stdin/stdout (holder; ssh -J HOST BOARD).")
-    public static let usage = "connect BOARD PORT [--check]"
+        commandName: "connect", abstract: "The board's TCP port on stdin/stdout (holder; ssh -J HOST BOARD).",
+        usage: "connect BOARD PORT [--check]")
 
     @Argument(help: .board) public var board: String
     @Argument(help: ArgumentHelp("The board's TCP port.", valueName: "PORT")) public var port: String

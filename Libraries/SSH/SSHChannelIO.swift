@@ -5,6 +5,12 @@ public struct SSHTerminal: Sendable, Equatable {
     public var term: String
     public var columns: Int
     public var rows: Int
+
+    public init(term: String, columns: Int, rows: Int) {
+        self.term = term
+        self.columns = columns
+        self.rows = rows
+    }
 }
 
 /// A shell or exec request on a session channel, with what came before it.

@@ -131,6 +131,10 @@ final class LabFixture: Sendable {
 
     /// `ssh lab COMMAND…` as `user`.
     func ssh(_ user: String, _ command: String..., stdinPath: String? = nil) async throws -> ProcessResult {
+        try await ssh(user, command, stdinPath: stdinPath)
+    }
+
+    func ssh(_ user: String, _ command: [String], stdinPath: String? = nil) async throws -> ProcessResult {
         try await RunningProcess.run("ssh", sshArguments(as: user) + command, timeout: .seconds(30), stdinPath: stdinPath)
     }
 
