@@ -19,9 +19,12 @@ public struct PowerCommand: BoardCommand {
 
     public init() {}
 
+    /// Made by a program, not parsed: every property is set (ArgumentParser
+    /// traps on reading one that was neither parsed nor set).
     public init(board: String, _ verb: PowerVerb) {
         self.board = board
         action = verb.rawValue
+        force = false
     }
 
     public var verb: PowerVerb { PowerVerb(rawValue: action) ?? .status }
@@ -49,9 +52,11 @@ public struct ConsoleCommand: BoardCommand {
 
     public init() {}
 
-    public init(board: String, readOnly: Bool) {
+    /// Made by a program, not parsed: every property is set.
+    public init(board: String, readOnly: Bool, force: Bool = false) {
         self.board = board
         self.readOnly = readOnly
+        self.force = force
     }
 
     public var words: [String] { ["console", board] + flag("--ro", readOnly) + flag("--force", force) }
@@ -96,6 +101,7 @@ public struct ConnectCommand: BoardCommand {
 
     public init() {}
 
+    /// Made by a program, not parsed: every property is set.
     public init(board: String, port: Int, checkOnly: Bool = false) {
         self.board = board
         self.port = String(port)

@@ -95,6 +95,21 @@ struct CommandParsingTests {
         #expect(throws: ShellError.self) { try LabCommand.parse(["hold", "b1", "alice", "1", "--none"], for: .agent) }
     }
 
+    /// Commands a program makes (the coordinator's power-off at a
+    /// reservation's end, its console and tunnel words) read every property.
+    @Test func commandsMadeByTheProgramAreWhole() throws {
+        #expect(PowerCommand(board: "b1", .off).words == ["power", "b1", "off"])
+        #expect(PowerCommand(board: "b1", .off).access == .holder)
+        #expect(ConsoleCommand(board: "b1", readOnly: true).words == ["console", "b1", "--ro"])
+        #expect(ConsoleCommand(board: "b1", readOnly: false, force: true).words == ["console", "b1", "--force"])
+        #expect(ConnectCommand(board: "b1", port: 22, checkOnly: true).words == ["connect", "b1", "22", "--check"])
+        #expect(ConnectCommand(board: "b1", port: 22).audit?.detail == "22")
+        for command in [PowerCommand(board: "b1", .on) as any BoardCommand, ConsoleCommand(board: "b1", readOnly: false),
+                        ConnectCommand(board: "b1", port: 22)] {
+            _ = try AccessPolicy(freeBoardsAreOpen: true).decide(command, identity: ShellIdentity(user: "a"), holder: nil)
+        }
+    }
+
     @Test func onlyBoardCommandsNameABoard() throws {
         #expect(try LabCommand.parse(["boards", "--json"], for: .coordinator).boardCommand == nil)
         #expect(try LabCommand.parse(["reserve", "b1"], for: .coordinator).boardCommand == nil)

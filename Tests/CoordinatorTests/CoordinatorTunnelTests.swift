@@ -128,6 +128,12 @@ struct JumpHostTests {
             """)
         // Not through Foundation's Process: sshd closes every descriptor it
         // inherits, and Foundation takes that for its exit and blocks reaping it.
+        // sshd refuses to start without its privilege-separation folder
+        // (scripts/setup makes it; /run is new after each boot).
+        if !FileManager.default.fileExists(atPath: "/run/sshd") {
+            try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        }
         let sshd = try ConsoleProcess("/usr/sbin/sshd", ["-D", "-e", "-f", folder.path("sshd_config")])
         defer { sshd.stop() }
         let options = """

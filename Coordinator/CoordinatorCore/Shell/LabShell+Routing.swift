@@ -35,9 +35,7 @@ extension LabShell {
             if watching && !console.readOnly {
                 session.writeRaw(Array("[provisioner] you do not hold \(board.name): watching read-only (reserve \(board.name) to type)\r\n".utf8))
             }
-            var decided = ConsoleCommand(board: board.name, readOnly: watching)
-            decided.force = !watching && console.force
-            words = decided.words
+            words = ConsoleCommand(board: board.name, readOnly: watching, force: !watching && console.force).words
             audit(session, "console-attach", board: board.name, watching ? "read-only" : "read-write")
         }
         defer { if command is ConsoleCommand { audit(session, "console-detach", board: board.name) } }
