@@ -55,6 +55,7 @@ let package = Package(
         ], path: "Libraries/Commands"),
         .target(name: "ProvisionerCore", dependencies: [
             "ShellSupport", "SystemSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], path: "Libraries/ProvisionerCore"),
@@ -132,7 +133,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "ProvisionerTesting", dependencies: ["Commands", "ProvisionerCore", "AgentCore", "Curl"], path: "Tests/ProvisionerTesting",
                 exclude: ["FakeGoogle/fake_google.py"]),
-        .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting"]),
+        .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting", "SystemSupport"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),

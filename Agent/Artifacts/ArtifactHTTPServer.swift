@@ -36,7 +36,7 @@ public final class ArtifactHTTPServer: Sendable {
     /// Stops serving; uploads under way are abandoned and their temp files removed.
     public func stop() {
         daemon.stop()
-        logger.info("http: stopped")
+        logger.debug("http: stopped")
     }
 }
 

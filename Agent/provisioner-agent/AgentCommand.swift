@@ -14,26 +14,7 @@ struct AgentCommand: ParsableCommand {
         version: Provisioner.version,
         subcommands: [ServeCommand.self, TFTPCommand.self, HTTPCommand.self, TokenCommand.self, CheckConfigCommand.self])
 
-    /// Usage errors exit 2 with one line, config errors too (DESIGN.md).
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            Foundation.exit(2)
-        } catch let error as StartupError {
-            FileHandle.standardError.write(Data("provisioner-agent: \(error)\n".utf8))
-            Foundation.exit(1)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
+    static func main() { Daemon.main(Self.self) }
 }
 
 /// Options every long-running subcommand takes.
@@ -48,11 +29,6 @@ struct LogOptions: ParsableArguments {
     }
 
     func bootstrap() { LogSetup.bootstrap(level: logLevel.flatMap(Logger.Level.init(rawValue:))) }
-}
-
-/// A service that cannot start: one line, exit 1.
-struct StartupError: Error, CustomStringConvertible {
-    let description: String
 }
 
 struct TFTPCommand: ParsableCommand {
@@ -81,6 +57,7 @@ struct TFTPCommand: ParsableCommand {
         let logger = Logger(label: "provisioner-agent")
         var limits = TFTPLimits()
         limits.maxWindowSize = maxWindowSize
+        let signals = StopSignals.block([SIGINT, SIGTERM])
         let server: TFTPServer
         do {
             let directory = try TFTPDirectory(root: root)
@@ -90,7 +67,9 @@ struct TFTPCommand: ParsableCommand {
         } catch {
             throw StartupError(description: "tftp: \(error)")
         }
-        server.run()
+        let tftp = ClosureService(name: "tftp", start: { try server.start() }, stop: { server.stop() })
+        // No ready line: the server said "tftp: serving on …".
+        try Daemon.serve("tftp", services: [tftp], signals: signals, logger: logger)
     }
 }
 

@@ -41,26 +41,15 @@ struct HTTPCommand: ParsableCommand {
     func run() throws {
         log.bootstrap()
         let logger = Logger(label: "provisioner-agent")
-        // SIGINT and SIGTERM are taken with sigwait below: block them before
-        // libmicrohttpd starts its threads, which inherit the mask.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let server: ArtifactHTTPServer
-        do {
-            server = try ArtifactHTTPServer(listeningOn: try SocketAddress(parsing: listen), dataDirectory: root,
-                                            quota: try parseQuota(), threads: threadPerConnection ? .perConnection : .pool(threads),
-                                            logger: logger)
-        } catch {
-            throw StartupError(description: "http: \(error)")
+        let signals = StopSignals.block([SIGINT, SIGTERM])
+        let address = try SocketAddress(parsing: listen), bytes = try parseQuota(), quota = quota
+        let threads: HTTPDaemonOptions.Threads = threadPerConnection ? .perConnection : .pool(threads)
+        let http = HTTPService {
+            try ArtifactHTTPServer(listeningOn: address, dataDirectory: root, quota: bytes, threads: threads, logger: logger)
         }
-        logger.info("http: data folder \(server.store.dataDirectory), quota \(quota) per user")
-        var received: Int32 = 0
-        sigwait(&signals, &received)
-        logger.info("http: signal \(received), stopping")
-        server.stop()
+        try Daemon.serve("http", services: [http], signals: signals, logger: logger) {
+            http.server.map { "http: data folder \($0.store.dataDirectory), quota \(quota) per user" }
+        }
     }
 
     private func parseQuota() throws -> UInt64? {

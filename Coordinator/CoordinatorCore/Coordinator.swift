@@ -7,7 +7,7 @@ import SystemSupport
 
 /// The running coordinator: the reservation store, the calendar sync (when
 /// configured), a health monitor per agent, and the SSH front door, from one
-/// coordinator.yaml. Started in that order, stopped in reverse.
+/// coordinator.yaml. `services` are the running parts, for `serve`'s ServiceGroup.
 public final class Coordinator: Sendable {
     public let store: ReservationStore
     public let registry: BoardRegistry
@@ -78,17 +78,21 @@ public final class Coordinator: Sendable {
         return try CalendarSync(options: options, store: store, logger: logger)
     }
 
-    public func start() throws {
-        try calendar?.start()
-        for monitor in monitors { try monitor.start() }
-        try server.shell.startWatch()
-        try server.start()
-    }
-
-    public func stop() {
-        server.stop()
-        server.shell.stopWatch()
-        for monitor in monitors { monitor.stop() }
-        calendar?.stop()
+    /// The running parts, in the order they start (they stop in reverse):
+    /// the calendar sync, a health monitor per agent, the reservation watch,
+    /// and the SSH front door.
+    public var services: [any Service] {
+        var services: [any Service] = []
+        if let calendar {
+            services.append(ClosureService(name: "calendar", start: { try calendar.start() }, stop: { calendar.stop() }))
+        }
+        for monitor in monitors {
+            services.append(ClosureService(name: "monitor \(monitor.link.name)", start: { try monitor.start() },
+                                           stop: { monitor.stop() }))
+        }
+        let shell = server.shell, server = server
+        services.append(ClosureService(name: "reservation watch", start: { try shell.startWatch() }, stop: { shell.stopWatch() }))
+        services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
+        return services
     }
 }

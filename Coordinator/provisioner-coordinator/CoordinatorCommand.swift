@@ -13,31 +13,7 @@ struct CoordinatorCommand: ParsableCommand {
         version: Provisioner.version,
         subcommands: [ServeCommand.self, CheckConfigCommand.self, ClientKeyCommand.self])
 
-    /// Usage and config errors exit 2 with one line; a service that cannot
-    /// start exits 1 (DESIGN.md).
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            Foundation.exit(2)
-        } catch let error as StartupError {
-            FileHandle.standardError.write(Data("provisioner-coordinator: \(error)\n".utf8))
-            Foundation.exit(1)
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
-}
-
-/// A service that cannot start: one line, exit 1.
-struct StartupError: Error, CustomStringConvertible {
-    let description: String
+    static func main() { Daemon.main(Self.self) }
 }
 
 struct CheckConfigCommand: ParsableCommand {
@@ -100,33 +76,16 @@ struct ServeCommand: ParsableCommand {
         LogSetup.bootstrap(level: logLevel.flatMap(Logger.Level.init(rawValue:)))
         let logger = Logger(label: "provisioner-coordinator")
 
-        // Threads started from here on inherit this mask, so the signals
-        // arrive only where `sigwait` takes them.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, signal) }
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-
+        let signals = StopSignals.block([SIGTERM, SIGINT, SIGHUP])
         let coordinator: Coordinator
         do {
             coordinator = try Coordinator(config: settings, logger: logger)
-            try coordinator.start()
         } catch {
             throw StartupError(description: "\(error)")
         }
-        notifySystemd("READY=1\nSTATUS=serving \(settings.agents.count) agents")
-        logger.info("coordinator: ready, \(settings.users.count) users, \(settings.agents.count) agents, ssh on \(coordinator.server.localAddress), host key \(coordinator.server.hostKeyFingerprint), client key \(coordinator.clientKey.publicKey.fingerprint)")
-
-        var received: Int32 = 0
-        sigwait(&stopSignals, &received)
-        logger.info("coordinator: signal \(received), stopping")
-        notifySystemd("STOPPING=1")
-        coordinator.stop()
-        logger.info("coordinator: stopped")
-        // Every service is stopped; connection and session threads may still
-        // be unwinding (a client that is just leaving). Leave now rather than
-        // run process teardown under them: a log line is written with one
-        // write(2), so nothing is lost.
-        _exit(0)
+        try Daemon.serve("coordinator", services: coordinator.services, status: "serving \(settings.agents.count) agents",
+                         signals: signals, logger: logger) {
+            "coordinator: ready, \(settings.users.count) users, \(settings.agents.count) agents, ssh on \(coordinator.server.localAddress), host key \(coordinator.server.hostKeyFingerprint), client key \(coordinator.clientKey.publicKey.fingerprint)"
+        }
     }
 }

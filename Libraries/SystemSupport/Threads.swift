@@ -7,28 +7,53 @@ import CSystemSupport
 
 /// Starts a detached OS thread running `body`. Blocking work (a socket loop,
 /// a C library's session) runs here, never on Swift's cooperative pool.
-public func startThread(named name: String, _ body: @escaping @Sendable () -> Void) throws {
-    final class Box: Sendable {
-        let name: String
-        let body: @Sendable () -> Void
-        init(_ name: String, _ body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
-    }
-    let context = Unmanaged.passRetained(Box(name, body)).toOpaque()
+///
+/// The thread belongs to `group` (by default the calling thread's, see
+/// `ThreadGroup.adopt`), and runs with that group current, so the threads it
+/// starts belong to it too: a service's `ServiceGroup` waits for them all.
+public func startThread(named name: String, in group: ThreadGroup? = ThreadGroup.current,
+                        _ body: @escaping @Sendable () -> Void) throws {
+    let context = Unmanaged.passRetained(ThreadStart(name, group, body)).toOpaque()
     var attributes = pthread_attr_t()
     pthread_attr_init(&attributes)
     defer { pthread_attr_destroy(&attributes) }
     pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    // Counted before it exists, so a group never looks empty while a thread
+    // of it is starting another.
+    group?.enter(name)
     var thread = pthread_t()
     let result = pthread_create(&thread, &attributes, { context in
-        let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
-        box.name.withCString { CSystemSupport_set_thread_name($0) }
-        box.body()
+        let (group, name) = runThread(context!)
+        group?.leave(name)
         return nil
     }, context)
     if result != 0 {
-        Unmanaged<Box>.fromOpaque(context).release()
+        Unmanaged<ThreadStart>.fromOpaque(context).release()
+        group?.leave(name)
         throw SystemError("pthread_create", code: result)
     }
+}
+
+/// What a thread started by `startThread` runs.
+private final class ThreadStart: Sendable {
+    let name: String
+    let group: ThreadGroup?
+    let body: @Sendable () -> Void
+    init(_ name: String, _ group: ThreadGroup?, _ body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.group = group
+        self.body = body
+    }
+}
+
+/// Runs a thread's body. Everything the body captured is released when this
+/// returns, before the thread leaves its group: nothing of it is torn down
+/// after the group said the thread ended.
+private func runThread(_ context: UnsafeMutableRawPointer) -> (ThreadGroup?, String) {
+    let start = Unmanaged<ThreadStart>.fromOpaque(context).takeRetainedValue()
+    start.name.withCString { CSystemSupport_set_thread_name($0) }
+    if let group = start.group { group.adopt(start.body) } else { start.body() }
+    return (start.group, start.name)
 }
 
 /// Seconds on the monotonic clock, for timeouts and rates.
@@ -91,58 +116,21 @@ public func notifySystemd(_ state: String) {
 /// A one-shot latch between threads: `wait` returns once `signal` was
 /// called (before or after), or when its timeout passes.
 public final class ThreadSignal: @unchecked Sendable {
-    // The mutex and condition are heap-allocated: pthread objects must not move.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var signalled = false
+    private let lock = ConditionLock()
+    private var signalled = false  // guarded by `lock`
 
-    public init() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
+    public init() {}
 
     public func signal() {
-        pthread_mutex_lock(mutex)
-        signalled = true
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
+        lock.changing { signalled = true }
     }
 
     /// Whether `signal` was called.
-    public var isSignalled: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return signalled
-    }
+    public var isSignalled: Bool { lock.withLock { signalled } }
 
     /// True once signalled; false when `timeout` seconds passed first (nil: no limit).
     @discardableResult
     public func wait(timeout: Double?) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard let timeout else {
-            while !signalled { pthread_cond_wait(condition, mutex) }
-            return true
-        }
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let nanoseconds = Int(deadline.tv_nsec) + Int(timeout * 1e9)
-        deadline.tv_sec += nanoseconds / 1_000_000_000
-        deadline.tv_nsec = nanoseconds % 1_000_000_000
-        while !signalled {
-            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
-        }
-        return signalled
+        lock.wait(timeout: timeout) { signalled }
     }
 }

@@ -42,6 +42,20 @@ struct CoordinatorShellTests {
         await lab.stop()
     }
 
+    @Test func sigtermWithAShellOpenStopsTheCoordinatorWithExitZero() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 }
+        let shell = try ConsoleProcess("ssh", lab.sshArguments(as: "bob", terminal: true), terminal: true)
+        try await shell.expect("bob@lab> ")
+        lab.coordinator.signal(SIGTERM)
+        #expect(await lab.coordinator.waitForExit(timeout: .seconds(10)) == 0, "\(lab.coordinator.stderr.suffix(1500))")
+        let log = lab.coordinator.stderr
+        #expect(log.contains("coordinator: signal 15, stopping") && log.contains("coordinator: stopped"), "\(log.suffix(1500))")
+        #expect(!log.contains("did not stop"), "\(log.suffix(1500))")
+        #expect(await eventually { !shell.isRunning }, "\(shell.transcript.suffix(400))")
+        await lab.stop()
+    }
+
     @Test func rsaEcdsaAndEd25519KeysAreKnownWhenListed() async throws {
         let lab = try await LabFixture(users: ["alice", "bob", "carol"], keyTypes: ["bob": "rsa", "carol": "ecdsa"])
         for user in lab.users {

@@ -23,19 +23,25 @@ public final class ServedAgent: Sendable {
         }
         try folder.createFile("authorized_keys", text: authorized)
         port = try freeTCPPort()
-        try folder.createFile("agent.yaml", text: """
-            agent:
-              name: test
-              data_dir: data
-              ssh: { listen: "127.0.0.1:\(port)", authorized_keys: authorized_keys }
-              tftp: { listen: "127.0.0.1:0" }
-              http: { listen: "127.0.0.1:0" }
-            boards:
-            \(boards)
-
-            """)
+        try folder.createFile("agent.yaml", text: Self.agentYAML(sshPort: port, boards: boards))
         process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
         try await process.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+    }
+
+    /// The agent.yaml of a served agent: SSH on 127.0.0.1:`sshPort`, TFTP and
+    /// HTTP on ports the kernel picks, `data_dir` data, and `boards`.
+    public static func agentYAML(sshPort: UInt16, boards: String) -> String {
+        """
+        agent:
+          name: test
+          data_dir: data
+          ssh: { listen: "127.0.0.1:\(sshPort)", authorized_keys: authorized_keys }
+          tftp: { listen: "127.0.0.1:0" }
+          http: { listen: "127.0.0.1:0" }
+        boards:
+        \(boards)
+
+        """
     }
 
     /// Makes a key for `user` that the agent does not know (to be refused).
