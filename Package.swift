@@ -53,6 +53,14 @@ let package = Package(
             "ProvisionerCore", "SSH", "ShellSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Libraries/Commands"),
+        // Reservations: reservations and the audit log in SQLite (the only
+        // module that imports CSQLite), the reservation-end watch, and the
+        // reservation commands; the coordinator's and a lone agent's.
+        .target(name: "Reservations", dependencies: [
+            "CSQLite", "Commands", "ProvisionerCore", "ShellSupport", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+                path: "Libraries/Reservations"),
         .target(name: "ProvisionerCore", dependencies: [
             "ShellSupport", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -79,10 +87,10 @@ let package = Package(
         .target(name: "Jobs", dependencies: [
             "AgentCore", "HTTPDaemon", "SystemSupport",
         ], path: "Agent/Jobs"),
-        // AgentShell: a lone agent keeps its reservations and audit log in
-        // the coordinator's store (CoordinatorStore, SQLite).
+        // AgentShell: a lone agent keeps its own reservations and audit log
+        // (Reservations, as the coordinator does).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Commands", "CoordinatorStore", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
@@ -91,23 +99,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),
 
-        // MARK: Coordinator. CoordinatorStore: reservations and audit in
-        // SQLite (the only module that imports CSQLite), and the watch of
-        // their ends (a lone agent uses both too). CoordinatorCore:
-        // config, agents (health checks, routing) and the SSH front door.
-        .target(name: "CoordinatorStore", dependencies: ["CSQLite", "ProvisionerCore", "ShellSupport", "SystemSupport"],
-                path: "Coordinator/Store"),
+        // MARK: Coordinator. CoordinatorCore: config, agents (health
+        // checks, routing) and the SSH front door.
         // CoordinatorCalendar: the Google Calendar sync (libcurl, RS256 via libcrypto).
         .target(name: "CoordinatorCalendar", dependencies: [
-            "CoordinatorStore", "Curl", "Digest", "SystemSupport",
+            "Reservations", "Curl", "Digest", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "CoordinatorStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "Commands", "Reservations", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
-            "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "SSH", "SystemSupport",
+            "CoordinatorCore", "Reservations", "ProvisionerCore", "SSH", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/provisioner-coordinator"),
@@ -141,14 +145,15 @@ let package = Package(
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
-        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting", "ShellSupport"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
         .testTarget(name: "CalendarTests", dependencies: [
-            "CoordinatorCalendar", "CoordinatorCore", "CoordinatorStore", "Curl", "ProvisionerCore", "ProvisionerTesting",
+            "CoordinatorCalendar", "CoordinatorCore", "Reservations", "Curl", "ProvisionerCore", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
-            "CoordinatorCore", "CoordinatorStore", "ProvisionerCore", "ProvisionerTesting",
+            "Commands", "CoordinatorCore", "Reservations", "ProvisionerCore", "ProvisionerTesting", "ShellSupport", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",

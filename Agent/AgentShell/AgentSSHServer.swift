@@ -24,7 +24,6 @@ public final class AgentSSHServer: SSHServerHandler {
     private let keyring: AgentKeyring
     private let logger: Logger
     /// Ends the watch of a lone agent's reservations.
-    private let watchStop = ThreadSignal()
 
     /// Loads (or, on first start, generates) the host key and binds the
     /// port; a taken port or an unreadable key fails here, with the reason.
@@ -47,7 +46,7 @@ public final class AgentSSHServer: SSHServerHandler {
                                                     publicURL: config.agent.http.publicURL)
         // Without a coordinator, the agent keeps its own reservations.
         let reservations = ssh.coordinatorKeys == nil
-            ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders) : nil
+            ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders, logger: logger) : nil
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
                            history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders,
                            reservations: reservations, logger: logger)
@@ -61,15 +60,13 @@ public final class AgentSSHServer: SSHServerHandler {
     public func start() throws {
         logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
         try server.start(handler: self)
-        if shell.reservations != nil {
-            try startThread(named: "reservations") { [shell, watchStop] in shell.watchLocalReservations(until: watchStop) }
-        }
+        try shell.startReservationWatch()
     }
 
     /// Stops listening and ends every connection (their commands see their
     /// input end, consoles detach).
     public func stop() {
-        watchStop.signal()
+        shell.stopReservationWatch()
         server.stop()
     }
 

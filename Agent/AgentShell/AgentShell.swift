@@ -134,7 +134,7 @@ extension AgentShell: CommandBackend {
             }
         }
         if let reservations, let (action, detail) = boardCommand.audit {
-            try? reservations.audit(user: session.identity.user, action: action, board: board.config.name, detail: detail)
+            reservations.service.record(session.identity.user, action, board: board.config.name, detail)
         }
     }
 }

@@ -1,4 +1,4 @@
-import CoordinatorStore
+import Reservations
 
 /// Reading a calendar and writing what it says into the store.
 extension CalendarSync {

@@ -1,16 +1,10 @@
-import CoordinatorStore
-
-/// Why `reserve` or `release` on a calendar board did not happen.
-public enum CalendarReservationError: Error, Sendable {
-    /// Someone holds the board for part of that time (per the calendar).
-    case conflict(Reservation)
-    /// The calendar could not be read or written: one line for the user.
-    case failed(String)
-}
+import Reservations
 
 /// `reserve` and `release` on a calendar board: the calendar first, then the
 /// store, so the store changes only when Google accepted.
-extension CalendarSync {
+extension CalendarSync: ReservationCalendar {
+    public func isStale(board: String) -> Bool { status(board: board)?.stale == true }
+
     /// Reserves `board` for `user` from `start` to `end`: a fresh sync, the
     /// free-time check against it, then `events.insert`. When the caller's
     /// own current reservation is the only conflict, its event is moved to

@@ -1,4 +1,4 @@
-import CoordinatorStore
+import Reservations
 import Foundation
 import Logging
 import Synchronization

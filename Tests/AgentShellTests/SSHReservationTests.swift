@@ -22,6 +22,11 @@ struct SSHReservationTests {
         #expect(reserved.exitCode == 0, "\(reserved)")
         let end = rows(try await fixture.ssh(key: keys.bob, "reservations", "--json").stdout)
         #expect(end.count == 1 && end.first?["board"] as? String == "board1" && end.first?["user"] as? String == "alice", "\(end)")
+        // The same fields as the coordinator's.
+        #expect(end.first?["source"] as? String == "local" && end.first?["start"] is String && end.first?["stale"] as? Bool == false,
+                "\(end)")
+        let table = try await fixture.ssh(key: keys.bob, "reservations").stdout
+        #expect(table.hasPrefix("BOARD") && table.split(separator: "\n").first?.split(separator: " ").count == 5, "\(table)")
         let until = try #require(end.first?["end"] as? String)
         #expect(reserved.stdout == "board1: reserved by alice until \(until)\n")
         let untilSeconds = try #require(TimeText.parse(until))
@@ -128,8 +133,13 @@ struct SSHReservationTests {
         #expect(listed.count == 1, "\(listed)")
         #expect(listed.first?["board"] as? String == "board2" && listed.first?["user"] as? String == "bob-smith")
         #expect(listed.first?["guests"] as? [String] == ["alice"])
+        #expect(listed.first?["source"] as? String == "coordinator" && listed.first?["start"] == nil, "\(listed)")
         let table = try await fixture.ssh(key: fixture.keys.alice, "reservations")
         #expect(table.stdout.contains("bob-smith (with alice)"), "\(table.stdout)")
+        // The coordinator's columns; the agent does not know when the reservation began.
+        let lines = table.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(lines.first == ["BOARD", "USER", "START", "END", "SOURCE"], "\(table.stdout)")
+        #expect(lines.last?.last == "coordinator" && lines.last?.contains("-") == true, "\(table.stdout)")
     }
 
     /// The reservations are in DATA_DIR/reservations.sqlite: an agent
@@ -140,8 +150,9 @@ struct SSHReservationTests {
         let path = directory.path("reservations.sqlite")
         let first = BoardHolders(clock: wallClock)
         let before = try LocalReservations(path: path, holders: first)
-        _ = try before.reserve(board: "board1", user: "alice", until: Int64(wallClock()) + 600)
-        _ = try before.reserve(board: "board2", user: "bob", until: Int64(wallClock()) + 1)
+        let now = Int64(wallClock())
+        _ = try before.service.store.reserve(board: "board1", user: "alice", start: now, end: now + 600)
+        _ = try before.service.store.reserve(board: "board2", user: "bob", start: now, end: now + 1)
         let later = BoardHolders(clock: { wallClock() + 5 })
         _ = try LocalReservations(path: path, holders: later, clock: { wallClock() + 5 })
         #expect(later.holding(of: "board1")?.user == "alice")

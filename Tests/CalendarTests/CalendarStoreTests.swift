@@ -1,5 +1,5 @@
 import CoordinatorCore
-import CoordinatorStore
+import Reservations
 import ProvisionerCore
 import Foundation
 import ProvisionerTesting

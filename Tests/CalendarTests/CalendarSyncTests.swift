@@ -1,5 +1,5 @@
 import CoordinatorCalendar
-import CoordinatorStore
+import Reservations
 import Foundation
 import Logging
 import ProvisionerTesting

@@ -1,4 +1,4 @@
-import CoordinatorStore
+import Reservations
 import Foundation
 import ProvisionerTesting
 import Testing

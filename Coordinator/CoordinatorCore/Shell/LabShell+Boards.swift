@@ -1,5 +1,5 @@
 import Commands
-import CoordinatorStore
+import Reservations
 import ProvisionerCore
 import Foundation
 import ShellSupport

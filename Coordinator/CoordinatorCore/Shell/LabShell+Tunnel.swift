@@ -28,7 +28,7 @@ extension LabShell {
                 let said = String(decoding: check.stderr, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " / ")
                 throw .failure(said.isEmpty ? "the agent's check failed (status \(check.status.map(String.init) ?? "none"))" : said)
             }
-            try? store.audit(user: user, action: "tunnel", board: board.name, detail: "port \(port)", at: now())
+            reservations.record(user, "tunnel", board: board.name, "port \(port)")
             logger.info("tunnel: \(user) from \(peer) to \(board.name) port \(port)")
             return { io in
                 do {

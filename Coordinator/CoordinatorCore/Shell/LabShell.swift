@@ -1,6 +1,6 @@
 import Commands
 import CoordinatorCalendar
-import CoordinatorStore
+import Reservations
 import Foundation
 import Logging
 import SSH
@@ -14,49 +14,37 @@ import SystemSupport
 /// exit status.
 public final class LabShell: Sendable {
     let registry: BoardRegistry
-    let store: ReservationStore
+    /// Reservations, the audit log and the reservation watch.
+    let reservations: ReservationService
     /// Agent name → how to reach it.
     let links: [String: AgentLink]
     let logger: Logger
     /// Boards booked through Google Calendar; nil: the built-in store only.
     let calendar: CalendarSync?
-    /// The current time in Unix seconds (a test may move it).
-    let now: @Sendable () -> Int64
-    /// Sessions that live on a reservation, warned and cut as it ends.
-    let watch = ReservationWatch()
 
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
                 calendar: CalendarSync? = nil,
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) }) {
         self.calendar = calendar
         self.registry = registry
-        self.store = store
+        reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, now: now)
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
         self.logger = logger
-        self.now = now
     }
+
+    var store: ReservationStore { reservations.store }
+    var watch: ReservationWatch { reservations.watch }
+    func now() -> Int64 { reservations.now() }
 
     /// Starts the reservation watch: sessions warned and cut, boards powered
-    /// off when their reservation ends (Coordinator.start).
+    /// off when their reservation ends.
     public func startWatch(interval: Double = 1) throws {
-        try watch.start(interval: interval) { [self] in watchReservations() }
-    }
-
-    public func stopWatch() { watch.stop() }
-
-    /// One pass of the watch.
-    func watchReservations() {
-        let time = now()
-        let current: [String: Reservation]
-        do {
-            current = try store.currentByBoard(at: time)
-        } catch {
-            logger.error("reservations: the store failed, sessions are not checked: \(error)")
-            return
+        try reservations.startWatch(interval: interval, boards: { [registry] in registry.boards().map(\.name) }) { [self] board, user in
+            powerOff(board, after: user)
         }
-        let freed = watch.check(now: time, boards: registry.boards().map(\.name), current: current)
-        for (board, user) in freed { powerOff(board, after: user) }
     }
+
+    public func stopWatch() { reservations.stopWatch() }
 
     /// A board whose reservation ended is powered off (DESIGN.md "Reservation
     /// needed"), as its last holder: the agent may not have heard yet that
@@ -69,8 +57,7 @@ public final class LabShell: Sendable {
                 let result = try link.run(PowerCommand(board: board, .off).words, as: user, limit: 30)
                 if result.status == 0 {
                     registry.notePower(board: board, "off")
-                    logger.notice("reservations: \(user)'s reservation of \(board) ended: powered off")
-                    try? store.audit(user: user, action: "power", board: board, detail: "off (the reservation ended)", at: now())
+                    reservations.poweredOff(board, after: user)
                 } else {
                     logger.warning("reservations: \(board): power off after \(user)'s reservation failed: \(String(decoding: result.stderr, as: UTF8.self))")
                 }
@@ -103,11 +90,7 @@ public final class LabShell: Sendable {
 
     /// Writes an audit line; a store failure is logged, not shown to the user.
     func audit(_ session: ShellSession, _ action: String, board: String?, _ detail: String? = nil) {
-        do {
-            try store.audit(user: session.identity.user, action: action, board: board, detail: detail, at: now())
-        } catch {
-            logger.error("audit: cannot record \(session.identity.user) \(action) \(board ?? ""): \(error)")
-        }
+        reservations.record(session.identity.user, action, board: board, detail)
     }
 
     /// Encodes rows as one line of JSON, keys sorted.
@@ -147,10 +130,10 @@ extension LabShell: CommandBackend {
     public func run(_ command: LabCommand, in session: ShellSession) throws(ShellError) -> Int32 {
         switch command {
         case .boards(let boards): try boardsCommand(boards, session)
-        case .reserve(let reserve): try reserveCommand(reserve, session)
-        case .release(let release): try releaseCommand(release, session)
-        case .reservations(let reservations): try reservationsCommand(reservations, session)
-        case .audit(let audit): try auditCommand(audit, session)
+        case .reserve(let reserve): try reservations.reserve(reserve, board: try board(reserve.board, for: "reserve").name, session)
+        case .release(let release): try reservations.release(release, board: release.board, session)
+        case .reservations(let list): try reservations.reservations(list, session)
+        case .audit(let audit): try reservations.auditLog(audit, session)
         case .hold, .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }

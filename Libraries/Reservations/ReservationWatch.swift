@@ -48,6 +48,12 @@ public final class ReservationWatch: Sendable {
         }
     }
 
+    /// Notes that `user` holds `board` now (a reservation just made), so that
+    /// its end powers the board off even when it comes before the next check.
+    public func noteHolder(board: String, user: String) {
+        state.withLock { $0.holders[board] = .some(user) }
+    }
+
     public func remove(_ token: Int) {
         state.withLock { _ = $0.entries.removeValue(forKey: token) }
     }
