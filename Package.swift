@@ -53,11 +53,14 @@ let package = Package(
             "ProvisionerCore", "SSH", "ShellSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Libraries/Commands"),
+        // Wire: the JSON the agent, the coordinator and scripts exchange, as
+        // versioned Codable types (docs/json.md); Foundation only.
+        .target(name: "Wire", path: "Libraries/Wire"),
         // Reservations: reservations and the audit log in SQLite (the only
         // module that imports CSQLite), the reservation-end watch, and the
         // reservation commands; the coordinator's and a lone agent's.
         .target(name: "Reservations", dependencies: [
-            "CSQLite", "Commands", "ProvisionerCore", "ShellSupport", "SystemSupport",
+            "CSQLite", "Commands", "ProvisionerCore", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ],
                 path: "Libraries/Reservations"),
@@ -90,7 +93,7 @@ let package = Package(
         // AgentShell: a lone agent keeps its own reservations and audit log
         // (Reservations, as the coordinator does).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
@@ -107,7 +110,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "Reservations", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            "Commands", "Reservations", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
@@ -139,20 +142,21 @@ let package = Package(
                 exclude: ["FakeGoogle/fake_google.py"]),
         .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting", "SystemSupport"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
-        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "AgentCore", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport", "SystemSupport", "Wire"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
         .testTarget(name: "CalendarTests", dependencies: [
             "CoordinatorCalendar", "CoordinatorCore", "Reservations", "Curl", "ProvisionerCore", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
-            "Commands", "CoordinatorCore", "Reservations", "ProvisionerCore", "ProvisionerTesting", "ShellSupport", "SystemSupport",
+            "Commands", "CoordinatorCore", "Reservations", "ProvisionerCore", "ProvisionerTesting", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ArtifactsTests", dependencies: [

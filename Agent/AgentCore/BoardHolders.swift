@@ -4,6 +4,11 @@ import Synchronization
 /// (DESIGN.md, "Holders and TFTP"): the agent keeps no reservations of its
 /// own. A holding past its end counts as none. Standing alone (nobody ever
 /// told it), every board is free to every key the agent accepts.
+///
+/// Free is not locked (DESIGN.md): a board the agent must keep shut (its
+/// coordinator has not said who holds it since the agent started, or said
+/// `hold --locked`: a stale calendar, a holder who is no user) has no
+/// holder, and nobody types on it, powers, boots or flashes it.
 public final class BoardHolders: Sendable {
     public struct Holding: Sendable, Equatable {
         public var user: String
@@ -24,27 +29,60 @@ public final class BoardHolders: Sendable {
         }
     }
 
-    private let holdings = Mutex<[String: Holding]>([:])
+    /// What the agent was last told about one board.
+    public enum State: Sendable, Equatable {
+        case free
+        case held(Holding)
+        /// Why nobody may change the board.
+        case locked(String)
+    }
+
+    private let states = Mutex<[String: State]>([:])
     private let clock: @Sendable () -> Double
 
     public init(clock: @escaping @Sendable () -> Double) {
         self.clock = clock
     }
 
+    /// `board` is held by `holding`, or free (nil).
     public func set(_ board: String, to holding: Holding?) {
-        holdings.withLock { $0[board] = holding }
+        states.withLock { $0[board] = holding.map(State.held) ?? .free }
     }
 
-    /// The current holder of `board`, if any.
-    public func holding(of board: String) -> Holding? {
+    /// Nobody may change `board`, for `reason`, until the next `set`.
+    public func lock(_ board: String, reason: String) {
+        states.withLock { $0[board] = .locked(reason) }
+    }
+
+    /// What holds `board` now: a holding past its end is free.
+    public func state(of board: String) -> State {
         let now = clock()
-        return holdings.withLock { $0[board] }.flatMap { $0.until > now ? $0 : nil }
+        switch states.withLock({ $0[board] }) ?? .free {
+        case .held(let holding) where holding.until <= now: return .free
+        case let state: return state
+        }
+    }
+
+    /// The current holder of `board`, if any (none while it is locked).
+    public func holding(of board: String) -> Holding? {
+        if case .held(let holding) = state(of: board) { return holding }
+        return nil
+    }
+
+    /// Why `board` is locked, or nil.
+    public func lockReason(of board: String) -> String? {
+        if case .locked(let reason) = state(of: board) { return reason }
+        return nil
     }
 
     /// Whether `user` may change `board` (type, power, boot, flash): yes
-    /// when nobody holds it here, or when `user` does or is a guest.
+    /// when it is free, or when `user` holds it or is a guest; never while
+    /// it is locked.
     public func allows(_ user: String, on board: String) -> Bool {
-        guard let holding = holding(of: board) else { return true }
-        return holding.user == user || holding.guests.contains(user)
+        switch state(of: board) {
+        case .free: true
+        case .held(let holding): holding.user == user || holding.guests.contains(user)
+        case .locked: false
+        }
     }
 }

@@ -44,9 +44,15 @@ public final class AgentSSHServer: SSHServerHandler {
         let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
                                                     publicURL: config.agent.http.publicURL)
-        // Without a coordinator, the agent keeps its own reservations.
+        // Without a coordinator, the agent keeps its own reservations; with
+        // one, its boards are locked until it says who holds each.
         let reservations = ssh.coordinatorKeys == nil
             ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders, logger: logger) : nil
+        if ssh.coordinatorKeys != nil {
+            for board in boards {
+                holders.lock(board.config.name, reason: "waiting for the coordinator to say who holds it (the agent started)")
+            }
+        }
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
                            history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders,
                            reservations: reservations, logger: logger)

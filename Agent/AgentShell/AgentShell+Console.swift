@@ -18,11 +18,13 @@ extension AgentShell {
         let name = board.config.name
         let user = session.identity.user
         // Someone else holds the board: watching only.
-        let heldBy = readOnly && !asked && !holders.allows(user, on: name) ? holders.holding(of: name) : nil
+        let shut = readOnly && !asked && !holders.allows(user, on: name)
         let streams = session.streams
         @Sendable func notice(_ text: String) { streams.offer(Array("\r\n[provisioner] \(text)\r\n".utf8)) }
-        if let heldBy {
+        if shut, let heldBy = holders.holding(of: name) {
             session.writeRaw(Array("[provisioner] \(name) is held by \(heldBy.user) until \(isoTime(heldBy.until)): read-only\r\n".utf8))
+        } else if shut, let reason = holders.lockReason(of: name) {
+            session.writeRaw(Array("[provisioner] \(name) is locked (\(reason)): read-only\r\n".utf8))
         }
         session.writeRaw(Array(("[provisioner] \(name) console\(readOnly ? ", read-only" : ""): "
                                 + "Ctrl-] opens the menu, Ctrl-] . detaches\r\n").utf8))

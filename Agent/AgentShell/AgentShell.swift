@@ -68,7 +68,8 @@ public final class AgentShell: Sendable {
 
     /// The policy's answer for `command` on its board, for `identity`.
     func decide(_ command: any BoardCommand, _ identity: ShellIdentity) throws(ShellError) -> AccessGrant {
-        try policy.decide(command, identity: identity, holder: holder(of: command.board))
+        try policy.decide(command, identity: identity, holder: holder(of: command.board),
+                          locked: holders.lockReason(of: command.board))
     }
 }
 

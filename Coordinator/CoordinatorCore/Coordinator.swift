@@ -30,11 +30,10 @@ public final class Coordinator: Sendable {
         let registry = BoardRegistry(agents: config.agents.map(\.name))
         let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
         let calendar = try config.calendar.map { try Self.calendarSync($0, config: config, store: store, logger: logger) }
-        // A board whose calendar has been unreadable past the grace has no holder.
-        let holder: @Sendable (String) -> AgentMonitor.Holding? = { board in
-            if calendar?.accessProblem(board: board) != nil { return nil }
-            return (try? store.current(board: board, at: Int64(wallClock()))).flatMap { $0 }
-                .map { AgentMonitor.Holding(user: $0.user, until: $0.end, guests: $0.guests) }
+        // Free, held, or locked: a stale calendar or a holder who is no user locks the board.
+        let users = Set(config.users.map(\.name))
+        let holder: @Sendable (String) -> BoardHolding = { board in
+            BoardHolding.of(board, store: store, calendar: calendar, users: users)
         }
         let monitors = links.map {
             AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, holder: holder)
@@ -45,7 +44,7 @@ public final class Coordinator: Sendable {
         self.clientKey = clientKey
         self.store = store
         self.registry = registry
-        let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar)
+        let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users)
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
     }
 

@@ -43,9 +43,11 @@ public struct AccessPolicy: Sendable {
 
     /// Decides `command` for `identity` on a board held by `holder` (nil:
     /// nobody). `problem`: why nobody may change the board now (a stale
-    /// calendar), refused as a failure. Refusals are one line, exit 3.
+    /// calendar), refused as a failure. `locked`: why the agent keeps the
+    /// board shut (free is not locked): refused to everyone, consoles
+    /// watch, an admin's `--force` passes. Refusals are one line, exit 3.
     public func decide(_ command: any BoardCommand, identity: ShellIdentity, holder: BoardHolder?,
-                       problem: String? = nil) throws(ShellError) -> AccessGrant {
+                       problem: String? = nil, locked: String? = nil) throws(ShellError) -> AccessGrant {
         let name = type(of: command).name
         let force = (command as? any ForcibleCommand)?.force ?? false
         // A coordinator's key only says --force for an admin it checked.
@@ -57,6 +59,11 @@ public struct AccessPolicy: Sendable {
         case .console(let readOnly): wants = !readOnly
         }
         guard wants else { return .watching }
+        if let locked {
+            if force { return .forced(over: nil) }
+            if case .console = command.access { return .watching }
+            throw .notAllowed("\(name): \(command.board) is locked: \(locked)")
+        }
         let holds = holder.map { $0.allows(identity.user) } ?? freeBoardsAreOpen
         if holds {
             if let problem { throw .failure("\(name): \(problem)") }

@@ -69,12 +69,14 @@ public struct AuditCommand: CommandArguments {
     public init() {}
 }
 
-/// `hold BOARD USER UNTIL [--guests U1,U2]` or `hold BOARD --none`: the
-/// coordinator tells its agent who holds a board (coordinator keys only).
+/// `hold BOARD USER UNTIL [--guests U1,U2]`, `hold BOARD --none` or
+/// `hold BOARD --locked REASON`: the coordinator tells its agent who holds
+/// a board, that nobody does, or that nobody may use it (coordinator keys only).
 public struct HoldCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
         commandName: "hold", abstract: "Who holds BOARD until when (the coordinator's keys only).",
-        usage: "hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none", shouldDisplay: false)
+        usage: "hold BOARD USER UNTIL [--guests USER,USER] | hold BOARD --none | hold BOARD --locked REASON",
+        shouldDisplay: false)
     public static var home: CommandHome { .agent }
 
     @Argument(help: .board) public var board: String
@@ -82,12 +84,16 @@ public struct HoldCommand: CommandArguments {
     @Argument(help: ArgumentHelp("Unix seconds or 2026-12-01T18:00:00Z.", valueName: "UNTIL")) public var until: String?
     @Option(help: ArgumentHelp("Who may use the board too.", valueName: "USER,USER")) public var guests: String?
     @Flag(help: "Nobody holds the board.") public var none = false
+    @Option(help: ArgumentHelp("Nobody may use the board, for this reason.", valueName: "REASON")) public var locked: String?
 
     public init() {}
 
     public func check() throws(ShellError) {
-        if none {
-            guard user == nil, until == nil, guests == nil else { throw .usage("hold: \(Self.usage)") }
+        if none || locked != nil {
+            guard user == nil, until == nil, guests == nil, !(none && locked != nil) else { throw .usage("hold: \(Self.usage)") }
+            if let locked, locked.isEmpty || locked.utf8.count > 300 || locked.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                throw .usage("hold: --locked wants a reason of one line, at most 300 bytes")
+            }
         } else if user == nil || until == nil {
             throw .usage("hold: \(Self.usage)")
         }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ProvisionerCore
 import ProvisionerTesting
+import SystemSupport
 
 /// Key pairs made once with ssh-keygen for every test of this target.
 struct TestKeys: Sendable {
@@ -64,9 +65,11 @@ final class AgentSSHFixture: Sendable {
     /// `agentYAML`: more keys of the `agent:` block, e.g. `http: { quota: 1M }`.
     /// `boardIP`: board1's network.board_ip (for tunnels).
     /// `coordinator`: false leaves out ssh.coordinator_keys (a lone agent,
-    /// which keeps its own reservations).
+    /// which keeps its own reservations). A coordinator's agent starts with
+    /// its boards locked; `locked`: false frees them, as the coordinator's
+    /// first `hold BOARD --none` does.
     init(boardNames: [String] = ["board1", "board2"], boardIP: String? = nil, scrollback: String = "", agentYAML: String = "",
-         coordinator: Bool = true) throws {
+         coordinator: Bool = true, locked: Bool = false) throws {
         keys = try TestKeys.get()
         directory = try TemporaryDirectory(prefix: "agent-shell")
         let people = try [keys.alice, keys.bob, keys.carol].map(TestKeys.publicLine).joined()
@@ -87,7 +90,11 @@ final class AgentSSHFixture: Sendable {
         }
         var logger = Logger(label: "agent-shell-test") { StderrLogHandler(label: $0, level: .warning) }
         logger.logLevel = .warning
-        server = try AgentSSHServer(config: config, boards: boards, logger: logger)
+        let holders = BoardHolders(clock: wallClock)
+        server = try AgentSSHServer(config: config, boards: boards, holders: holders, logger: logger)
+        if coordinator && !locked {
+            for board in boardNames { holders.set(board, to: nil) }
+        }
         try server.start()
     }
 
@@ -105,6 +112,11 @@ final class AgentSSHFixture: Sendable {
     /// Runs `ssh … COMMAND` to its end.
     func ssh(key: String? = nil, options: [String] = [], user: String? = nil, stdinPath: String? = nil,
              _ command: String...) async throws -> ProcessResult {
+        try await ssh(key: key, options: options, user: user, stdinPath: stdinPath, command)
+    }
+
+    func ssh(key: String? = nil, options: [String] = [], user: String? = nil, stdinPath: String? = nil,
+             _ command: [String]) async throws -> ProcessResult {
         try await RunningProcess.run("ssh", sshArguments(key: key ?? keys.alice, options: options, user: user, command),
                                      timeout: .seconds(30), stdinPath: stdinPath)
     }

@@ -1,3 +1,4 @@
+import AgentCore
 import Foundation
 import ProvisionerTesting
 import SystemSupport
@@ -49,6 +50,59 @@ struct SSHHoldTests {
         let freed = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "--none")
         #expect(freed.stdout == "board1: free\n")
         #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "on").exitCode == 0)
+    }
+
+    /// Free is not locked: a coordinator's agent keeps its boards shut from
+    /// its start until the coordinator's first `hold`, and whenever it says
+    /// `hold --locked` (a stale calendar, a holder who is no user).
+    @Test func aCoordinatorsAgentKeepsItsBoardsLockedUntilTheCoordinatorSpeaks() async throws {
+        let fixture = try AgentSSHFixture(locked: true)
+        let keys = fixture.keys
+        let waiting = "waiting for the coordinator to say who holds it (the agent started)"
+
+        let boards = try await fixture.ssh(key: keys.alice, "boards", "--json")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(boards.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["locked"] as? String } == [waiting, waiting])
+        #expect(rows.allSatisfy { $0["holder"] is NSNull && $0["v"] as? Int == 1 })
+        let table = try await fixture.ssh(key: keys.alice, "boards")
+        #expect(table.stdout.split(separator: "\n").dropFirst().allSatisfy { $0.contains("(locked)") }, "\(table.stdout)")
+
+        for words in [["power", "board1", "on"], ["power", "board1", "cycle"], ["netboot", "board1", "--kernel", "Image"],
+                      ["flash", "board1", "--rootfs", "root.img"]] {
+            let refused = try await fixture.ssh(key: keys.alice, words)
+            #expect(refused.exitCode == 3, "\(words): \(refused)")
+            #expect(refused.stderrLines == ["\(words[0]): board1 is locked: \(waiting)"])
+        }
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "status").exitCode == 0, "status only looks")
+        #expect(fixture.board1.fakePower.calls.allSatisfy { $0 == .status })
+
+        // A console only watches.
+        let client = try fixture.terminal(key: keys.alice, "console", "board1")
+        try await client.waitFor("is locked (\(waiting)): read-only")
+        client.type("reboot\r")
+        try await client.waitFor("read-only")
+        client.type([0x1D, UInt8(ascii: ".")])
+        #expect(await client.waitForExit() == 0)
+        #expect(fixture.board1.fakeConsole.typed.isEmpty)
+
+        let reason = "the calendar of board2 cannot be read since 2026-12-01T10:00:00Z (HTTP 500)"
+        // The coordinator quotes each word (OpenSSH joins them with spaces).
+        let locked = try await fixture.ssh(key: keys.coordinator, "hold", "board2", "--locked", "'\(reason)'")
+        #expect(locked.exitCode == 0 && locked.stdout == "board2: locked: \(reason)\n", "\(locked)")
+        let freed = try await fixture.ssh(key: keys.coordinator, "hold", "board1", "--none")
+        #expect(freed.stdout == "board1: free\n")
+        #expect(try await fixture.ssh(key: keys.alice, "power", "board1", "on").exitCode == 0)
+        let stillLocked = try await fixture.ssh(key: keys.alice, "power", "board2", "on")
+        #expect(stillLocked.stderrLines == ["power: board2 is locked: \(reason)"])
+        // An admin's --force, said by the coordinator, passes.
+        let forced = try await fixture.ssh(key: keys.coordinator, "--as", "carol", "power", "--force", "board2", "on")
+        #expect(forced.exitCode == 0, "\(forced)")
+
+        for bad in [["hold", "board2", "--locked", ""], ["hold", "board2", "--none", "--locked", "x"],
+                    ["hold", "board2", "alice", "1800000000", "--locked", "x"]] {
+            let refused = try await fixture.ssh(key: keys.coordinator, bad)
+            #expect(refused.exitCode == 2 && refused.stderrLines.count == 1, "\(bad): \(refused)")
+        }
     }
 
     @Test func guestsOfTheHolderMayUseTheBoardToo() async throws {

@@ -12,7 +12,9 @@ struct AccessPolicyTests {
     static let admin = ShellIdentity(user: "root", admin: true)
     static let held = BoardHolder(user: "bob", guests: ["carol"], until: 1_900_000_000)
 
-    static func command(_ words: String...) throws -> any BoardCommand {
+    static func command(_ words: String...) throws -> any BoardCommand { try command(words) }
+
+    static func command(_ words: [String]) throws -> any BoardCommand {
         try #require(try LabCommand.parse(words, for: .coordinator).boardCommand)
     }
 
@@ -65,5 +67,27 @@ struct AccessPolicyTests {
         #expect(throws: ShellError.failure("power: the calendar cannot be read")) {
             try Self.coordinator.decide(power, identity: ShellIdentity(user: "bob"), holder: Self.held, problem: "the calendar cannot be read")
         }
+    }
+
+    /// Free is not locked: on a locked board nobody changes anything, not
+    /// even a holder the agent last heard of; consoles watch; an admin's
+    /// `--force` passes; looking needs nothing.
+    @Test func aLockedBoardTakesNothingFromAnyone() throws {
+        let locked = "waiting for the coordinator"
+        for words in [["power", "b1", "on"], ["netboot", "b1", "--kernel", "Image"], ["flash", "b1", "--rootfs", "img"],
+                      ["connect", "b1", "22"]] {
+            let command = try Self.command(words)
+            for identity in [Self.alice, ShellIdentity(user: "bob"), ShellIdentity(user: "bob", coordinator: "lab")] {
+                #expect(throws: ShellError.notAllowed("\(words[0]): b1 is locked: \(locked)"), "\(words) \(identity.user)") {
+                    try Self.agent.decide(command, identity: identity, holder: nil, locked: locked)
+                }
+            }
+        }
+        #expect(try Self.agent.decide(try Self.command("console", "b1"), identity: Self.alice, holder: nil, locked: locked) == .watching)
+        #expect(try Self.agent.decide(try Self.command("power", "b1", "status"), identity: Self.alice, holder: nil, locked: locked) == .granted)
+        #expect(try Self.agent.decide(try Self.command("files", "b1"), identity: Self.alice, holder: nil, locked: locked) == .granted)
+        let forced = try Self.command("power", "b1", "off", "--force")
+        #expect(try Self.agent.decide(forced, identity: ShellIdentity(user: "root", coordinator: "lab"), holder: nil,
+                                      locked: locked) == .forced(over: nil))
     }
 }

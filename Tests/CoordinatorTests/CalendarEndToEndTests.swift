@@ -14,7 +14,7 @@ struct CalendarEndToEndTests {
     static let calendars = ["b1": "c_b1@resource.calendar.google.com", "b2": "c_b2@resource.calendar.google.com"]
 
     /// coordinator.yaml's `calendar` block pointing at `fake`.
-    static func calendarBlock(_ fake: FakeGoogle, attendees: Bool) -> String {
+    static func calendarBlock(_ fake: FakeGoogle, attendees: Bool, staleGrace: String = "5m") -> String {
         """
         calendar:
           google:
@@ -24,6 +24,7 @@ struct CalendarEndToEndTests {
             ca_file: \(fake.caFile ?? "")
             poll: 1s
             attendees: \(attendees)
+            stale_grace: \(staleGrace)
             boards: { b1: "\(calendars["b1"]!)", b2: "\(calendars["b2"]!)" }
         """
     }
@@ -155,6 +156,39 @@ struct CalendarEndToEndTests {
         #expect(try await lab.ssh("bob", "release", "b2").exitCode == 3)
         await lab.stop()
         try Self.expectNoSecrets(fake, in: lab.coordinator.stderr)
+    }
+
+    /// Free is not locked: a booking by someone who is no user of the lab,
+    /// and a calendar that cannot be read past its grace, lock the board on
+    /// its agent (nobody may use it), and it is free again after.
+    @Test func anUnknownOrganizerOrAStaleCalendarLocksTheBoardOnItsAgent() async throws {
+        let fake = try await FakeGoogle()
+        let lab = try await LabFixture(users: ["alice", "bob"], extraConfig: Self.calendarBlock(fake, attendees: false, staleGrace: "2s"))
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        #expect(await eventually { lab.agents[0].stderr.contains("hold: b1 is free") }, "agent1: \(lab.agents[0].stderr.suffix(1500))")
+
+        try fake.put(Self.calendars["b1"]!, Self.booking("mallory1", by: "mallory@example.com", from: Self.now - 60, to: Self.now + 3600))
+        #expect(await eventually { lab.agents[0].stderr.contains("hold: b1 is locked: reserved by mallory@example.com, who is not a user of this lab") },
+                "agent1: \(lab.agents[0].stderr.suffix(1500))")
+        let boards = try await lab.waitForBoards { $0.contains { $0["name"] as? String == "b1" && $0["locked"] is String } }
+        #expect(boards.first { $0["name"] as? String == "b1" }?["holder"] as? String == "mallory@example.com")
+        let refused = try await lab.ssh("alice", "power", "b1", "on")
+        #expect(refused.exitCode == 3, "\(refused)")
+        #expect(!FileManager.default.fileExists(atPath: lab.folder.path("agent1/power-on")))
+        try fake.cancel(Self.calendars["b1"]!, id: "mallory1")
+        #expect(await eventually { lab.agents[0].stderr.components(separatedBy: "hold: b1 is free").count == 3 },
+                "freed again: \(lab.agents[0].stderr.suffix(1500))")
+
+        // b2's calendar fails past its grace: locked, then free once it reads again.
+        try fake.fail("calendar", status: 500, count: 1000)
+        #expect(await eventually(timeout: .seconds(30)) { lab.agents[1].stderr.contains("hold: b2 is locked: the calendar of b2 cannot be read since") },
+                "agent2: \(lab.agents[1].stderr.suffix(1500)) coordinator: \(lab.coordinator.stderr.suffix(3000))")
+        try fake.admin("clear-failures")
+        #expect(await eventually(timeout: .seconds(40)) { lab.agents[1].stderr.components(separatedBy: "hold: b2 is free").count == 3 },
+                "agent2: \(lab.agents[1].stderr.suffix(1500))")
+        #expect(try await lab.ssh("alice", "reserve", "b2", "--for", "10m").exitCode == 0)
+        #expect(try await lab.ssh("alice", "power", "b2", "on").exitCode == 0)
+        await lab.stop()
     }
 
     /// No access token, JWT or key line in the coordinator's log.

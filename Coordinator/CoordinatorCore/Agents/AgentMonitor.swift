@@ -26,13 +26,13 @@ public final class AgentMonitor: Sendable {
         }
     }
 
-    /// The current holder of a board, from the store.
-    let holder: @Sendable (String) -> Holding?
+    /// What the agent is to be told of a board: from the store, unless locked.
+    let holder: @Sendable (String) -> BoardHolding
     private let stopping = Mutex(false)
     private let wake = NSCondition()
 
     public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger,
-                holder: @escaping @Sendable (String) -> Holding? = { _ in nil }) {
+                holder: @escaping @Sendable (String) -> BoardHolding = { _ in .free }) {
         self.link = link
         self.registry = registry
         self.interval = interval
@@ -76,21 +76,35 @@ public final class AgentMonitor: Sendable {
 
     /// Tells the agent the holder of each of its boards where what it
     /// reported differs from the store (DESIGN.md, "Holders and TFTP"): a
-    /// new or ended reservation reaches the agent within one interval.
+    /// new or ended reservation reaches the agent within one interval, and
+    /// a board the agent reports locked (it restarted) is told at once.
     func syncHolders(_ boards: [BoardStatus]) {
         for board in boards {
             let wanted = holder(board.name)
-            let wantedUntil = wanted.map { isoTime(Double($0.until)) }
-            guard board.holder != wanted?.user || board.until != wantedUntil || board.guests != wanted?.guests ?? [] else { continue }
-            let words = wanted.map { ["hold", board.name, $0.user, String($0.until)] + ($0.guests.isEmpty ? [] : ["--guests", $0.guests.joined(separator: ",")]) }
-                ?? ["hold", board.name, "--none"]
+            let words: [String]
+            let told: String
+            switch wanted {
+            case .free:
+                guard board.holder != nil || board.locked != nil else { continue }
+                words = ["hold", board.name, "--none"]
+                told = "free"
+            case .held(let holding):
+                guard board.holder != holding.user || board.until != isoTime(Double(holding.until))
+                        || board.guests != holding.guests || board.locked != nil else { continue }
+                words = ["hold", board.name, holding.user, String(holding.until)]
+                    + (holding.guests.isEmpty ? [] : ["--guests", holding.guests.joined(separator: ",")])
+                told = "held by \(holding.user)" + (holding.guests.isEmpty ? "" : " with \(holding.guests.joined(separator: ", "))")
+            case .locked(let reason):
+                guard board.locked != reason else { continue }
+                words = ["hold", board.name, "--locked", reason]
+                told = "locked: \(reason)"
+            }
             do {
                 let result = try link.run(words, as: nil, limit: max(3, interval * 2))
                 if result.status != 0 {
                     logger.warning("agent \(link.name): '\(words.joined(separator: " "))' failed: \(String(decoding: result.stderr, as: UTF8.self))")
                 } else {
-                    let with = wanted.map { $0.guests.isEmpty ? "" : " with \($0.guests.joined(separator: ", "))" } ?? ""
-                    logger.info("agent \(link.name): \(board.name) held by \(wanted?.user ?? "nobody")\(with)")
+                    logger.info("agent \(link.name): \(board.name) \(told)")
                 }
             } catch {
                 logger.warning("agent \(link.name): cannot tell the holder of \(board.name): \(error)")
@@ -103,15 +117,21 @@ public final class AgentMonitor: Sendable {
     func check() -> Bool {
         do {
             let result = try link.run(["boards", "--json"], as: nil, limit: max(3, interval * 2))
-            guard result.status == 0, let boards = BoardRegistry.parse(result.stdout, agent: link.name) else {
+            guard result.status == 0 else {
                 let said = String(decoding: result.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 let problem = result.status == nil ? "no answer to 'boards --json'"
                     : "'boards --json' failed (status \(result.status!))\(said.isEmpty ? "" : ": \(said)")"
                 registry.markDown(agent: link.name, problem: problem)
                 return false
             }
-            registry.update(agent: link.name, boards: boards)
+            let boards: [BoardStatus]
+            do { boards = try BoardRegistry.parse(result.stdout, agent: link.name) } catch {
+                registry.markDown(agent: link.name, problem: "its 'boards --json' is \(error)")
+                return false
+            }
+            // Holders first: a board is routed to only once its agent knows who holds it.
             syncHolders(boards)
+            registry.update(agent: link.name, boards: boards)
             return true
         } catch {
             registry.markDown(agent: link.name, problem: "\(error)")

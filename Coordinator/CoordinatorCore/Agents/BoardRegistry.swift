@@ -1,20 +1,8 @@
-import Foundation
 import Synchronization
+import Wire
 
-/// A board as its agent last reported it.
-public struct BoardStatus: Sendable, Equatable {
-    public var name: String
-    public var agent: String
-    /// The agent answered its last health check and reported the board online.
-    public var online: Bool
-    public var power: String
-    public var state: String
-    /// Who the agent believes holds the board, and until when (ISO time).
-    public var holder: String? = nil
-    public var until: String? = nil
-    /// Who else the agent lets use the board (the holder's guests).
-    public var guests: [String] = []
-}
+/// A board as its agent last reported it (the wire row of `boards --json`).
+public typealias BoardStatus = BoardReport
 
 /// What the coordinator knows of every agent and its boards, from the
 /// health checks. Read by every session's thread, written by the monitors.
@@ -90,15 +78,12 @@ public final class BoardRegistry: Sendable {
         }
     }
 
-    /// Parses an agent's `boards --json`.
-    static func parse(_ json: [UInt8], agent: String) -> [BoardStatus]? {
-        guard let rows = try? JSONSerialization.jsonObject(with: Data(json)) as? [[String: Any]] else { return nil }
-        return rows.compactMap { row in
-            guard let name = row["name"] as? String else { return nil }
-            return BoardStatus(name: name, agent: agent, online: row["online"] as? Bool ?? false,
-                               power: row["power"] as? String ?? "unknown", state: row["state"] as? String ?? "unknown",
-                               holder: row["holder"] as? String, until: row["until"] as? String,
-                               guests: row["guests"] as? [String] ?? [])
+    /// Reads an agent's `boards --json` (wire version 1 or older), or why not.
+    static func parse(_ json: [UInt8], agent: String) throws(WireError) -> [BoardStatus] {
+        try Wire.decode([BoardReport].self, from: json).map { row in
+            var row = row
+            row.agent = agent
+            return row
         }
     }
 }

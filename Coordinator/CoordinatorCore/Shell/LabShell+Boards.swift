@@ -1,11 +1,12 @@
 import Commands
 import Reservations
 import ProvisionerCore
-import Foundation
 import ShellSupport
+import Wire
 
 extension LabShell {
-    /// `boards [--json]`: every board of every agent, with its holder.
+    /// `boards [--json]`: every board of every agent, with its holder, or
+    /// why nobody may use it (`locked`).
     func boardsCommand(_ command: BoardsCommand, _ session: ShellSession) throws(ShellError) {
         let json = command.json
         let time = now()
@@ -15,22 +16,20 @@ extension LabShell {
         } catch {
             throw .failure("boards: the reservation store failed: \(error)")
         }
-        let boards = registry.boards()
+        let rows = registry.boards().map { board in
+            let holder = holders[board.name]
+            return BoardReport(name: board.name, agent: board.agent, online: board.online, power: board.power, state: board.state,
+                               holder: holder?.user, until: holder.map { TimeText.format($0.end) }, guests: holder?.guests ?? [],
+                               locked: BoardHolding.lockReason(board.name, holder: holder, calendar: calendar, users: users))
+        }
         if json {
-            let rows: [[String: Any]] = boards.map { board in
-                let holder = holders[board.name]
-                return ["name": board.name, "agent": board.agent, "online": board.online, "power": board.power,
-                        "state": board.state, "holder": holder?.user ?? NSNull(),
-                        "until": holder.map { TimeText.format($0.end) } ?? NSNull(), "guests": holder?.guests ?? []]
-            }
-            try printJSON(rows, session, for: "boards")
+            session.print(Wire.line(rows) + "\n")
             return
         }
         var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
-        for board in boards {
-            let holder = holders[board.name]
-            table.append([board.name, board.agent, board.online ? "yes" : "no", board.power, board.state,
-                          holder?.user ?? "-", holder.map { TimeText.format($0.end) } ?? "-"])
+        for row in rows {
+            table.append([row.name, row.agent, row.online ? "yes" : "no", row.power, row.state,
+                          row.holder ?? (row.locked == nil ? "-" : "(locked)"), row.until ?? "-"])
         }
         session.print(TerminalText.table(table))
     }

@@ -21,11 +21,14 @@ public final class LabShell: Sendable {
     let logger: Logger
     /// Boards booked through Google Calendar; nil: the built-in store only.
     let calendar: CalendarSync?
+    /// The lab's user names: a board held by anyone else is locked (nil: not checked).
+    let users: Set<String>?
 
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
-                calendar: CalendarSync? = nil,
+                calendar: CalendarSync? = nil, users: Set<String>? = nil,
                 now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) }) {
         self.calendar = calendar
+        self.users = users
         self.registry = registry
         reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, now: now)
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
@@ -91,14 +94,6 @@ public final class LabShell: Sendable {
     /// Writes an audit line; a store failure is logged, not shown to the user.
     func audit(_ session: ShellSession, _ action: String, board: String?, _ detail: String? = nil) {
         reservations.record(session.identity.user, action, board: board, detail)
-    }
-
-    /// Encodes rows as one line of JSON, keys sorted.
-    func printJSON(_ rows: Any, _ session: ShellSession, for command: String) throws(ShellError) {
-        guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]) else {
-            throw .failure("\(command): cannot encode the list")
-        }
-        session.print(String(decoding: data, as: UTF8.self) + "\n")
     }
 }
 
