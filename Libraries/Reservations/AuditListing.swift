@@ -1,18 +1,15 @@
-import Foundation
 import ProvisionerCore
 import ShellSupport
+import Wire
 
 extension AuditEntry {
     /// `audit [--json]`'s output, the coordinator's and a lone agent's: one
     /// line of JSON, or a table, oldest first; times as `TimeText` shows them.
     public static func listing(_ entries: [AuditEntry], json: Bool) -> String {
         if json {
-            let objects = entries.map { entry -> [String: Any] in
-                ["time": TimeText.format(entry.time), "user": entry.user, "action": entry.action,
-                 "board": entry.board ?? NSNull(), "detail": entry.detail ?? NSNull()]
-            }
-            let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
-            return String(decoding: data, as: UTF8.self) + "\n"
+            return Wire.line(entries.map {
+                AuditReport(time: TimeText.format($0.time), user: $0.user, action: $0.action, board: $0.board, detail: $0.detail)
+            }) + "\n"
         }
         var table = [["TIME", "USER", "ACTION", "BOARD", "DETAIL"]]
         for entry in entries {

@@ -4,6 +4,7 @@ import Logging
 import ProvisionerCore
 import ShellSupport
 import SystemSupport
+import Wire
 
 /// A calendar that books some of the boards (the coordinator's Google
 /// Calendar sync): `reserve` and `release` on those boards go through it.
@@ -218,16 +219,10 @@ public struct ReservationRow: Sendable, Equatable {
     /// one line of JSON (docs/json.md), or a table.
     public static func listing(_ rows: [ReservationRow], json: Bool) throws(ShellError) -> String {
         if json {
-            let objects = rows.map { row -> [String: Any] in
-                var object: [String: Any] = ["board": row.board, "user": row.user, "guests": row.guests,
-                                             "end": TimeText.format(row.end), "source": row.source, "stale": row.stale]
-                if let start = row.start { object["start"] = TimeText.format(start) }
-                return object
-            }
-            guard let data = try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]) else {
-                throw .failure("reservations: cannot encode the list")
-            }
-            return String(decoding: data, as: UTF8.self) + "\n"
+            return Wire.line(rows.map {
+                ReservationReport(board: $0.board, user: $0.user, guests: $0.guests, start: $0.start.map(TimeText.format),
+                                  end: TimeText.format($0.end), source: $0.source, stale: $0.stale)
+            }) + "\n"
         }
         var table = [["BOARD", "USER", "START", "END", "SOURCE"]]
         for row in rows {
