@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemSupport
 
 /// A listing as JSON: `[{"name":…,"size":…,"sha256":…|null,"modified":"2026-01-02T03:04:05Z"}, …]`.
 public func listingJSON(_ entries: [ArtifactEntry]) -> String {
@@ -41,10 +42,4 @@ func jsonString(_ value: String) -> String {
 }
 
 /// `2026-01-02T03:04:05Z`
-func isoTimestamp(_ seconds: Int64) -> String {
-    var time = time_t(seconds)
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    func pad(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))Z"
-}
+func isoTimestamp(_ seconds: Int64) -> String { ISOTime.format(seconds) }

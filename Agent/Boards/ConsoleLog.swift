@@ -136,56 +136,14 @@ final class ConsoleLog: @unchecked Sendable {
     }
 
     /// `2026-05-01T12:00:00.123Z ` for a Unix time.
-    static func timestamp(_ time: Double) -> [UInt8] {
-        var seconds = time_t(time.rounded(.down))
-        var millis = Int((time - Double(seconds)) * 1000)
-        if millis > 999 { millis = 999 }
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func digits(_ value: Int, _ width: Int) -> [UInt8] {
-            var result = [UInt8](repeating: 0x30, count: width)
-            var rest = value
-            for index in stride(from: width - 1, through: 0, by: -1) {
-                result[index] = UInt8(0x30 + rest % 10)
-                rest /= 10
-            }
-            return result
-        }
-        var text = digits(Int(parts.tm_year) + 1900, 4)
-        text.append(0x2d); text += digits(Int(parts.tm_mon) + 1, 2)
-        text.append(0x2d); text += digits(Int(parts.tm_mday), 2)
-        text.append(0x54); text += digits(Int(parts.tm_hour), 2)
-        text.append(0x3a); text += digits(Int(parts.tm_min), 2)
-        text.append(0x3a); text += digits(Int(parts.tm_sec), 2)
-        text.append(0x2e); text += digits(millis, 3)
-        text.append(0x5a); text.append(0x20)
-        return text
-    }
+    static func timestamp(_ time: Double) -> [UInt8] { Array((ISOTime.format(time, millis: true) + " ").utf8) }
 
     /// The Unix time of a line's prefix, or nil when it has none.
     static func parseTimestamp(_ line: Substring.UTF8View) -> Double? {
         let bytes = Array(line.prefix(prefixLength))
-        guard bytes.count == prefixLength, bytes[4] == 0x2d, bytes[10] == 0x54, bytes[19] == 0x2e,
-              bytes[23] == 0x5a, bytes[24] == 0x20 else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for byte in bytes[range] {
-                guard byte >= 0x30 && byte <= 0x39 else { return nil }
-                value = value * 10 + Int(byte - 0x30)
-            }
-            return value
-        }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-              let millis = number(20..<23) else { return nil }
-        var parts = tm()
-        parts.tm_year = Int32(year - 1900)
-        parts.tm_mon = Int32(month - 1)
-        parts.tm_mday = Int32(day)
-        parts.tm_hour = Int32(hour)
-        parts.tm_min = Int32(minute)
-        parts.tm_sec = Int32(second)
-        return Double(timegm(&parts)) + Double(millis) / 1000
+        guard bytes.count == prefixLength, bytes[19] == 0x2e, bytes[23] == 0x5a, bytes[24] == 0x20,
+              let time = ISOTime.parse(bytes[0..<24]) else { return nil }
+        return Double(time.seconds) + Double(time.millis) / 1000
     }
 
     /// The log's lines (timestamp prefix included, the line end and a

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SystemSupport
 
 /// Log lines on stderr, one per event. Under systemd (JOURNAL_STREAM set)
 /// each line starts with its syslog priority, `<6>`, which journald reads as
@@ -46,19 +47,7 @@ public struct StderrLogHandler: LogHandler {
         }
     }
 
-    private static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        let millis = now.tv_nsec / 1_000_000
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(millis), 3))Z"
-    }
+    private static func timestamp() -> String { ISOTime.format(wallClock(), millis: true) }
 }
 
 public enum LogSetup {

@@ -1,15 +1,18 @@
 import Foundation
+import SystemSupport
 
 /// Times as users read and type them: ISO 8601, in the coordinator's time
 /// zone (TZ) unless a zone is given. The coordinator and a lone agent
 /// (its own reservations) read and print times this way.
 public enum TimeText {
-    /// `2026-12-01T18:00:00+01:00` (or `…Z` in UTC).
+    /// `2026-12-01T18:00:00+01:00` (or `…Z` in UTC): `ISOTime` with the
+    /// offset of the process's time zone at that instant.
     public static func format(_ seconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = .current
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        let bounded = min(max(seconds, CivilTime.earliest), CivilTime.latest)
+        var time = time_t(bounded)
+        var parts = tm()
+        let offset = localtime_r(&time, &parts) == nil ? 0 : Int(parts.tm_gmtoff)
+        return ISOTime.format(bounded, offset: offset)
     }
 
     /// `2026-12-01T18:00`, `…:30`, with an optional `Z` or `+01:00`; a space

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSSH
+import SystemSupport
 import Foundation
 
 /// Where and as whom a client logs in.
@@ -236,9 +237,9 @@ public final class SSHClientSession: @unchecked Sendable {
         finishInput()
         var stdout: [UInt8] = []
         var stderr: [UInt8] = []
-        let deadline = monotonicNow() + timeout
+        let deadline = monotonicSeconds() + timeout
         while true {
-            let left = deadline - monotonicNow()
+            let left = deadline - monotonicSeconds()
             if left <= 0 {
                 hangUp()
                 return (nil, stdout, stderr)
@@ -344,8 +345,8 @@ public final class SSHClientSession: @unchecked Sendable {
         if ssh_channel_is_closed(channel) == 0 {
             if !eofSent { ssh_channel_send_eof(channel) }
             ssh_channel_close(channel)
-            let deadline = monotonicNow() + 1
-            while ssh_channel_is_closed(channel) == 0 && ssh_is_connected(session) != 0 && monotonicNow() < deadline {
+            let deadline = monotonicSeconds() + 1
+            while ssh_channel_is_closed(channel) == 0 && ssh_is_connected(session) != 0 && monotonicSeconds() < deadline {
                 if ssh_event_dopoll(event, 100) == SSH_ERROR { break }
             }
         }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSSH
 import Synchronization
+import SystemSupport
 
 /// What a server built on `SSHServerConnection` decides: who may log in, and
 /// what runs on a session channel.
@@ -98,11 +99,11 @@ public final class SSHServerConnection: @unchecked Sendable {
         }
         ssh_event_add_session(event, session)
         ssh_event_add_fd(event, wakeup.read, Int16(POLLIN), sshWakeupCallback, nil)
-        let started = monotonicNow()
+        let started = monotonicSeconds()
         while !stopping.load(ordering: .acquiring) {
             if ssh_event_dopoll(event, 500) == SSH_ERROR { break }
             if authenticated == nil {
-                if monotonicNow() - started > authenticationTimeout {
+                if monotonicSeconds() - started > authenticationTimeout {
                     handler.log(.info, "ssh: \(peer) did not authenticate within \(Int(authenticationTimeout)) s")
                     break
                 }
@@ -157,8 +158,3 @@ public final class SSHServerConnection: @unchecked Sendable {
     }
 }
 
-func monotonicNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}

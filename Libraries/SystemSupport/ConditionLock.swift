@@ -57,7 +57,9 @@ final class ConditionLock: @unchecked Sendable {
         }
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let nanoseconds = Int(deadline.tv_nsec) + Int(max(0, timeout) * 1e9)
+        // Bounded before the conversion (a year at most; nan waits not at all).
+        let seconds = timeout.isNaN ? 0 : min(max(0, timeout), 31_536_000)
+        let nanoseconds = Int(deadline.tv_nsec) + Int(seconds * 1e9)
         deadline.tv_sec += nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
         while !isDone() {
