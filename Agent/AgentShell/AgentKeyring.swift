@@ -1,4 +1,5 @@
 import AgentCore
+import Artifacts
 import Logging
 import SSH
 
@@ -63,10 +64,10 @@ public struct AgentKeyring: Sendable {
         return name
     }
 
-    /// Whether `name` is a valid acting user named by a coordinator.
+    /// Whether `name` is a valid acting user named by a coordinator: a
+    /// user name (`ArtifactRoute.isValidUserName`) that is not an option.
     public static func isValidUserName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64 && name.unicodeScalars.allSatisfy(isNameCharacter)
-            && name.first != "-" && name.first != "."
+        ArtifactRoute.isValidUserName(name) && name.first != "-"
     }
 
     static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
