@@ -84,7 +84,7 @@ let package = Package(
             "ProvisionerCore", "SSH",
         ], path: "Agent/AgentCore"),
         .target(name: "Boards", dependencies: [
-            "AgentCore", "GPIO", "SystemSupport",
+            "AgentCore", "CSystemSupport", "GPIO", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Boards"),
         .target(name: "Jobs", dependencies: [

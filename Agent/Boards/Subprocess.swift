@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemSupport
 import SystemSupport
 
 /// Starting programs with posix_spawn: each in a process group of its own
@@ -27,6 +28,11 @@ enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // Nothing else of the agent: its listening sockets, serial ports and
+        // logs would outlive it in the child (a QEMU left running held the
+        // SSH port, and the next agent could not listen).
+        let closing = CSystemSupport_spawn_close_from(&actions, 3)
+        guard closing == 0 else { throw SystemError("cannot start \(arguments[0])", code: closing) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -38,3 +38,7 @@ void CSystemSupport_set_thread_name(const char *name)
     short_name[sizeof(short_name) - 1] = '\0';
     pthread_setname_np(pthread_self(), short_name);
 }
+
+int CSystemSupport_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
