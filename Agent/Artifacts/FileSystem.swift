@@ -57,7 +57,7 @@ enum FileSystem {
 
     /// The names in an open folder (not `.` and `..`). The descriptor stays open.
     static func names(in directory: Int32) -> [String] {
-        let copy = dup(directory)
+        let copy = fcntl(directory, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0, let stream = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
             return []

@@ -108,6 +108,7 @@ public final class SSHClientSession: @unchecked Sendable {
         }
         guard ok else { throw fail("ssh options") }
         guard ssh_connect(session) == SSH_OK else { throw fail("cannot connect") }
+        _ = fcntl(ssh_get_fd(session), F_SETFD, FD_CLOEXEC)
 
         var serverKey: ssh_key?
         guard ssh_get_server_publickey(session, &serverKey) == SSH_OK, let serverKey else { throw fail("no host key") }

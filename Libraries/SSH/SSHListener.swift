@@ -48,6 +48,8 @@ public final class SSHListener: @unchecked Sendable {
         var address = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = ssh_bind_get_fd(bind)
+        // libssh opens its sockets without close-on-exec.
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let named = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
@@ -93,6 +95,7 @@ public final class SSHListener: @unchecked Sendable {
             // No Nagle: libssh sends each packet of a login on its own, and
             // the second of two waited for the client's delayed ACK (40 ms).
             var one: Int32 = 1
+            _ = fcntl(ssh_get_fd(session), F_SETFD, FD_CLOEXEC)
             _ = setsockopt(ssh_get_fd(session), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return SSHServerConnection(session: session)
         }

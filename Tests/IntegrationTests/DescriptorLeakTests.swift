@@ -68,6 +68,15 @@ struct DescriptorLeakTests {
         let shared = Self.descriptors(of: qemu).filter { $0.key > 2 && agentNow.contains($0.value) && $0.value.hasPrefix("socket:") }
         #expect(shared.isEmpty, "QEMU holds the agent's sockets: \(shared)")
 
+        // And every descriptor of the agent itself is close-on-exec.
+        for (number, target) in Self.descriptors(of: agentPID) where number > 2 {
+            let info = (try? String(contentsOfFile: "/proc/\(agentPID)/fdinfo/\(number)", encoding: .utf8)) ?? ""
+            let flags = info.split(separator: "\n").first { $0.hasPrefix("flags:") }
+                .flatMap { Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) }
+            guard let flags else { continue }  // closed meanwhile
+            #expect(flags & 0o2000000 != 0, "fd \(number) (\(target)) is not close-on-exec")
+        }
+
         // The agent dies; QEMU runs on; a new agent listens on the same port.
         agent.process.signal(SIGKILL)
         _ = await agent.process.waitForExit(timeout: .seconds(10))
