@@ -38,12 +38,16 @@ public final class Board: BoardHandle {
         try config.boards.map { try Board(config: $0, dataDirectory: config.agent.dataDirectory, logger: logger) }
     }
 
-    /// Starts the console's reader (a missing device is waited for).
+    /// Starts the console's reader (a missing device is waited for); a
+    /// virtual board still running from an earlier run of the agent is taken
+    /// over first, so its console carries on (a restart does not touch power).
     public func start() throws {
+        (power as? QEMUPowerSwitch)?.adoptRunning()
         try serialConsole.start()
     }
 
-    /// Stops the console. A virtual board keeps running; `power off` first to end it.
+    /// Stops the console. A virtual board keeps running (the next start of
+    /// the agent takes it over); `power off` first to end it.
     public func stop() {
         serialConsole.stop()
     }

@@ -244,6 +244,70 @@ public final class QEMUPowerSwitch: PowerSwitch {
         logger.info("power \(name): created the disk image \(path) (\(size) bytes, sparse)")
     }
 
+    // MARK: Adopting
+
+    /// A QEMU that an earlier run of the agent started and that still runs
+    /// (the agent was restarted, or died) is taken over as it is, never
+    /// restarted: a board does not power-cycle because the software beside
+    /// it did. Its console carries on through the same pty, `status` reads
+    /// it over QMP, `off` quits it. Found by its QMP socket, and its process
+    /// by the `-qmp` argument the agent gave it. Returns its PID, or nil.
+    @discardableResult
+    public func adoptRunning() -> pid_t? {
+        operation.withLock { _ -> pid_t? in
+            guard processID == nil, let client = try? QMPClient(path: qmpPath, timeout: 2) else { return nil }
+            guard let pid = Self.processID(withArgument: "unix:\(qmpPath),server=on,wait=off") else {
+                logger.warning("power \(name): a QEMU answers on \(qmpPath), but no process of it was found; it is left alone")
+                return nil
+            }
+            let pty: String
+            do {
+                pty = try ptyPath(client)
+                try link(to: pty)
+            } catch {
+                logger.warning("power \(name): cannot take over the QEMU left running (pid \(pid)): \(error)")
+                return nil
+            }
+            state.withLock { $0 = State(pid: pid, ptyPath: pty) }
+            do {
+                try startThread(named: "qemu-\(name)") { [self] in watchAdopted(pid) }
+            } catch {
+                logger.warning("power \(name): cannot watch the QEMU left running (pid \(pid)): \(error)")
+            }
+            let running = Self.isRunning(client)
+            logger.notice("power \(name): took over QEMU (pid \(pid), \(running ? "running" : "paused")) left by an earlier run of the agent; its console carries on")
+            return pid
+        }
+    }
+
+    /// The process whose command line holds `argument`, from /proc.
+    static func processID(withArgument argument: String) -> pid_t? {
+        guard let proc = opendir("/proc") else { return nil }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = pid_t(name), pid > 0 else { continue }
+            let words = readSmallFile("/proc/\(name)/cmdline").split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if words.contains(argument) { return pid }
+        }
+        return nil
+    }
+
+    /// Waits for an adopted QEMU (not a child of this agent) to end, and cleans up.
+    private func watchAdopted(_ pid: pid_t) {
+        while kill(pid, 0) == 0 || errno == EPERM {
+            if state.withLock({ $0.pid != pid }) { return }
+            usleep(100_000)
+        }
+        let pty = state.withLock { state -> String? in
+            guard state.pid == pid else { return nil }
+            defer { state.pid = nil; state.ptyPath = nil }
+            return state.ptyPath
+        }
+        removeLink(ifPointingTo: pty)
+        logger.notice("power \(name): QEMU (pid \(pid)) ended")
+    }
+
     /// A QEMU from an earlier run of the agent still on this QMP socket is quit.
     private func quitOrphan() {
         if let client = try? QMPClient(path: qmpPath, timeout: 2) {
@@ -322,4 +386,20 @@ func lastLines(of path: String, count: Int) -> String {
     guard read > 0 else { return "" }
     let lines = String(decoding: bytes[..<read], as: UTF8.self).split(separator: "\n").suffix(count)
     return lines.joined(separator: " / ")
+}
+
+/// The first 64 KiB of a file that may not know its size (`/proc`); empty when unreadable.
+func readSmallFile(_ path: String) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while bytes.count < 65_536 {
+        let count = read(fd, &chunk, chunk.count)
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { break }
+        bytes += chunk[..<count]
+    }
+    return bytes
 }

@@ -139,7 +139,14 @@ public struct ConfigValue {
         let folder = (file as NSString).deletingLastPathComponent
         let base = folder.isEmpty ? FileManager.default.currentDirectoryPath : folder
         let absoluteBase = base.hasPrefix("/") ? base : FileManager.default.currentDirectoryPath + "/" + base
-        return ((absoluteBase as NSString).appendingPathComponent(text) as NSString).standardizingPath
+        // Lexically: a symbolic link is kept as it is named (Foundation's
+        // standardizingPath follows it, and a virtual board's serial link,
+        // left from an earlier run, became the pty it pointed at).
+        var parts: [Substring] = []
+        for part in (absoluteBase + "/" + text).split(separator: "/") where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// One of the listed words.

@@ -5,6 +5,8 @@ import Testing
 /// Nothing the agent starts inherits its descriptors (issue 20): a QEMU
 /// left running after the agent died held the agent's SSH listening
 /// socket, and the next agent could not listen ("Address already in use").
+/// And a restart leaves the boards alone: the next agent takes the running
+/// QEMU over, its console carrying on, instead of power-cycling it.
 @Suite(.enabled(if: Tools.isInstalled("qemu-system-aarch64") && Tools.isInstalled("ssh")
                 && FileManager.default.fileExists(atPath: "/usr/lib/u-boot/qemu_arm64/u-boot.bin"),
                 "needs qemu-system-aarch64, u-boot-qemu and OpenSSH"))
@@ -30,7 +32,7 @@ struct DescriptorLeakTests {
         }
     }
 
-    @Test func aCommandSwitchAndAQEMUGetOnlyTheirOwnDescriptorsAndAKilledAgentCanListenAgain() async throws {
+    @Test func childrenGetNoneOfTheAgentsDescriptorsAndAKilledAgentsBoardsAreTakenOverByTheNext() async throws {
         let notes = try TemporaryDirectory(prefix: "fd-leak")
         let agent = try await ServedAgent(prefix: "fd-leak-agent", boards: """
               - name: cmd1
@@ -54,8 +56,14 @@ struct DescriptorLeakTests {
         #expect(held.keys.sorted() == [0, 1, 2], "\(held)")
 
         // QEMU: none of the agent's descriptors beyond the log it was given.
+        let console = try agent.console("arm1")
+        defer { console.stop() }
+        try await console.expect(#"\[provisioner\] arm1 console: "#)
         let on = try await agent.ssh("power", "arm1", "on")
         #expect(on.exitCode == 0, "\(on)")
+        try await console.expect("Hit any key to stop autoboot", timeout: .seconds(60))
+        console.send(" ")
+        try await console.expect("=> ")
         let qemu = try #require(Self.children(of: agentPID).first { pid in
             ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
         }, "no QEMU child of the agent")
@@ -85,6 +93,20 @@ struct DescriptorLeakTests {
         let listening = try? await again.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
         #expect(listening != nil, "\(again.stderr)")
         #expect(!again.stderr.contains("Address already in use"), "\(again.stderr)")
+
+        // It took the running board over: on, the same QEMU, the console where it was.
+        #expect(again.stderr.contains("power arm1: took over QEMU (pid \(qemu), running)"), "\(again.stderr.split(separator: "\n").filter { $0.contains("arm1") })")
+        #expect(try await agent.ssh("power", "arm1", "status").stdout == "arm1: on\n")
+        let resumed = try agent.console("arm1")
+        defer { resumed.stop() }
+        try await resumed.expect(#"\[provisioner\] arm1 console: "#)
+        resumed.sendLine("setenv t still-42; printenv t")
+        try await resumed.expect("t=still-42")
+        #expect(kill(qemu, 0) == 0)
+        // Off quits it.
+        let off = try await agent.ssh("power", "arm1", "off")
+        #expect(off.exitCode == 0 && off.stdout == "arm1: off\n", "\(off)")
+        #expect(await eventually { kill(qemu, 0) != 0 }, "QEMU \(qemu) still runs")
         #expect(await again.terminate() == 0, "\(again.stderr)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionerCore
+import ProvisionerTesting
 import Testing
 
 /// The value of `key` in the one-line config `key: text`.
@@ -80,6 +81,15 @@ struct ConfigScalarTests {
         let cwd = FileManager.default.currentDirectoryPath
         #expect(try scalar("keys/host", file: "conf/agent.yaml").filePath() == cwd + "/conf/keys/host")
         #expect(try scalar("keys/host", file: "agent.yaml").filePath() == cwd + "/keys/host")
+    }
+
+    /// A link is named, never followed: the agent reopens exactly that path
+    /// (a virtual board's serial link, left pointing at a pty, stays the link).
+    @Test func filePathKeepsASymbolicLink() throws {
+        let folder = try TemporaryDirectory(prefix: "file-path")
+        try folder.createDirectory("data")
+        #expect(symlink("/dev/null", folder.path("data/b1.console")) == 0)
+        #expect(try scalar("data/b1.console", file: folder.path("agent.yaml")).filePath() == folder.path("data/b1.console"))
     }
 
     @Test func emptyFilePathIsRefused() throws {
