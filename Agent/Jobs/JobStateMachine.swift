@@ -58,6 +58,13 @@ enum JobOperation: Equatable {
     case fail(JobFailure)
 }
 
+extension JobOperation {
+    var isFailure: Bool {
+        if case .fail = self { return true }
+        return false
+    }
+}
+
 enum JobEvent: Equatable {
     /// The operation asked was done.
     case done

@@ -81,10 +81,3 @@ struct UBootPrompt: JobStateMachine {
         return action
     }
 }
-
-extension JobOperation {
-    var isFailure: Bool {
-        if case .fail = self { return true }
-        return false
-    }
-}

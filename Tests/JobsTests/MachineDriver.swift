@@ -86,6 +86,11 @@ extension JobOperation {
         }
     }
 
+    var failure: JobFailure? {
+        if case .fail(let failure) = self { return failure }
+        return nil
+    }
+
     var isWait: Bool {
         if case .expect = self { return true }
         return false

@@ -105,10 +105,3 @@ struct UBootPreludeTests {
         #expect(driver.typed == [" ", "\u{3}", "setenv provisioner_sync 1\r", "echo sync${provisioner_sync}ok\r"])
     }
 }
-
-extension JobOperation {
-    var failure: JobFailure? {
-        if case .fail(let failure) = self { return failure }
-        return nil
-    }
-}
