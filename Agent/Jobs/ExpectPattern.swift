@@ -42,6 +42,13 @@ public struct ExpectPattern: CustomStringConvertible {
     }
 }
 
+extension ExpectPattern: Equatable {
+    /// The same kind and text (a regular expression compiles the same).
+    public static func == (left: ExpectPattern, right: ExpectPattern) -> Bool {
+        left.kind == right.kind && left.text == right.text
+    }
+}
+
 // Regex is immutable once compiled, but not marked Sendable.
 extension ExpectPattern: @unchecked Sendable {}
 

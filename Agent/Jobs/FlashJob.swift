@@ -64,10 +64,10 @@ public struct FlashRequest: Sendable {
     }
 }
 
-/// The flash state machine (DESIGN.md, Jobs): the job's manifest on the
-/// agent's HTTP port, power → U-Boot → TFTP the flasher → boot it → its
-/// events (inventory, progress, success or error) → reboot → the success
-/// pattern. Each step timed, logged, cancellable.
+/// Runs a flash (`FlashStateMachine`): the job's manifest on the agent's
+/// HTTP port, power → U-Boot → TFTP the flasher → boot it → its events
+/// (inventory, progress, success or error) → reboot → the success pattern.
+/// Each step timed, logged, cancellable.
 public final class FlashJob {
     public let board: any BoardHandle
     public let request: FlashRequest
@@ -104,154 +104,23 @@ public final class FlashJob {
         let jobURL = network.httpURL + JobAPI.prefix + id
         board.console.note("flash by \(request.user): " + request.images.map { "\($0.name) → \($0.target)" }.joined(separator: ", "))
 
+        // Attached before power, so no output is missed.
         let uboot = UBootDriver(board: board, isCancelled: isCancelled)
         defer { uboot.detach() }
-        let profile = uboot.profile
+        let config = board.config
+        var machine = FlashStateMachine(request: request, profile: config.uboot, network: network, board: config.name,
+                                        baud: config.serial.baud, jobURL: jobURL)
+        let flasher = FlasherFeed(api: api, id: id)
+        let runner = JobRunner(driver: uboot, steps: steps, report: report, progress: progress, flasher: flasher,
+                               isCancelled: isCancelled)
         do throws(JobFailure) {
-            try step("power") { () throws(JobFailure) in try uboot.powerUp() }
-            try step("U-Boot prompt") { () throws(JobFailure) in try uboot.reachPrompt() }
-            for preboot in profile.preboot {
-                try step("preboot '\(preboot)'") { () throws(JobFailure) in try uboot.command(preboot) }
-            }
-            try step("environment") { () throws(JobFailure) in
-                try uboot.setNetwork(network)
-                var arguments: [String] = []
-                if let console = profile.linuxConsole { arguments.append("console=\(console),\(board.config.serial.baud)") }
-                arguments.append("provisioner.job=\(jobURL)")
-                arguments.append("ip=\(network.boardIP)::\(network.gateway ?? network.serverIP):\(network.netmask)")
-                arguments.append("quiet")
-                try uboot.command("setenv bootargs '\(arguments.joined(separator: " "))'")
-            }
-            if let fit = request.flasherFIT {
-                try step("tftp flasher") { () throws(JobFailure) in _ = try uboot.load(fit, at: profile.kernelAddress) }
-                try step("boot the flasher") { () throws(JobFailure) in try uboot.bootFIT() }
-            } else {
-                try step("tftp flasher") { () throws(JobFailure) in
-                    _ = try uboot.load(request.flasherKernel, at: profile.kernelAddress)
-                    _ = try uboot.load(request.flasherInitrd, at: profile.ramdiskAddress)
-                    try uboot.command("setenv provisioner_initrd_size ${filesize}")
-                }
-                try step("boot the flasher") { () throws(JobFailure) in
-                    try uboot.boot(initrdSize: "${provisioner_initrd_size}", withFDT: false)
-                }
-            }
-            try step("flasher") { () throws(JobFailure) in try followFlasher(id) }
-            try step("reboot into the image") { () throws(JobFailure) in
-                let patterns = [request.success ?? .literal(profile.autoboot)]
-                _ = try uboot.wait(for: patterns, fail: [.literal("Kernel panic")], timeout: max(60, remaining))
-            }
+            defer { inventory = flasher.inventory }
+            try runner.run(&machine)
         } catch {
             board.console.note("flash by \(request.user): \(error.step) failed: \(error.reason)")
             throw error
         }
         board.console.note("flash by \(request.user): done in \(seconds(monotonicNow() - startedAt))")
-    }
-
-    private var remaining: Double { request.timeout - (monotonicNow() - startedAt) }
-
-    /// The flasher's events until success or error; fails when it falls
-    /// silent for a minute or the job's time runs out.
-    private func followFlasher(_ id: String) throws(JobFailure) {
-        var lastEvent = monotonicNow()
-        while true {
-            if isCancelled() { throw JobFailure(cancelled: "cancelled while the flasher ran") }
-            guard remaining > 0 else { throw JobFailure(reason: "the job took longer than \(seconds(request.timeout))") }
-            guard let event = api.nextEvent(of: id, timeout: 0.5) else {
-                let silence = monotonicNow() - lastEvent
-                if silence > (api.wasFetched(id) ? 60 : 180) {
-                    throw JobFailure(reason: api.wasFetched(id) ? "the flasher fell silent for a minute"
-                                                                : "the flasher never fetched its job (did it boot, is network.http_url right?)")
-                }
-                continue
-            }
-            lastEvent = monotonicNow()
-            let kind = (event["event"] ?? event["type"]) as? String ?? ""
-            switch kind {
-            case "inventory":
-                inventory = event
-                report("flasher: " + inventoryLine(event))
-            case "progress":
-                progress(FlashProgress(event))
-            case "image_done":
-                let image = event["image"] as? String ?? "image"
-                let bytes = (event["bytes"] as? NSNumber)?.int64Value ?? 0
-                let written = (event["bytes_written"] as? NSNumber)?.int64Value ?? bytes
-                let verified = event["verified"] as? Bool ?? false
-                func size(_ count: Int64) -> String { count >= 1 << 20 ? "\(count >> 20) MiB" : "\(count) bytes" }
-                // No image SHA-256 with a bmap: its range checksums were the check.
-                let checked = (event["sha256"] as? String).map { "sha256 \($0)" } ?? "bmap checksums match"
-                let amount = written == bytes ? "\(size(bytes)) written" : "\(size(bytes)) image, \(size(written)) written"
-                report("flasher: \(image): \(amount), \(checked)\(verified ? ", verified" : "")")
-            case "success", "done":
-                report("flasher: written and verified")
-                return
-            case "error":
-                let phase = event["phase"] as? String ?? "?"
-                let what = (event["what"] ?? event["message"]) as? String ?? "failed"
-                var reason = "the flasher failed in \(phase): \(what)"
-                if let errno = event["errno"] as? String { reason += " (\(errno))" }
-                if let offset = event["offset"] as? Int { reason += " at byte \(offset)" }
-                throw JobFailure(reason: reason)
-            default:
-                if let message = event["message"] as? String { report("flasher: \(message)") }
-            }
-        }
-    }
-
-    private func inventoryLine(_ event: [String: Any]) -> String {
-        var parts: [String] = []
-        if let memory = (event["memory_bytes"] as? NSNumber)?.int64Value { parts.append("memory \(memory >> 20) MiB") }
-        if let devices = event["block_devices"] as? [[String: Any]], !devices.isEmpty {
-            parts.append("storage " + devices.map { device in
-                "\(device["name"] ?? "?") \(((device["bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB"
-            }.joined(separator: ", "))
-        }
-        if let interfaces = event["interfaces"] as? [[String: Any]], !interfaces.isEmpty {
-            parts.append("net " + interfaces.map { "\($0["name"] ?? "?") \($0["mac"] ?? "?")" }.joined(separator: ", "))
-        }
-        if let serial = event["serial"] as? String { parts.append("serial \(serial)") }
-        return parts.isEmpty ? "inventory received" : parts.joined(separator: "; ")
-    }
-
-    private func step(_ name: String, _ body: () throws(JobFailure) -> Void) throws(JobFailure) {
-        try steps.run(name, body)
-    }
-}
-
-/// One progress event of the flasher.
-public struct FlashProgress: Sendable, Equatable {
-    public var phase: String
-    public var image: String?
-    public var done: Int64
-    public var total: Int64?
-    /// MB/s as the flasher measured it.
-    public var rate: Double?
-
-    init(_ event: [String: Any]) {
-        phase = event["phase"] as? String ?? "?"
-        image = (event["image"] ?? event["name"]) as? String
-        done = ((event["bytes_done"] ?? event["done"]) as? NSNumber)?.int64Value ?? 0
-        total = ((event["bytes_total"] ?? event["total"]) as? NSNumber)?.int64Value
-        rate = ((event["rate"] ?? event["mbps"] ?? event["mb_per_s"]) as? NSNumber)?.doubleValue
-    }
-
-    /// `write rootfs [#########.........] 45% 123.4 MB/s ETA 0:12`
-    public var line: String {
-        var text = phase + (image.map { " \($0)" } ?? "")
-        if let total, total > 0 {
-            let fraction = min(1, Double(done) / Double(total))
-            let filled = Int(fraction * 20)
-            text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "]"
-            text += " \(Int(fraction * 100))%"
-            if let rate, rate > 0 {
-                let left = Int(Double(total - done) / (rate * 1_000_000))
-                text += " \((rate * 10).rounded() / 10) MB/s ETA \(left / 60):" + (left % 60 < 10 ? "0" : "") + "\(left % 60)"
-            }
-        } else {
-            text += " \(done / 1_000_000) MB"
-            if let rate { text += " \((rate * 10).rounded() / 10) MB/s" }
-        }
-        return text
     }
 }
 

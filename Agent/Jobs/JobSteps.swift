@@ -1,13 +1,15 @@
 import AgentCore
 
 /// A job's steps as they run: each one announced to the user and in the
-/// board log, timed, and named in the failure it ends with.
+/// board log, and timed; a step ends well when the next begins or the job
+/// succeeds (a failure is reported by the job, naming the step).
 public final class JobSteps {
     public let kind: String
     private let board: any BoardHandle
     private let report: (String) -> Void
     /// Each finished step with its duration.
     public private(set) var finished: [(name: String, seconds: Double)] = []
+    private var running: (name: String, started: Double)?
 
     init(kind: String, board: any BoardHandle, report: @escaping (String) -> Void) {
         self.kind = kind
@@ -15,17 +17,20 @@ public final class JobSteps {
         self.report = report
     }
 
-    func run(_ name: String, _ body: () throws(JobFailure) -> Void) throws(JobFailure) {
-        let started = monotonicNow()
+    /// Ends the running step, if any, as done, and announces `name`.
+    func begin(_ name: String) {
+        finish()
+        running = (name, monotonicNow())
         report("\(clockTime()) \(name)…")
         board.console.note("\(kind): \(name)")
-        do {
-            try body()
-        } catch {
-            throw error.inStep(name)
-        }
-        let took = monotonicNow() - started
-        finished.append((name, took))
-        report("\(clockTime()) \(name): ok (\(seconds(took)))")
+    }
+
+    /// Ends the running step as done.
+    func finish() {
+        guard let running else { return }
+        self.running = nil
+        let took = monotonicNow() - running.started
+        finished.append((running.name, took))
+        report("\(clockTime()) \(running.name): ok (\(seconds(took)))")
     }
 }

@@ -27,21 +27,20 @@ public struct NetbootRequest: Sendable {
     }
 }
 
-/// The netboot state machine (DESIGN.md, Jobs): power → U-Boot prompt →
+/// Runs a netboot (`NetbootStateMachine`): power → U-Boot prompt →
 /// environment → TFTP each file → boot → `Starting kernel` (→ the wait
 /// pattern). Every step is timed, written to the board log, and reported;
 /// every wait has a timeout and U-Boot's errors end it at once.
 public final class NetbootJob {
     public let board: any BoardHandle
     public let request: NetbootRequest
-    private let profile: UBootProfile
     private let report: (String) -> Void
     private let isCancelled: @Sendable () -> Bool
     private let startedAt = monotonicNow()
 
-    /// Each finished step with its duration, and what U-Boot reported of each TFTP transfer.
     /// The steps as they ran, with their durations.
     public let steps: JobSteps
+    /// What U-Boot reported of each TFTP transfer.
     public private(set) var transfers: [TFTPReport] = []
 
     /// `report` gets one line per step for the user; `isCancelled` is polled.
@@ -49,7 +48,6 @@ public final class NetbootJob {
                 isCancelled: @escaping @Sendable () -> Bool) {
         self.board = board
         self.request = request
-        profile = board.config.uboot
         self.report = report
         steps = JobSteps(kind: "netboot", board: board, report: report)
         self.isCancelled = isCancelled
@@ -64,38 +62,11 @@ public final class NetbootJob {
         // Attached before power, so no output is missed.
         let uboot = UBootDriver(board: board, isCancelled: isCancelled)
         defer { uboot.detach() }
+        var machine = NetbootStateMachine(request: request, board: board.config)
+        let runner = JobRunner(driver: uboot, steps: steps, report: report, isCancelled: isCancelled)
         do throws(JobFailure) {
-            try step("power") { () throws(JobFailure) in try uboot.powerUp() }
-            try step("U-Boot prompt") { () throws(JobFailure) in try uboot.reachPrompt() }
-            for preboot in profile.preboot {
-                try step("preboot '\(preboot)'") { () throws(JobFailure) in try uboot.command(preboot) }
-            }
-            try step("environment") { () throws(JobFailure) in try setEnvironment(uboot) }
-            if let scripted = profile.netbootSteps {
-                for (index, scriptedStep) in scripted.enumerated() {
-                    let name = scriptedStep.send.map { "step \(index + 1): '\(substitute($0))'" } ?? "step \(index + 1)"
-                    try step(name) { () throws(JobFailure) in try run(scriptedStep, uboot) }
-                }
-            } else {
-                try step("tftp kernel") { () throws(JobFailure) in try load(request.kernel, at: profile.kernelAddress, uboot) }
-                if let initrd = request.initrd {
-                    try step("tftp initrd") { () throws(JobFailure) in
-                        try load(initrd, at: profile.ramdiskAddress, uboot)
-                        try uboot.command("setenv provisioner_initrd_size ${filesize}")
-                    }
-                }
-                if let dtb = request.dtb {
-                    try step("tftp dtb") { () throws(JobFailure) in try load(dtb, at: profile.fdtAddress, uboot) }
-                }
-                try step("boot") { () throws(JobFailure) in
-                    try uboot.boot(initrdSize: request.initrd == nil ? nil : "${provisioner_initrd_size}", withFDT: request.dtb != nil)
-                }
-            }
-            if let pattern = request.wait {
-                try step("wait for \(pattern)") { () throws(JobFailure) in
-                    _ = try uboot.wait(for: [pattern], fail: [.literal("Kernel panic")], timeout: request.waitTimeout)
-                }
-            }
+            defer { transfers = machine.transfers }
+            try runner.run(&machine)
         } catch {
             board.console.note("netboot by \(request.user): \(error.step) failed: \(error.reason)")
             throw error
@@ -103,60 +74,10 @@ public final class NetbootJob {
         board.console.note("netboot by \(request.user): done in \(seconds(monotonicNow() - startedAt))")
     }
 
-    // MARK: Steps
-
-    private func step(_ name: String, _ body: () throws(JobFailure) -> Void) throws(JobFailure) {
-        try steps.run(name, body)
-    }
-
-    /// A scripted step of the profile, its placeholders filled in.
-    private func run(_ scripted: UBootProfile.Step, _ uboot: UBootDriver) throws(JobFailure) {
-        if let send = scripted.send { try uboot.line(substitute(send)) }
-        let expected: ExpectPattern
-        if let text = scripted.expect {
-            do {
-                expected = scripted.expectIsRegex ? try .regex(text) : .literal(text)
-            } catch {
-                throw JobFailure(reason: "\(error)")
-            }
-        } else {
-            expected = .literal(profile.prompt)
-        }
-        let fail = uboot.failures + scripted.fail.map(ExpectPattern.literal)
-        _ = try uboot.wait(for: [expected], fail: fail, timeout: scripted.timeout ?? profile.timeouts.command)
-    }
-
-    /// `{kernel}`, `{initrd}`, `{dtb}` and `{bootargs}` in a scripted step.
-    func substitute(_ text: String) -> String {
-        text.replacingOccurrences(of: "{kernel}", with: request.kernel)
-            .replacingOccurrences(of: "{initrd}", with: request.initrd ?? "")
-            .replacingOccurrences(of: "{dtb}", with: request.dtb ?? "")
-            .replacingOccurrences(of: "{bootargs}", with: bootArguments)
-    }
-
     /// The files a board's scripted steps need that the request lacks.
     public static func missingFiles(for profile: UBootProfile, initrd: Bool, dtb: Bool) -> [String] {
         let used = Set((profile.netbootSteps ?? []).flatMap(\.placeholders))
         return [("initrd", initrd), ("dtb", dtb)].filter { used.contains($0.0) && !$0.1 }.map { "--" + $0.0 }
-    }
-
-    private func setEnvironment(_ uboot: UBootDriver) throws(JobFailure) {
-        try uboot.setNetwork(board.config.network)
-        try uboot.command("setenv bootargs '\(bootArguments)'")
-    }
-
-    /// `console=…` from the profile, then the caller's arguments.
-    var bootArguments: String {
-        var words: [String] = []
-        if let console = profile.linuxConsole { words.append("console=\(console),\(board.config.serial.baud)") }
-        if let arguments = request.arguments, !arguments.isEmpty { words.append(arguments) }
-        return words.joined(separator: " ")
-    }
-
-    private func load(_ file: String, at address: String, _ uboot: UBootDriver) throws(JobFailure) {
-        let transfer = try uboot.load(file, at: address)
-        transfers.append(transfer)
-        report("  \(file): \(transfer.summary)")
     }
 }
 
@@ -182,7 +103,7 @@ public struct TFTPReport: Sendable, Equatable {
 }
 
 /// A job that failed: the step, why, and the last console lines.
-public struct JobFailure: Error, CustomStringConvertible, Sendable {
+public struct JobFailure: Error, CustomStringConvertible, Sendable, Equatable {
     public var step = ""
     public var reason: String
     public var recentLines: [String] = []
