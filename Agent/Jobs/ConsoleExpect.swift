@@ -1,4 +1,5 @@
 import AgentCore
+import SystemSupport
 import Foundation
 
 /// The expect engine: a read-write session on a board's console that waits
@@ -61,7 +62,7 @@ public final class ConsoleExpect: @unchecked Sendable {
     /// once when a `fail` pattern shows first. Output up to the end of the
     /// match is consumed.
     public func expect(_ patterns: [ExpectPattern], fail: [ExpectPattern] = [], timeout: Double) throws(ExpectFailure) -> ExpectMatch {
-        let deadline = monotonicNow() + timeout
+        let deadline = monotonicSeconds() + timeout
         var lineGrace: Double?
         condition.lock()
         defer { condition.unlock() }
@@ -81,7 +82,7 @@ public final class ConsoleExpect: @unchecked Sendable {
             // The rest of a failing line says what went wrong: give it up to
             // a second to arrive (a serial line may stop mid-line).
             if let best, best.failing, text[best.range.lowerBound...].firstIndex(where: \.isNewline) == nil {
-                let now = monotonicNow()
+                let now = monotonicSeconds()
                 let wait = lineGrace ?? now + 1
                 lineGrace = wait
                 if now < wait {
@@ -103,7 +104,7 @@ public final class ConsoleExpect: @unchecked Sendable {
                 return ExpectMatch(index: best.index, matched: matched, before: before)
             }
             if isCancelled() { throw ExpectFailure(reason: "cancelled", recentLines: recent.lines, cancelled: true) }
-            let now = monotonicNow()
+            let now = monotonicSeconds()
             guard now < deadline else {
                 let expected = patterns.map(\.description).joined(separator: " or ")
                 throw ExpectFailure(reason: "\(expected) did not come within \(seconds(timeout))", recentLines: recent.lines)
@@ -184,12 +185,6 @@ struct RecentLines {
 
     /// Complete lines, then the line being written (a prompt, say).
     var all: [String] { partial.isEmpty ? lines : lines + [String(decoding: partial, as: UTF8.self)] }
-}
-
-func monotonicNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 /// "30s", "1.5s", "2m".

@@ -1,4 +1,5 @@
 import AgentCore
+import SystemSupport
 import Foundation
 
 /// One image the flasher writes, as the manifest names it.
@@ -75,7 +76,7 @@ public final class FlashJob {
     private let report: (String) -> Void
     private let progress: (FlashProgress) -> Void
     private let isCancelled: @Sendable () -> Bool
-    private let startedAt = monotonicNow()
+    private let startedAt = monotonicSeconds()
 
     /// What the flasher reported of the board before it wrote.
     public private(set) var inventory: [String: Any]?
@@ -120,7 +121,7 @@ public final class FlashJob {
             board.console.note("flash by \(request.user): \(error.step) failed: \(error.reason)")
             throw error
         }
-        board.console.note("flash by \(request.user): done in \(seconds(monotonicNow() - startedAt))")
+        board.console.note("flash by \(request.user): done in \(seconds(monotonicSeconds() - startedAt))")
     }
 }
 

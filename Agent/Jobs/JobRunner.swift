@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// Runs a job's state machine: tells the user and the board log what it
 /// says, does the I/O it asks for (power, typing and waiting on the
 /// console, polling the flasher) and hands back what happened, until it
@@ -25,7 +27,7 @@ final class JobRunner {
 
     /// Throws the failure the machine ends with, naming its step.
     func run(_ machine: inout some JobStateMachine) throws(JobFailure) {
-        var action = machine.start(at: monotonicNow())
+        var action = machine.start(at: monotonicSeconds())
         while true {
             for notice in action.notices {
                 switch notice {
@@ -47,7 +49,7 @@ final class JobRunner {
             case .powerUp, .send, .expect:
                 event = isCancelled() ? .cancelled : driver.perform(action.operation)
             }
-            action = machine.next(after: event, at: monotonicNow())
+            action = machine.next(after: event, at: monotonicSeconds())
         }
     }
 }

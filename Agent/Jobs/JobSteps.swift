@@ -1,4 +1,5 @@
 import AgentCore
+import SystemSupport
 
 /// A job's steps as they run: each one announced to the user and in the
 /// board log, and timed; a step ends well when the next begins or the job
@@ -20,7 +21,7 @@ public final class JobSteps {
     /// Ends the running step, if any, as done, and announces `name`.
     func begin(_ name: String) {
         finish()
-        running = (name, monotonicNow())
+        running = (name, monotonicSeconds())
         report("\(clockTime()) \(name)…")
         board.console.note("\(kind): \(name)")
     }
@@ -29,7 +30,7 @@ public final class JobSteps {
     func finish() {
         guard let running else { return }
         self.running = nil
-        let took = monotonicNow() - running.started
+        let took = monotonicSeconds() - running.started
         finished.append((running.name, took))
         report("\(clockTime()) \(running.name): ok (\(seconds(took)))")
     }

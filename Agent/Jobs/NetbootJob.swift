@@ -36,7 +36,7 @@ public final class NetbootJob {
     public let request: NetbootRequest
     private let report: (String) -> Void
     private let isCancelled: @Sendable () -> Bool
-    private let startedAt = monotonicNow()
+    private let startedAt = monotonicSeconds()
 
     /// The steps as they ran, with their durations.
     public let steps: JobSteps
@@ -71,7 +71,7 @@ public final class NetbootJob {
             board.console.note("netboot by \(request.user): \(error.step) failed: \(error.reason)")
             throw error
         }
-        board.console.note("netboot by \(request.user): done in \(seconds(monotonicNow() - startedAt))")
+        board.console.note("netboot by \(request.user): done in \(seconds(monotonicSeconds() - startedAt))")
     }
 
     /// The files a board's scripted steps need that the request lacks.
