@@ -2,6 +2,7 @@ import AgentCore
 import ProvisionerCore
 import Reservations
 import ShellSupport
+import Wire
 
 /// `reserve`, `release`, `reservations` and `audit` on a lone agent (no
 /// `ssh.coordinator_keys`): the coordinator's reservation service, kept by
@@ -35,11 +36,11 @@ extension AgentShell {
         }
         let rows = boards.compactMap { board in
             holders.holding(of: board.config.name).map {
-                ReservationRow(board: board.config.name, user: $0.user, guests: $0.guests, start: nil, end: $0.untilSeconds,
-                               source: "coordinator")
+                ReservationReport(board: board.config.name, user: $0.user, guests: $0.guests, start: nil,
+                                  end: TimeText.format($0.untilSeconds), source: "coordinator", stale: false)
             }
         }
-        session.print(try ReservationRow.listing(rows, json: command.json))
+        session.print(ReservationReport.listing(rows, json: command.json))
     }
 
     /// `audit [--json]`: who did what to which board, and when. A lone agent

@@ -133,9 +133,9 @@ public final class ReservationService: Sendable {
         do { list = try store.active(at: now()) } catch { throw .failure("reservations: the reservation store failed: \(error)") }
         let rows = list.map { reservation in
             // A reservation from a calendar that cannot be read now is the last known one: stale.
-            ReservationRow(reservation, stale: reservation.source != nil && calendar?.isStale(board: reservation.board) == true)
+            ReservationReport(reservation, stale: reservation.source != nil && calendar?.isStale(board: reservation.board) == true)
         }
-        session.print(try ReservationRow.listing(rows, json: command.json))
+        session.print(ReservationReport.listing(rows, json: command.json))
     }
 
     /// `audit [--json]`: the latest audit lines, oldest first.
@@ -188,47 +188,24 @@ public final class ReservationService: Sendable {
     }
 }
 
-/// One row of `reservations`: a reservation of the store, or a holder a
-/// coordinator told an agent about (`hold`: its start is not known there).
-public struct ReservationRow: Sendable, Equatable {
-    public var board: String
-    public var user: String
-    public var guests: [String]
-    public var start: Int64?
-    public var end: Int64
-    /// "local", "calendar" or "coordinator".
-    public var source: String
-    public var stale: Bool
-
-    public init(board: String, user: String, guests: [String], start: Int64?, end: Int64, source: String, stale: Bool = false) {
-        self.board = board
-        self.user = user
-        self.guests = guests
-        self.start = start
-        self.end = end
-        self.source = source
-        self.stale = stale
-    }
-
+extension ReservationReport {
+    /// A reservation of the store as `reservations` shows it.
     init(_ reservation: Reservation, stale: Bool) {
-        self.init(board: reservation.board, user: reservation.user, guests: reservation.guests, start: reservation.start,
-                  end: reservation.end, source: reservation.source == nil ? "local" : "calendar", stale: stale)
+        self.init(board: reservation.board, user: reservation.user, guests: reservation.guests,
+                  start: TimeText.format(reservation.start), end: TimeText.format(reservation.end),
+                  source: reservation.source == nil ? "local" : "calendar", stale: stale)
     }
 
     /// `reservations [--json]`'s output, the coordinator's and an agent's:
-    /// one line of JSON (docs/json.md), or a table.
-    public static func listing(_ rows: [ReservationRow], json: Bool) throws(ShellError) -> String {
-        if json {
-            return Wire.line(rows.map {
-                ReservationReport(board: $0.board, user: $0.user, guests: $0.guests, start: $0.start.map(TimeText.format),
-                                  end: TimeText.format($0.end), source: $0.source, stale: $0.stale)
-            }) + "\n"
-        }
+    /// one line of JSON (docs/json.md), or a table. A row's `start` is nil
+    /// for a holder a coordinator told an agent about (`hold`).
+    public static func listing(_ rows: [ReservationReport], json: Bool) -> String {
+        if json { return Wire.line(rows) + "\n" }
         var table = [["BOARD", "USER", "START", "END", "SOURCE"]]
         for row in rows {
             let source = row.stale ? row.source + " (stale)" : row.source
             table.append([row.board, row.user + (row.guests.isEmpty ? "" : " (with \(row.guests.joined(separator: ",")))"),
-                          row.start.map(TimeText.format) ?? "-", TimeText.format(row.end), source])
+                          row.start ?? "-", row.end, source])
         }
         return TerminalText.table(table)
     }
