@@ -88,7 +88,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Boards"),
         .target(name: "Jobs", dependencies: [
-            "AgentCore", "HTTPDaemon", "SystemSupport",
+            "AgentCore", "HTTPDaemon", "SystemSupport", "Wire",
         ], path: "Agent/Jobs"),
         // AgentShell: a lone agent keeps its own reservations and audit log
         // (Reservations, as the coordinator does).
@@ -148,9 +148,9 @@ let package = Package(
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting", "Wire"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "AgentCore", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport", "SystemSupport", "Wire"]),
-        .testTarget(name: "FlasherTests", dependencies: ["FlasherCore"]),
+        .testTarget(name: "FlasherTests", dependencies: ["FlasherCore", "Wire"]),
         .testTarget(name: "CalendarTests", dependencies: [
             "CoordinatorCalendar", "CoordinatorCore", "Reservations", "Curl", "ProvisionerCore", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),

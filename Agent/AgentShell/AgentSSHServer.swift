@@ -53,8 +53,12 @@ public final class AgentSSHServer: SSHServerHandler {
                 holders.lock(board.config.name, reason: "waiting for the coordinator to say who holds it (the agent started)")
             }
         }
+        let history = JobHistory(folder: config.agent.dataDirectory + "/jobs")
+        for board in history.recoverInterrupted() {
+            logger.warning("jobs: a job on \(board) was running when the agent stopped: recorded as interrupted")
+        }
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
-                           history: JobHistory(folder: config.agent.dataDirectory + "/jobs"), holders: holders,
+                           history: history, holders: holders,
                            reservations: reservations, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {

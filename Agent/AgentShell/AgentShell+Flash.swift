@@ -4,6 +4,7 @@ import Foundation
 import Jobs
 import ShellSupport
 import SystemSupport
+import Wire
 
 extension AgentShell {
     /// `flash BOARD [--rootfs NAME [--bmap NAME] [--target DEV]] [--kernel NAME]
@@ -92,7 +93,7 @@ extension AgentShell {
 
         let display = ProgressDisplay(session)
         var job: FlashJob?
-        let (started, outcome) = runJob(on: board, by: user, session) { isCancelled throws(JobFailure) in
+        let (started, outcome) = runJob("flash", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let flash = FlashJob(board: board, request: request, api: jobAPI,
                                  report: { line in display.line("flash: " + line) },
                                  progress: { progress in display.progress("flash: " + progress.line) },
@@ -102,14 +103,10 @@ extension AgentShell {
         }
         display.finish()
         jobs.setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board.config.name)
-        let inventory = job?.inventory.flatMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
-        record(JobHistory.Record(kind: "flash", user: user, started: started, seconds: wallClock() - started,
-                                 result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
-                                 error: outcome?.description,
-                                 files: Dictionary(images.map { (String($0.url.split(separator: "/").last ?? ""), $0.sha256 ?? "") },
-                                                   uniquingKeysWith: { first, _ in first }),
-                                 inventory: inventory),
-               board: board.config.name)
+        record("flash", by: user, startedAt: started, outcome,
+               files: Dictionary(images.map { (String($0.url.split(separator: "/").last ?? ""), $0.sha256 ?? "") },
+                                 uniquingKeysWith: { first, _ in first }),
+               inventory: job?.inventory, board: board.config.name)
         if let failure = outcome {
             if !failure.recentLines.isEmpty && !failure.cancelled {
                 session.print("flash: the last console lines:\n" + failure.recentLines.suffix(15).map { "  | \($0)\n" }.joined())
@@ -135,19 +132,23 @@ extension AgentShell {
             return
         }
         for record in records {
-            let files = (record["files"] as? [String: String])?.keys.sorted().joined(separator: ",") ?? ""
-            var line = "\(record["started"] ?? "?")  \(record["kind"] ?? "?")  \(record["user"] ?? "?")  \(files)  "
-            line += "\(record["seconds"] ?? "?")s  \(record["result"] ?? "?")"
-            if let error = record["error"] as? String { line += ": \(error)" }
+            var line = "\(record.started)  \(record.kind)  \(record.user)  \(record.files.keys.sorted().joined(separator: ","))  "
+            line += "\(record.seconds)s  \(record.result)"
+            if let error = record.error { line += ": \(error)" }
             session.print(line + "\n")
         }
     }
 
-    func record(_ record: JobHistory.Record, board: String) {
+    /// Appends a finished job to the board's history.
+    func record(_ kind: String, by user: String, startedAt started: Double, _ outcome: JobFailure?, files: [String: String],
+                inventory: InventoryReport? = nil, board: String) {
+        let record = JobReport(kind: kind, user: user, started: isoTime(started), seconds: wallClock() - started,
+                               result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
+                               error: outcome?.description, files: files, inventory: inventory)
         do {
             try history.append(record, board: board)
         } catch {
-            logger.error("jobs: cannot record a \(record.kind) job of \(board): \(error)")
+            logger.error("jobs: cannot record a \(kind) job of \(board): \(error)")
         }
     }
 }

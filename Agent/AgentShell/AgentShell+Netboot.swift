@@ -69,7 +69,7 @@ extension AgentShell {
         logger.notice("netboot: \(board.config.name) by \(user): \(files)")
 
         var job: NetbootJob?
-        let (started, outcome) = runJob(on: board, by: user, session) { isCancelled throws(JobFailure) in
+        let (started, outcome) = runJob("netboot", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let netboot = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
                                      isCancelled: isCancelled)
             job = netboot
@@ -80,10 +80,7 @@ extension AgentShell {
         for file in [command.kernel, command.initrd, command.dtb] {
             if let name = file { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
         }
-        record(JobHistory.Record(kind: "netboot", user: user, started: started, seconds: wallClock() - started,
-                                 result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
-                                 error: outcome?.description, files: names),
-               board: board.config.name)
+        record("netboot", by: user, startedAt: started, outcome, files: names, board: board.config.name)
         if let failure = outcome {
             if failure.cancelled {
                 logger.notice("netboot: \(board.config.name) by \(user): cancelled at \(failure.step)")
@@ -160,10 +157,13 @@ extension AgentShell {
     /// Runs a job on this request's thread while another reads the caller's
     /// input for Ctrl-C; after a failure, `jobs.on_failure` applies. Returns
     /// when it started (Unix time) and how it failed, if it did.
-    func runJob(on board: any BoardHandle, by user: String, _ session: ShellSession,
+    /// Runs one job, cancelled when the session ends or Ctrl-C comes, with
+    /// the board marked running in the job history meanwhile.
+    func runJob(_ kind: String, on board: any BoardHandle, by user: String, _ session: ShellSession,
                 _ body: (@escaping @Sendable () -> Bool) throws(JobFailure) -> Void) -> (started: Double, failure: JobFailure?) {
         let watcher = CancelWatcher(session)
         let started = wallClock()
+        history.begin(kind, by: user, startedAt: started, board: board.config.name)
         var failure: JobFailure?
         do {
             try body { watcher.isCancelled }

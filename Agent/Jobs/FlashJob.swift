@@ -1,6 +1,6 @@
 import AgentCore
 import SystemSupport
-import Foundation
+import Wire
 
 /// One image the flasher writes, as the manifest names it.
 public struct FlashImage: Sendable {
@@ -25,16 +25,13 @@ public struct FlashImage: Sendable {
         self.compression = compression
     }
 
-    var json: [String: Any] {
-        var object: [String: Any] = ["name": name, "url": url, "target": target]
-        // With a bmap, its range checksums check every block written, and the
-        // read-back checks them again: hashing the whole file as well would
-        // only take CPU from the board's decompressor.
-        if let sha256, bmapURL == nil { object["file_sha256"] = sha256 }
-        if let size { object["size"] = size }
-        if let bmapURL { object["bmap"] = bmapURL }
-        if let compression { object["compression"] = compression }
-        return object
+    /// As the manifest lists it. With a bmap, its range checksums check
+    /// every block written, and the read-back checks them again: hashing
+    /// the whole file as well would only take CPU from the board's
+    /// decompressor, so no `file_sha256` then.
+    var manifestImage: JobManifestReport.Image {
+        JobManifestReport.Image(name: name, url: url, target: target, fileSHA256: bmapURL == nil ? sha256 : nil, size: size,
+                          bmap: bmapURL, compression: compression)
     }
 }
 
@@ -79,7 +76,7 @@ public final class FlashJob {
     private let startedAt = monotonicSeconds()
 
     /// What the flasher reported of the board before it wrote.
-    public private(set) var inventory: [String: Any]?
+    public private(set) var inventory: InventoryReport?
     /// The steps as they ran, with their durations.
     public let steps: JobSteps
 
@@ -98,9 +95,8 @@ public final class FlashJob {
         guard let network = board.config.network else {
             throw JobFailure(reason: "\(board.config.name) has no network block in agent.yaml: the flasher needs board_ip and http_url")
         }
-        let manifest: [String: Any] = ["images": request.images.map(\.json), "verify": request.verify, "after": "reboot"]
-        let body = (try? JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys])).map { Array($0) } ?? []
-        let id = api.register(manifest: body)
+        let manifest = JobManifestReport(images: request.images.map(\.manifestImage), verify: request.verify)
+        let id = api.register(manifest: Array(Wire.line(manifest).utf8))
         defer { api.remove(id) }
         let jobURL = network.httpURL + JobAPI.prefix + id
         board.console.note("flash by \(request.user): " + request.images.map { "\($0.name) → \($0.target)" }.joined(separator: ", "))

@@ -1,4 +1,4 @@
-import Foundation
+import Wire
 
 /// One event the flasher posted to its job (`POST /api/v1/jobs/ID/events`),
 /// read once, here, into what the flash job acts on. The user's lines are
@@ -16,49 +16,43 @@ enum FlasherEvent: Equatable {
     /// Anything else, with the message to show, if it had one.
     case other(message: String?)
 
-    init(_ event: [String: Any]) {
-        let kind = (event["event"] ?? event["type"]) as? String ?? ""
-        switch kind {
+    init(_ event: FlasherEventReport) {
+        switch event.type {
         case "inventory":
-            self = .inventory(Self.inventoryLine(event))
+            self = .inventory(Self.inventoryLine(InventoryReport(event)))
         case "progress":
             self = .progress(FlashProgress(event))
         case "image_done":
-            let image = event["image"] as? String ?? "image"
-            let bytes = (event["bytes"] as? NSNumber)?.int64Value ?? 0
-            let written = (event["bytes_written"] as? NSNumber)?.int64Value ?? bytes
-            let verified = event["verified"] as? Bool ?? false
+            let image = event.image ?? "image"
+            let bytes = event.bytes ?? 0
+            let written = event.bytesWritten ?? bytes
             func size(_ count: Int64) -> String { count >= 1 << 20 ? "\(count >> 20) MiB" : "\(count) bytes" }
             // No image SHA-256 with a bmap: its range checksums were the check.
-            let checked = (event["sha256"] as? String).map { "sha256 \($0)" } ?? "bmap checksums match"
+            let checked = event.sha256.map { "sha256 \($0)" } ?? "bmap checksums match"
             let amount = written == bytes ? "\(size(bytes)) written" : "\(size(bytes)) image, \(size(written)) written"
-            self = .imageDone("\(image): \(amount), \(checked)\(verified ? ", verified" : "")")
+            self = .imageDone("\(image): \(amount), \(checked)\(event.verified == true ? ", verified" : "")")
         case "success", "done":
             self = .success
         case "error":
-            let phase = event["phase"] as? String ?? "?"
-            let what = (event["what"] ?? event["message"]) as? String ?? "failed"
-            var reason = "the flasher failed in \(phase): \(what)"
-            if let errno = event["errno"] as? String { reason += " (\(errno))" }
-            if let offset = event["offset"] as? Int { reason += " at byte \(offset)" }
+            var reason = "the flasher failed in \(event.phase ?? "?"): \(event.what ?? event.message ?? "failed")"
+            if let errno = event.errno { reason += " (\(errno))" }
+            if let offset = event.offset { reason += " at byte \(offset)" }
             self = .error(reason)
         default:
-            self = .other(message: event["message"] as? String)
+            self = .other(message: event.message)
         }
     }
 
-    private static func inventoryLine(_ event: [String: Any]) -> String {
+    private static func inventoryLine(_ inventory: InventoryReport) -> String {
         var parts: [String] = []
-        if let memory = (event["memory_bytes"] as? NSNumber)?.int64Value { parts.append("memory \(memory >> 20) MiB") }
-        if let devices = event["block_devices"] as? [[String: Any]], !devices.isEmpty {
-            parts.append("storage " + devices.map { device in
-                "\(device["name"] ?? "?") \(((device["bytes"] as? NSNumber)?.int64Value ?? 0) >> 20) MiB"
-            }.joined(separator: ", "))
+        if let memory = inventory.memoryBytes { parts.append("memory \(memory >> 20) MiB") }
+        if !inventory.blockDevices.isEmpty {
+            parts.append("storage " + inventory.blockDevices.map { "\($0.name) \($0.bytes >> 20) MiB" }.joined(separator: ", "))
         }
-        if let interfaces = event["interfaces"] as? [[String: Any]], !interfaces.isEmpty {
-            parts.append("net " + interfaces.map { "\($0["name"] ?? "?") \($0["mac"] ?? "?")" }.joined(separator: ", "))
+        if !inventory.interfaces.isEmpty {
+            parts.append("net " + inventory.interfaces.map { "\($0.name) \($0.mac)" }.joined(separator: ", "))
         }
-        if let serial = event["serial"] as? String { parts.append("serial \(serial)") }
+        if let serial = inventory.serial { parts.append("serial \(serial)") }
         return parts.isEmpty ? "inventory received" : parts.joined(separator: "; ")
     }
 }
@@ -72,12 +66,19 @@ public struct FlashProgress: Sendable, Equatable {
     /// MB/s as the flasher measured it.
     public var rate: Double?
 
-    init(_ event: [String: Any]) {
-        phase = event["phase"] as? String ?? "?"
-        image = (event["image"] ?? event["name"]) as? String
-        done = ((event["bytes_done"] ?? event["done"]) as? NSNumber)?.int64Value ?? 0
-        total = ((event["bytes_total"] ?? event["total"]) as? NSNumber)?.int64Value
-        rate = ((event["rate"] ?? event["mbps"] ?? event["mb_per_s"]) as? NSNumber)?.doubleValue
+    public init(phase: String, image: String? = nil, done: Int64, total: Int64? = nil, rate: Double? = nil) {
+        self.phase = phase
+        self.image = image
+        self.done = done
+        self.total = total
+        self.rate = rate
+    }
+
+    /// Its counts are checked where the event is read: none is negative
+    /// or above 2^53, the rate is finite.
+    init(_ event: FlasherEventReport) {
+        self.init(phase: event.phase ?? "?", image: event.image, done: event.bytesDone ?? 0, total: event.bytesTotal,
+                  rate: event.megabytesPerSecond)
     }
 
     /// `write rootfs [#########.........] 45% 123.4 MB/s ETA 0:12`
@@ -88,8 +89,9 @@ public struct FlashProgress: Sendable, Equatable {
             let filled = Int(fraction * 20)
             text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "]"
             text += " \(Int(fraction * 100))%"
-            if let rate, rate > 0 {
-                let left = Int(Double(total - done) / (rate * 1_000_000))
+            // Under a day left, or no ETA: a rate of 1e-300 MB/s is not one.
+            if let rate, rate > 0, case let seconds = Double(max(0, total - done)) / (rate * 1_000_000), seconds < 86_400 {
+                let left = Int(seconds)
                 text += " \((rate * 10).rounded() / 10) MB/s ETA \(left / 60):" + (left % 60 < 10 ? "0" : "") + "\(left % 60)"
             }
         } else {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPDaemon
 import SystemSupport
+import Wire
 
 /// The flasher's side of a job, over the agent's HTTP port (DESIGN.md,
 /// "HTTP artifacts" and "Jobs"):
@@ -23,7 +24,7 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
 
     private struct Entry {
         var manifest: [UInt8]
-        var events: [[String: Any]] = []
+        var events: [FlasherEventReport] = []
         var fetched = false
     }
 
@@ -46,7 +47,7 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
     }
 
     /// The next event of job `id`, waiting up to `timeout` seconds; nil when none came.
-    public func nextEvent(of id: String, timeout: Double) -> [String: Any]? {
+    public func nextEvent(of id: String, timeout: Double) -> FlasherEventReport? {
         let deadline = Date(timeIntervalSinceNow: timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -91,8 +92,11 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
     }
 
     fileprivate func deliver(_ body: [UInt8], to id: String) -> HTTPResponse {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let event = object as? [String: Any] else {
-            return Self.refusal(400, "an event is one JSON object")
+        let event: FlasherEventReport
+        do {
+            event = try Wire.decode(FlasherEventReport.self, from: body)
+        } catch {
+            return Self.refusal(400, "an event is one JSON object: \(error)")
         }
         let delivered: Bool = condition.locked {
             guard jobs[id] != nil else { return false }

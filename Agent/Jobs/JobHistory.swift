@@ -1,9 +1,15 @@
 import Foundation
 import SystemSupport
+import Wire
 
-/// Every finished job of a board, one JSON object a line in
+/// Every finished job of a board, one `JobReport` a line in
 /// `DATA_DIR/jobs/BOARD.jsonl` (DESIGN.md, `jobs BOARD`): who, when, what,
 /// how long, the result, and the flasher's inventory.
+///
+/// A job that runs has a mark, `BOARD.running`, written when it begins and
+/// removed when its record is appended. A mark left when the agent starts
+/// is a job the agent stopped or died in: `recoverInterrupted` records it
+/// as `interrupted`, so no job is shown running for ever.
 public struct JobHistory: Sendable {
     public let folder: String
 
@@ -11,67 +17,59 @@ public struct JobHistory: Sendable {
         self.folder = folder
     }
 
-    public struct Record: Sendable, Equatable {
-        public var kind: String
-        public var user: String
-        /// Unix time.
-        public var started: Double
-        public var seconds: Double
-        /// `ok`, `failed` or `cancelled`.
-        public var result: String
-        public var error: String?
-        /// Artifacts by name with their sha256, when known.
-        public var files: [String: String]
-        /// The flasher's inventory, as JSON text.
-        public var inventory: String?
-
-        public init(kind: String, user: String, started: Double, seconds: Double, result: String, error: String? = nil,
-                    files: [String: String] = [:], inventory: String? = nil) {
-            self.kind = kind
-            self.user = user
-            self.started = started
-            self.seconds = seconds
-            self.result = result
-            self.error = error
-            self.files = files
-            self.inventory = inventory
-        }
-
-        var json: [String: Any] {
-            var object: [String: Any] = ["kind": kind, "user": user, "started": isoTime(started),
-                                         "seconds": (seconds * 10).rounded() / 10, "result": result, "files": files]
-            if let error { object["error"] = error }
-            if let inventory, let data = inventory.data(using: .utf8), let value = try? JSONSerialization.jsonObject(with: data) {
-                object["inventory"] = value
-            }
-            return object
-        }
+    /// Marks a job of `board` as running.
+    public func begin(_ kind: String, by user: String, startedAt started: Double, board: String) {
+        let mark = JobReport(kind: kind, user: user, started: isoTime(started), seconds: 0, result: "interrupted",
+                             error: "agent: stopped while the job ran")
+        try? makeDirectories(folder)
+        try? Data(Wire.line(mark).utf8).write(to: URL(fileURLWithPath: markPath(board)), options: .atomic)
     }
 
-    /// Appends one record (a line written with one write(2), O_APPEND).
-    public func append(_ record: Record, board: String) throws {
+    /// Appends one record (a line written with one write(2), O_APPEND) and
+    /// removes the board's running mark.
+    public func append(_ record: JobReport, board: String) throws {
         try makeDirectories(folder)
-        let data = try JSONSerialization.data(withJSONObject: record.json, options: [.sortedKeys]) + Data("\n".utf8)
+        let line = Array((Wire.line(record) + "\n").utf8)
         let fd = open(path(board), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SystemError("open \(path(board))") }
         defer { close(fd) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count else { throw SystemError("write \(path(board))") }
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == line.count else { throw SystemError("write \(path(board))") }
+        unlink(markPath(board))
     }
 
-    /// The board's records as JSON objects, oldest first; unreadable lines skipped.
-    public func records(of board: String) -> [[String: Any]] {
-        guard let text = try? String(contentsOfFile: path(board), encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+    /// Records the jobs a stopped agent left running, as `interrupted`;
+    /// returns the boards they ran on.
+    @discardableResult
+    public func recoverInterrupted() -> [String] {
+        let marks = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".running") }
+        return marks.sorted().compactMap { name in
+            let board = String(name.dropLast(".running".count))
+            guard let bytes = FileManager.default.contents(atPath: markPath(board)),
+                  let mark = try? Wire.decode(JobReport.self, from: Array(bytes)) else {
+                unlink(markPath(board))
+                return nil
+            }
+            do {
+                try append(mark, board: board)
+                return board
+            } catch {
+                return nil
+            }
         }
+    }
+
+    /// The board's records, oldest first; lines that do not parse are skipped.
+    public func records(of board: String) -> [JobReport] {
+        guard let text = try? String(contentsOfFile: path(board), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in try? Wire.decode(JobReport.self, from: Array(line.utf8)) }
     }
 
     /// The records as one JSON array.
     public func json(of board: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: records(of: board), options: [.sortedKeys])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        Wire.line(records(of: board)) + "\n"
     }
 
     private func path(_ board: String) -> String { "\(folder)/\(board).jsonl" }
+    private func markPath(_ board: String) -> String { "\(folder)/\(board).running" }
 }

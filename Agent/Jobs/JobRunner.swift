@@ -1,4 +1,5 @@
 import SystemSupport
+import Wire
 
 /// Runs a job's state machine: tells the user and the board log what it
 /// says, does the I/O it asks for (power, typing and waiting on the
@@ -58,8 +59,8 @@ final class JobRunner {
 final class FlasherFeed {
     private let api: JobAPI
     private let id: String
-    /// The flasher's last inventory event, as it came.
-    private(set) var inventory: [String: Any]?
+    /// The flasher's last inventory.
+    private(set) var inventory: InventoryReport?
 
     init(api: JobAPI, id: String) {
         self.api = api
@@ -70,7 +71,7 @@ final class FlasherFeed {
     func next() -> JobEvent {
         guard let event = api.nextEvent(of: id, timeout: 0.5) else { return .flasherQuiet(fetched: api.wasFetched(id)) }
         let parsed = FlasherEvent(event)
-        if case .inventory = parsed { inventory = event }
+        if case .inventory = parsed { inventory = InventoryReport(event) }
         return .flasher(parsed)
     }
 }

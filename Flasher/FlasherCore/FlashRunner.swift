@@ -37,6 +37,10 @@ public struct FlashRunner: Sendable {
                 if let after = arguments.after { parsed.after = after }
                 job = parsed
                 reporter = EventReporter(eventsURL: job.eventsURL, console: console)
+                if !job.ignoredMembers.isEmpty {
+                    reporter.note("the manifest has members this flasher does not know, skipped: "
+                        + job.ignoredMembers.joined(separator: ", ") + " (an agent newer than the flasher images?)")
+                }
             } catch {
                 failureReporter.failure(error)
                 return .failure(error)

@@ -67,6 +67,17 @@ import Testing
         #expect(job.images[1].target.file == "/Image")
         #expect(job.verify == false && job.after == .poweroff)
         #expect(job.eventsURL?.target == "/api/v1/jobs/7/events")
+        #expect(job.ignoredMembers.isEmpty)
+    }
+
+    /// What a newer agent adds is skipped and named, so the flasher images
+    /// boards boot keep working with it; what the agent writes today reads.
+    @Test func aNewerAgentsManifestReads() throws {
+        let text = #"{"after":"reboot","colour":"red","images":[{"name":"rootfs","target":"\/dev\/vda","url":"http:\/\/h:8080\/u\/a\/d.img","erase":{"first":true}}],"v":1,"verify":true}"#
+        let job = try JobManifest.parse(Array(text.utf8), jobURL: HTTPURL(parsing: "http://h:8080/api/v1/jobs/7"))
+        #expect(job.ignoredMembers == ["colour", "images[0].erase"])
+        #expect(job.images.map(\.name) == ["rootfs"] && job.images[0].url.description == "http://h:8080/u/a/d.img")
+        #expect(job.images[0].target.device == "/dev/vda")
     }
 
     @Test(arguments: [
@@ -76,7 +87,9 @@ import Testing
         ("{\"images\": [{\"target\": \"/dev/vda\"}]}", "no \"url\""),
         ("{\"images\": [{\"url\": 5, \"target\": \"/dev/vda\"}]}", "must be a string"),
         ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\", \"size\": 1.5}]}", "whole number"),
-        ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\", \"colour\": 1}]}", "unknown member"),
+        ("{\"v\": 2, \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "wire version 2, this flasher reads up to 1"),
+        ("{\"v\": 1e19, \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "must be a wire version"),
+        ("{\"v\": -1, \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "must be a wire version"),
         ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}], \"verify\": \"yes\"}", "true or false"),
         ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\", \"name\": \"../x\"}]}", "letters"),
         ("{\"images\": [{\"url\": \"https://h/x\", \"target\": \"/dev/vda\"}]}", "HTTPS"),

@@ -8,8 +8,8 @@ import Testing
     @Test func theFilesSHA256GoesWithAnImageWithoutABmap() throws {
         let image = FlashImage(name: "rootfs", url: "http://h:8080/u/a/disk.img.zst", sha256: fileSHA, size: nil,
                                bmapURL: nil, target: "/dev/vda")
-        #expect(image.json["file_sha256"] as? String == fileSHA)
-        #expect(image.json["bmap"] == nil)
+        #expect(image.manifestImage.fileSHA256 == fileSHA)
+        #expect(image.manifestImage.bmap == nil)
     }
 
     /// With a bmap, its range checksums check every block written (and the
@@ -17,8 +17,8 @@ import Testing
     @Test func aBmapsChecksumsReplaceTheFilesSHA256() throws {
         let image = FlashImage(name: "rootfs", url: "http://h:8080/u/a/disk.img.zst", sha256: fileSHA, size: nil,
                                bmapURL: "http://h:8080/u/a/disk.img.zst.bmap", target: "/dev/vda")
-        #expect(image.json["file_sha256"] == nil)
-        #expect(image.json["bmap"] as? String == "http://h:8080/u/a/disk.img.zst.bmap")
-        #expect(image.json["target"] as? String == "/dev/vda")
+        #expect(image.manifestImage.fileSHA256 == nil)
+        #expect(image.manifestImage.bmap == "http://h:8080/u/a/disk.img.zst.bmap")
+        #expect(image.manifestImage.target == "/dev/vda")
     }
 }

@@ -31,7 +31,7 @@ struct FlashStateMachineTests {
             "tftpboot ${kernel_addr_r} shared/flasher/Image\r", "tftpboot ${ramdisk_addr_r} shared/flasher/initrd\r",
             "setenv provisioner_initrd_size ${filesize}\r", "booti ${kernel_addr_r} ${ramdisk_addr_r}:${provisioner_initrd_size}\r",
         ])
-        let progress = FlashProgress(["phase": "write", "image": "rootfs", "bytes_done": 5, "bytes_total": 10])
+        let progress = FlashProgress(phase: "write", image: "rootfs", done: 5, total: 10)
         #expect(driver.answer(.flasher(.inventory("memory 512 MiB"))) == JobAction([.report("flasher: memory 512 MiB")], .awaitFlasher))
         #expect(driver.answer(.flasher(.progress(progress))) == JobAction([.progress(progress)], .awaitFlasher))
         #expect(driver.answer(.flasher(.other(message: nil))) == JobAction([], .awaitFlasher))
@@ -53,7 +53,7 @@ struct FlashStateMachineTests {
     @Test func aFlasherErrorFailsTheFlasherStepWithItsReason() throws {
         var driver = try flash(try boardConfig())
         reachFlasher(&driver)
-        let event = FlasherEvent(["event": "error", "phase": "write", "what": "short write", "errno": "ENOSPC", "offset": 4096])
+        let event = try flasherEvent(#"{"event":"error","phase":"write","what":"short write","errno":"ENOSPC","offset":4096}"#)
         let failure = try #require(driver.answer(.flasher(event)).operation.failure)
         #expect(failure.step == "flasher")
         #expect(failure.reason == "the flasher failed in write: short write (ENOSPC) at byte 4096")

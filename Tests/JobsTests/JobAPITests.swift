@@ -47,8 +47,8 @@ struct JobAPITests {
         #expect(respond(api, "POST", JobAPI.prefix + id + "/events", body: "[1,2]").status == 400)
         let big = "{\"x\":\"" + String(repeating: "a", count: 70_000) + "\"}"
         #expect(respond(api, "POST", JobAPI.prefix + id + "/events", body: big).status == 413)
-        #expect(api.nextEvent(of: id, timeout: 1)?["event"] as? String == "progress")
-        #expect(api.nextEvent(of: id, timeout: 1)?["event"] as? String == "success")
+        #expect(api.nextEvent(of: id, timeout: 1)?.type == "progress")
+        #expect(api.nextEvent(of: id, timeout: 1)?.type == "success")
         #expect(api.nextEvent(of: id, timeout: 0.1) == nil)
         #expect(respond(api, "DELETE", JobAPI.prefix + id).status == 405)
     }

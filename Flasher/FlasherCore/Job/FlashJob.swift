@@ -78,6 +78,8 @@ public struct FlashJob: Sendable {
     public var after: AfterAction
     /// Where progress and results are POSTed (`JOB_URL/events`); nil: console only.
     public var eventsURL: HTTPURL?
+    /// Manifest members this flasher does not know and skipped (`images[0].colour`).
+    public var ignoredMembers: [String] = []
 
     public init(images: [ImageSpec], verify: Bool = true, after: AfterAction = .reboot, eventsURL: HTTPURL? = nil) {
         self.images = images

@@ -12,11 +12,19 @@
 ///
 /// `name`, `sha256` (of the image as written, decompressed), `file_sha256`
 /// (of the file at `url` as downloaded), `size`, `compression` (none, gzip,
-/// xz, zstd; else detected), `bmap`, `verify` and `after` are optional. Unknown members are
-/// refused, so a typo in the agent is seen at once.
+/// xz, zstd; else detected), `bmap`, `verify` and `after` are optional.
+///
+/// `"v"` is the wire version (docs/json.md, "Compatibility"): absent or up
+/// to `wireVersion` is read; a newer one is refused, because its members
+/// may mean something else. Members this flasher does not know are skipped
+/// and named in `FlashJob.ignoredMembers` (the console shows them): a newer
+/// agent may add a member without breaking the flasher images boards boot,
+/// and a member whose absence would make the job wrong comes with a new `v`.
 public enum JobManifest {
     /// A manifest larger than this is refused.
     public static let maximumSize = 1 << 20
+    /// The newest manifest version this flasher reads.
+    public static let wireVersion: Int64 = 1
 
     public static func parse(_ bytes: [UInt8], jobURL: HTTPURL) throws(FlasherError) -> FlashJob {
         func refuse(_ why: String) -> FlasherError { FlasherError(.manifest, "job manifest from \(jobURL): \(why)") }
@@ -27,7 +35,16 @@ public enum JobManifest {
             throw refuse(error.description)
         }
         guard case .object(let members) = document else { throw refuse("expected an object, found \(document.kind)") }
-        try requireOnly(members, ["images", "verify", "after"], in: "the manifest", refuse)
+        if let value = document["v"] {
+            guard let version = value.integerValue, version >= 1 else {
+                throw refuse("\"v\" must be a wire version (1, 2, …), found \(value.serialized.prefix(40))")
+            }
+            guard version <= wireVersion else {
+                throw refuse("written in wire version \(version), this flasher reads up to \(wireVersion): rebuild the flasher images "
+                    + "with the agent (images/build-flasher)")
+            }
+        }
+        var ignored = unknown(members, ["v", "images", "verify", "after"], in: "")
         guard let imagesValue = document["images"] else { throw refuse("no \"images\"") }
         guard let list = imagesValue.arrayValue else { throw refuse("\"images\" must be an array, found \(imagesValue.kind)") }
         guard !list.isEmpty else { throw refuse("\"images\" is empty: nothing to flash") }
@@ -36,7 +53,7 @@ public enum JobManifest {
         for (index, entry) in list.enumerated() {
             let place = "images[\(index)]"
             guard case .object(let fields) = entry else { throw refuse("\(place) must be an object, found \(entry.kind)") }
-            try requireOnly(fields, ["name", "url", "sha256", "file_sha256", "size", "compression", "bmap", "target"], in: place, refuse)
+            ignored += unknown(fields, ["name", "url", "sha256", "file_sha256", "size", "compression", "bmap", "target"], in: place + ".")
             func string(_ key: String, required: Bool) throws(FlasherError) -> String? {
                 guard let value = entry[key] else {
                     if required { throw refuse("\(place) has no \"\(key)\"") }
@@ -88,13 +105,13 @@ public enum JobManifest {
             }
             after = action
         }
-        return FlashJob(images: images, verify: verify, after: after, eventsURL: jobURL.appendingPathComponent("events"))
+        var job = FlashJob(images: images, verify: verify, after: after, eventsURL: jobURL.appendingPathComponent("events"))
+        job.ignoredMembers = ignored
+        return job
     }
 
-    private static func requireOnly(_ members: [(String, JSON)], _ allowed: Set<String>, in place: String,
-                                    _ refuse: (String) -> FlasherError) throws(FlasherError) {
-        if let unknown = members.first(where: { !allowed.contains($0.0) }) {
-            throw refuse("unknown member \"\(unknown.0.prefix(60))\" in \(place) (known: \(allowed.sorted().joined(separator: ", ")))")
-        }
+    /// The members not in `known`, as `place` + name (at most 60 characters of each name, 16 names).
+    private static func unknown(_ members: [(String, JSON)], _ known: Set<String>, in place: String) -> [String] {
+        members.filter { !known.contains($0.0) }.prefix(16).map { place + String($0.0.prefix(60)) }
     }
 }
