@@ -85,8 +85,7 @@ public final class QEMUPowerSwitch: PowerSwitch {
     }
 
     private static func isRunning(_ client: QMPClient) -> Bool {
-        guard let reply = try? client.execute("query-status") as? [String: Any] else { return false }
-        return reply["running"] as? Bool ?? false
+        (try? client.execute("query-status", returning: QMPStatus.self))?.running ?? false
     }
 
     // MARK: Starting
@@ -191,9 +190,8 @@ public final class QEMUPowerSwitch: PowerSwitch {
     }
 
     private func ptyPath(_ client: QMPClient) throws -> String {
-        let devices = try client.execute("query-chardev") as? [[String: Any]] ?? []
-        for device in devices where device["label"] as? String == "s0" {
-            if let filename = device["filename"] as? String, filename.hasPrefix("pty:") {
+        for device in try client.execute("query-chardev", returning: [QMPChardev].self) where device.label == "s0" {
+            if let filename = device.filename, filename.hasPrefix("pty:") {
                 return String(filename.dropFirst(4))
             }
         }

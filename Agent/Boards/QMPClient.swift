@@ -37,9 +37,10 @@ final class QMPClient {
                     }
                 }
             }
-            let greeting = try readMessage()
-            guard greeting["QMP"] != nil else { throw BoardError("QMP \(path): no greeting") }
-            _ = try execute("qmp_capabilities")
+            guard try readMessage(answering: nil, returning: QMPIgnored.self).isGreeting else {
+                throw BoardError("QMP \(path): no greeting")
+            }
+            try execute("qmp_capabilities")
         } catch {
             close(descriptor)
             throw error
@@ -48,12 +49,12 @@ final class QMPClient {
 
     deinit { close(descriptor) }
 
-    /// Runs `command` and returns its `return` value; a QMP `error` throws.
-    @discardableResult
-    func execute(_ command: String, arguments: [String: Any]? = nil) throws -> Any {
-        var message: [String: Any] = ["execute": command]
-        if let arguments { message["arguments"] = arguments }
-        var data = try JSONSerialization.data(withJSONObject: message)
+    /// Runs `command` with `arguments` (nil: none sent) and returns its
+    /// `return` value read as `Reply`; a QMP `error` throws, and so does a
+    /// `return` that is not a `Reply`.
+    func execute<Arguments: Encodable, Reply: Decodable>(_ command: String, arguments: Arguments?,
+                                                         returning: Reply.Type) throws -> Reply {
+        var data = try JSONEncoder().encode(QMPRequest(execute: command, arguments: arguments))
         data.append(0x0a)
         try data.withUnsafeBytes { raw in
             var offset = 0
@@ -64,26 +65,40 @@ final class QMPClient {
             }
         }
         while true {
-            let reply = try readMessage()
-            if let value = reply["return"] { return value }
-            if let error = reply["error"] as? [String: Any] {
-                throw BoardError("QMP \(command): \(error["desc"] as? String ?? "\(error)")")
-            }
+            let message = try readMessage(answering: command, returning: Reply.self)
+            if let reply = message.reply { return reply }
+            if let error = message.error { throw BoardError("QMP \(command): \(error.desc ?? error.class ?? "unknown error")") }
             // An event ({"event": …}): not ours.
         }
     }
 
-    /// The next JSON object from the socket.
-    private func readMessage() throws -> [String: Any] {
+    /// Runs `command` without arguments and returns its `return` value.
+    func execute<Reply: Decodable>(_ command: String, returning: Reply.Type) throws -> Reply {
+        try execute(command, arguments: QMPNoArguments?.none, returning: Reply.self)
+    }
+
+    /// Runs `command` without arguments; its `return` value is not read.
+    func execute(_ command: String) throws {
+        _ = try execute(command, arguments: QMPNoArguments?.none, returning: QMPIgnored.self)
+    }
+
+    /// The next JSON object from the socket, read as an answer to `command`
+    /// (nil: the greeting).
+    private func readMessage<Reply: Decodable>(answering command: String?, returning: Reply.Type) throws -> QMPMessage<Reply> {
         while true {
             if let newline = buffered.firstIndex(of: 0x0a) {
                 let line = Data(buffered[..<newline])
                 buffered.removeSubrange(...newline)
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x0d }) { continue }
-                guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
-                    throw BoardError("QMP \(path): not a JSON object: \(String(decoding: line, as: UTF8.self))")
+                do {
+                    return try JSONDecoder().decode(QMPMessage<Reply>.self, from: line)
+                } catch {
+                    let text = String(decoding: line, as: UTF8.self)
+                    guard let problem = (error as? DecodingError)?.fieldProblem else {
+                        throw BoardError("QMP \(path): not a JSON object: \(text)")
+                    }
+                    throw BoardError("QMP \(command ?? path): unexpected answer (\(problem)): \(text)")
                 }
-                return object
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let count = try systemCall("QMP \(path): receive") { recv(descriptor, &chunk, chunk.count, 0) }

@@ -28,39 +28,35 @@ struct CalendarEvent: Sendable, Equatable {
 
     /// Reads one item; nil when it has no ID. Times that cannot be read make
     /// a non-cancelled event unusable: `start == nil`.
-    init?(_ item: [String: Any], timeZone: String?) {
-        guard let id = item["id"] as? String, !id.isEmpty else { return nil }
+    init?(_ item: GoogleCalendarAPI.Event, timeZone: String?) {
+        guard let id = item.id, !id.isEmpty else { return nil }
         self.id = id
-        status = Status(rawValue: item["status"] as? String ?? "confirmed") ?? .confirmed
-        organizer = ((item["organizer"] as? [String: Any])?["email"] as? String)?.lowercased()
-        creator = ((item["creator"] as? [String: Any])?["email"] as? String)?.lowercased()
-        let attendees = item["attendees"] as? [[String: Any]] ?? []
-        selfResponse = attendees.first { $0["self"] as? Bool == true }?["responseStatus"] as? String
+        status = Status(rawValue: item.status ?? "confirmed") ?? .confirmed
+        organizer = item.organizer?.email?.lowercased()
+        creator = item.creator?.email?.lowercased()
+        let attendees = item.attendees ?? []
+        selfResponse = attendees.first { $0.isSelf == true }?.responseStatus
         acceptedAttendees = attendees.filter {
-            $0["responseStatus"] as? String == "accepted" && $0["self"] as? Bool != true
-                && $0["resource"] as? Bool != true && $0["organizer"] as? Bool != true
-        }.compactMap { ($0["email"] as? String)?.lowercased() }
-        provisionerUser = ((item["extendedProperties"] as? [String: Any])?["private"] as? [String: Any])?["provisioner_user"] as? String
-        recurringEventID = item["recurringEventId"] as? String
-        let startField = item["start"] as? [String: Any]
-        let endField = item["end"] as? [String: Any]
-        let (start, allDay) = Self.time(startField, timeZone: timeZone)
+            $0.responseStatus == "accepted" && $0.isSelf != true && $0.resource != true && $0.organizer != true
+        }.compactMap { $0.email?.lowercased() }
+        provisionerUser = item.extendedProperties?.private?["provisioner_user"]
+        recurringEventID = item.recurringEventId
+        let (start, allDay) = Self.time(item.start, timeZone: timeZone)
         self.start = start
-        var end = Self.time(endField, timeZone: timeZone).seconds
-        if let start, end == nil || end! <= start || item["endTimeUnspecified"] as? Bool == true {
+        var end = Self.time(item.end, timeZone: timeZone).seconds
+        if let start, end == nil || end! <= start || item.endTimeUnspecified == true {
             end = start + (allDay ? 86400 : Self.defaultTimedLength)
         }
         self.end = end
     }
 
     /// `{"dateTime": …}` or `{"date": …}`, in the field's own time zone for
-    /// a date when it names one, else the calendar's.
-    private static func time(_ field: [String: Any]?, timeZone: String?) -> (seconds: Int64?, allDay: Bool) {
+    /// a date when it names one, else the calendar's. Both are text of a
+    /// bounded form (a four-digit year), so the seconds cannot overflow.
+    private static func time(_ field: GoogleCalendarAPI.Event.Time?, timeZone: String?) -> (seconds: Int64?, allDay: Bool) {
         guard let field else { return (nil, false) }
-        if let text = field["dateTime"] as? String { return (EventTime.parseDateTime(text), false) }
-        if let text = field["date"] as? String {
-            return (EventTime.parseDate(text, timeZone: field["timeZone"] as? String ?? timeZone), true)
-        }
+        if let text = field.dateTime { return (EventTime.parseDateTime(text), false) }
+        if let text = field.date { return (EventTime.parseDate(text, timeZone: field.timeZone ?? timeZone), true) }
         return (nil, false)
     }
 }

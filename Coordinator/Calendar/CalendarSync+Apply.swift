@@ -35,7 +35,7 @@ extension CalendarSync {
         var pages = 0
         repeat {
             let page = try api.listEvents(calendar: calendar, syncToken: syncToken, pageToken: pageToken)
-            events += page.events.compactMap { CalendarEvent($0, timeZone: page.timeZone) }
+            events += (page.items ?? []).compactMap { CalendarEvent($0, timeZone: page.timeZone) }
             pageToken = page.nextPageToken
             pages += 1
             if pageToken == nil { return (events, page.nextSyncToken) }

@@ -34,7 +34,7 @@ extension CalendarSync: ReservationCalendar {
         }
         if overlapping.count == 1, let own = overlapping.first, own.user == user, own.start <= start, let source = own.source {
             do {
-                _ = try api.patchEvent(calendar: calendar, id: source, ["end": ["dateTime": EventTime.format(end)]])
+                _ = try api.patchEvent(calendar: calendar, id: source, .init(end: .init(dateTime: EventTime.format(end))))
                 let moved = try store.setEnd(own, to: end)
                 logger.notice("calendar: \(board): \(user)'s event \(source) now ends \(EventTime.format(end))")
                 return moved
@@ -46,14 +46,13 @@ extension CalendarSync: ReservationCalendar {
         }
         if let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first { throw .conflict(holder) }
         let id = Self.newEventID()
-        let event: [String: Any] = [
-            "id": id,
-            "summary": "\(user) (provisioner)",
-            "description": "Reserved with the lab's coordinator by \(user).",
-            "start": ["dateTime": EventTime.format(start)],
-            "end": ["dateTime": EventTime.format(end)],
-            "extendedProperties": ["private": ["provisioner_user": user]],
-        ]
+        let event = GoogleCalendarAPI.Event(
+            id: id,
+            summary: "\(user) (provisioner)",
+            description: "Reserved with the lab's coordinator by \(user).",
+            extendedProperties: .init(private: ["provisioner_user": user]),
+            start: .init(dateTime: EventTime.format(start)),
+            end: .init(dateTime: EventTime.format(end)))
         do throws(CalendarError) {
             _ = try api.insertEvent(calendar: calendar, event)
         } catch where error.status == 409 {
@@ -79,8 +78,8 @@ extension CalendarSync: ReservationCalendar {
         guard let calendar = options.boards[reservation.board] else { throw .failed("\(reservation.board) has no calendar") }
         let outcome: Result<Void, CalendarReservationError> = syncLock.withLock { _ in
             if let source = reservation.source {
-                let fields: [String: Any] = reservation.start >= now ? ["status": "cancelled"]
-                    : ["end": ["dateTime": EventTime.format(now)]]
+                let fields = reservation.start >= now ? GoogleCalendarAPI.Event(status: "cancelled")
+                    : GoogleCalendarAPI.Event(end: .init(dateTime: EventTime.format(now)))
                 do throws(CalendarError) {
                     _ = try api.patchEvent(calendar: calendar, id: source, fields)
                 } catch where error.isMissing {

@@ -52,22 +52,55 @@ final class GoogleAuth: Sendable {
         } catch {
             throw CalendarError("token endpoint \(tokenURL) cannot be reached: \(error)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
         guard response.status == 200 else {
             // Google's error body names the problem (invalid_grant, …) and holds no secret.
-            let reason = [object?["error"] as? String, object?["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
+            let error = try? JSONDecoder().decode(OAuthErrorAnswer.self, from: Data(response.body))
+            let reason = [error?.error, error?.errorDescription].compactMap { $0 }.joined(separator: ": ")
             throw CalendarError("token endpoint \(tokenURL) answered \(response.status)\(reason.isEmpty ? "" : ": " + reason)",
                                 status: response.status)
         }
-        guard let token = object?["access_token"] as? String, !token.isEmpty else {
+        let answer: TokenAnswer
+        do {
+            answer = try JSONDecoder().decode(TokenAnswer.self, from: Data(response.body))
+        } catch {
+            let problem = (error as? DecodingError)?.fieldProblem.map { "a malformed token answer: " + $0 }
+            throw CalendarError("token endpoint \(tokenURL) answered \(problem ?? "without an access_token")")
+        }
+        guard let token = answer.accessToken, !token.isEmpty else {
             throw CalendarError("token endpoint \(tokenURL) answered without an access_token")
         }
-        let lifetime = (object?["expires_in"] as? NSNumber)?.doubleValue ?? 3600
+        let lifetime = try Self.lifetime(answer.expiresIn, tokenURL: tokenURL)
         // Renew a little before it expires: 5 minutes, or a tenth of a short lifetime.
         let renewAt = Double(issued) + lifetime - min(300, lifetime / 10)
         cached.withLock { $0 = (token, renewAt) }
         logger.info("calendar: new access token for \(key.clientEmail), valid \(Int(lifetime))s")
         return token
+    }
+
+    /// The longest lifetime a token is kept for, whatever the endpoint says
+    /// (Google's last an hour): renewing early costs one request.
+    static let longestLifetime: Double = 86_400
+
+    /// Seconds the token is valid: `expires_in` (a JSON number, whole or
+    /// not), an hour when absent, at most `longestLifetime`. A lifetime of
+    /// zero or less is refused: the token would already have expired.
+    static func lifetime(_ expiresIn: Double?, tokenURL: String) throws(CalendarError) -> Double {
+        guard let expiresIn else { return 3600 }
+        guard expiresIn > 0 else {
+            throw CalendarError("token endpoint \(tokenURL) answered a token that has already expired (expires_in \(expiresIn))")
+        }
+        return min(expiresIn, longestLifetime)
+    }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1); `token_type` is always Bearer.
+struct TokenAnswer: Decodable {
+    var accessToken: String?
+    /// Seconds; a JSON number, checked by `GoogleAuth.lifetime` before use.
+    var expiresIn: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case accessToken = "access_token", expiresIn = "expires_in"
     }
 }
 

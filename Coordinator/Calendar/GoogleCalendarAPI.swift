@@ -30,33 +30,21 @@ final class GoogleCalendarAPI: Sendable {
         self.logger = logger
     }
 
-    /// One page of `events.list`: its events, and either the next page's
-    /// token or the sync token for the next incremental sync.
-    struct Page {
-        var events: [[String: Any]]
-        var nextPageToken: String?
-        var nextSyncToken: String?
-        /// The calendar's time zone (for all-day events).
-        var timeZone: String?
-    }
-
     func listEvents(calendar: String, syncToken: String?, pageToken: String?) throws(CalendarError) -> Page {
         var query = [("singleEvents", "true"), ("showDeleted", "true"), ("maxResults", "250")]
         if let syncToken { query.append(("syncToken", syncToken)) }
         if let pageToken { query.append(("pageToken", pageToken)) }
-        let object = try send("GET", "/calendars/\(pathEncode(calendar))/events", query: query, body: nil)
-        return Page(events: object["items"] as? [[String: Any]] ?? [],
-                    nextPageToken: object["nextPageToken"] as? String,
-                    nextSyncToken: object["nextSyncToken"] as? String,
-                    timeZone: object["timeZone"] as? String)
+        return try send("GET", "/calendars/\(pathEncode(calendar))/events", query: query, answer: Page.self)
     }
 
-    func insertEvent(calendar: String, _ event: [String: Any]) throws(CalendarError) -> [String: Any] {
-        try send("POST", "/calendars/\(pathEncode(calendar))/events", query: [], body: event)
+    /// Writes `event` and returns it as Google stored it.
+    func insertEvent(calendar: String, _ event: Event) throws(CalendarError) -> Event {
+        try send("POST", "/calendars/\(pathEncode(calendar))/events", query: [], body: event, answer: Event.self)
     }
 
-    func patchEvent(calendar: String, id: String, _ fields: [String: Any]) throws(CalendarError) -> [String: Any] {
-        try send("PATCH", "/calendars/\(pathEncode(calendar))/events/\(pathEncode(id))", query: [], body: fields)
+    /// Changes the fields `fields` holds (the others are nil, so not sent).
+    func patchEvent(calendar: String, id: String, _ fields: Event) throws(CalendarError) -> Event {
+        try send("PATCH", "/calendars/\(pathEncode(calendar))/events/\(pathEncode(id))", query: [], body: fields, answer: Event.self)
     }
 
     /// The most calendars one `freeBusy.query` may ask for.
@@ -65,42 +53,43 @@ final class GoogleCalendarAPI: Sendable {
     /// `freeBusy.query` over [from, to) for at most `freeBusyLimit`
     /// calendars: each one's busy time, or why Google could not compute it.
     func freeBusy(calendars: [String], from: Int64, to: Int64) throws(CalendarError) -> [String: BusyTime.Answer] {
-        let body: [String: Any] = ["timeMin": EventTime.format(from), "timeMax": EventTime.format(to), "timeZone": "UTC",
-                                   "items": calendars.map { ["id": $0] }]
-        let object = try send("POST", "/freeBusy", query: [], body: body)
-        let answers = object["calendars"] as? [String: Any] ?? [:]
+        let query = FreeBusyQuery(timeMin: EventTime.format(from), timeMax: EventTime.format(to), timeZone: "UTC",
+                                  items: calendars.map { FreeBusyQuery.Item(id: $0) })
+        let answers = try send("POST", "/freeBusy", query: [], body: query, answer: FreeBusyAnswer.self).calendars ?? [:]
         var result: [String: BusyTime.Answer] = [:]
         for calendar in calendars {
-            guard let entry = (answers[calendar] ?? answers.first { $0.key.lowercased() == calendar.lowercased() }?.value)
-                    as? [String: Any] else {
+            guard let entry = answers[calendar] ?? answers.first(where: { $0.key.lowercased() == calendar.lowercased() })?.value else {
                 result[calendar] = .failed("missing from the answer")
                 continue
             }
-            if let errors = entry["errors"] as? [[String: Any]], !errors.isEmpty {
-                result[calendar] = .failed(errors.map { $0["reason"] as? String ?? "unknown" }.joined(separator: ", "))
+            if let errors = entry.errors, !errors.isEmpty {
+                result[calendar] = .failed(errors.map { $0.reason ?? "unknown" }.joined(separator: ", "))
                 continue
             }
+            let busy = entry.busy ?? []
             var spans: [BusyTime.Span] = []
-            for item in entry["busy"] as? [[String: Any]] ?? [] {
-                guard let start = (item["start"] as? String).flatMap(EventTime.parseDateTime),
-                      let end = (item["end"] as? String).flatMap(EventTime.parseDateTime) else { spans = []; break }
+            for item in busy {
+                guard let start = item.start.flatMap(EventTime.parseDateTime),
+                      let end = item.end.flatMap(EventTime.parseDateTime) else { spans = []; break }
                 spans.append(BusyTime.Span(start: start, end: end))
             }
-            let unreadable = spans.isEmpty && !(entry["busy"] as? [[String: Any]] ?? []).isEmpty
+            let unreadable = spans.isEmpty && !busy.isEmpty
             result[calendar] = unreadable ? .failed("unreadable busy time") : .busy(BusyTime(from: from, to: to, spans: spans))
         }
         return result
     }
 
-    /// Sends one request and returns its JSON object. Errors name the
-    /// method and path, never the query (it carries sync tokens) nor headers.
-    func send(_ method: String, _ path: String, query: [(String, String)], body: [String: Any]?) throws(CalendarError) -> [String: Any] {
+    /// Sends one request with `body` as JSON and returns its answer, read as
+    /// `Answer`. Errors name the method and path, never the query (it
+    /// carries sync tokens) nor headers.
+    func send<Answer: Decodable>(_ method: String, _ path: String, query: [(String, String)], body: (any Encodable)? = nil,
+                                 answer: Answer.Type) throws(CalendarError) -> Answer {
         let what = "\(method) \(path)"
         var bodyBytes: [UInt8]?
         if let body {
-            guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]) else {
-                throw CalendarError("\(what): cannot encode the request")
-            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            guard let data = try? encoder.encode(body) else { throw CalendarError("\(what): cannot encode the request") }
             bodyBytes = Array(data)
         }
         let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
@@ -120,10 +109,12 @@ final class GoogleCalendarAPI: Sendable {
                 let response = try connection.perform(request)
                 switch response.status {
                 case 200..<300:
-                    guard let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
-                        throw CalendarError("\(what): the answer is not a JSON object", status: response.status)
+                    do {
+                        return try JSONDecoder().decode(Answer.self, from: Data(response.body))
+                    } catch {
+                        let problem = (error as? DecodingError)?.fieldProblem.map { "the answer's " + $0 }
+                        throw CalendarError("\(what): \(problem ?? "the answer is not a JSON object")", status: response.status)
                     }
-                    return object
                 case 401 where !renewed:
                     logger.info("calendar: \(what) answered 401: renewing the access token")
                     auth.invalidate()
@@ -148,9 +139,9 @@ final class GoogleCalendarAPI: Sendable {
 
     /// Google's `error.message` (or the OAuth `error`), as ": message".
     static func reason(_ body: [UInt8]) -> String {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return "" }
-        if let error = object["error"] as? [String: Any], let message = error["message"] as? String { return ": " + message }
-        if let error = object["error"] as? String { return ": " + error }
+        let decoder = JSONDecoder()
+        if let message = (try? decoder.decode(ErrorAnswer.self, from: Data(body)))?.error?.message { return ": " + message }
+        if let error = (try? decoder.decode(OAuthErrorAnswer.self, from: Data(body)))?.error { return ": " + error }
         return ""
     }
 

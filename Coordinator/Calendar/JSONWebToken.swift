@@ -6,15 +6,24 @@ import Foundation
 enum JSONWebToken {
     static let calendarScope = "https://www.googleapis.com/auth/calendar"
 
+    /// The claim set: issuer (the account), scope, audience (the token
+    /// endpoint), issued at and expiry in Unix seconds.
+    struct Claims: Encodable {
+        var iss: String
+        var scope: String
+        var aud: String
+        var iat: Int64
+        var exp: Int64
+    }
+
     /// `base64url(header).base64url(claims).base64url(signature)`. A secret:
     /// it is sent to the token endpoint and never logged.
     static func assertion(key: ServiceAccountKey, audience: String, issuedAt: Int64) throws(CalendarError) -> String {
         let header = #"{"alg":"RS256","typ":"JWT"}"#
-        let claims: [String: Any] = [
-            "iss": key.clientEmail, "scope": calendarScope, "aud": audience,
-            "iat": issuedAt, "exp": issuedAt + 3600,
-        ]
-        guard let claimsData = try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]) else {
+        let claims = Claims(iss: key.clientEmail, scope: calendarScope, aud: audience, iat: issuedAt, exp: issuedAt + 3600)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let claimsData = try? encoder.encode(claims) else {
             throw CalendarError("cannot encode the JWT claims")
         }
         let signingInput = base64URL(Array(header.utf8)) + "." + base64URL(Array(claimsData))

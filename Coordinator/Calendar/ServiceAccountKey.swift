@@ -18,13 +18,16 @@ struct ServiceAccountKey: Sendable {
     }
 
     init(json data: Data, path: String) throws(CalendarError) {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw CalendarError("service account key \(path): not a JSON object")
+        let file: File
+        do {
+            file = try JSONDecoder().decode(File.self, from: data)
+        } catch {
+            throw CalendarError("service account key \(path): \((error as? DecodingError)?.fieldProblem ?? "not a JSON object")")
         }
-        guard let email = object["client_email"] as? String, !email.isEmpty else {
+        guard let email = file.clientEmail, !email.isEmpty else {
             throw CalendarError("service account key \(path): no client_email")
         }
-        guard let pem = object["private_key"] as? String else {
+        guard let pem = file.privateKey else {
             throw CalendarError("service account key \(path): no private_key")
         }
         do {
@@ -33,6 +36,17 @@ struct ServiceAccountKey: Sendable {
             throw CalendarError("service account key \(path): private_key: \(error)")
         }
         clientEmail = email
-        tokenURI = object["token_uri"] as? String
+        tokenURI = file.tokenURI
+    }
+
+    /// The fields of the key file that are used.
+    private struct File: Decodable {
+        var clientEmail: String?
+        var privateKey: String?
+        var tokenURI: String?
+
+        enum CodingKeys: String, CodingKey {
+            case clientEmail = "client_email", privateKey = "private_key", tokenURI = "token_uri"
+        }
     }
 }

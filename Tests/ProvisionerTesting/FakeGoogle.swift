@@ -98,6 +98,14 @@ public final class FakeGoogle: Sendable {
         try admin("fail", body: ["match": match, "status": status, "count": count])
     }
 
+    /// Makes the next `count` requests whose "METHOD /path" contains `match` get `body` (raw text) with `status`.
+    public func answer(_ match: String, status: Int = 200, body: String, count: Int = 1) throws {
+        try admin("fail", body: ["match": match, "status": status, "count": count, "answer": body])
+    }
+
+    /// Makes the token endpoint give the next tokens `expires_in: value` (any JSON number).
+    public func setTokenLifetime(_ value: Any) throws { try admin("expires-in", body: ["value": value]) }
+
     /// The requests the fake answered (not /_admin), oldest first, with the
     /// client's port (one port: one connection kept open) and, for
     /// freeBusy, how many calendars it asked about.

@@ -32,7 +32,7 @@ class State:
         self.tokens = {}             # access token -> service email
         self.issued_tokens = []      # every access token handed out (tests look for them in logs)
         self.assertions = []         # every JWT received
-        self.failures = []           # [{"match": "GET /calendar", "status": 429, "count": n}]
+        self.failures = []           # [{"match": "GET /calendar", "status": 429, "count": n, "answer": text or None}]
         self.pages = {}              # page token -> (remaining items, next sync token, time zone)
         self.page_size = None        # overrides maxResults when set
         self.expires_in = 3600
@@ -76,6 +76,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def reply_raw(self, status, data):
+        self.record(status)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def record(self, status):
         parts = urlsplit(self.path)
         if not parts.path.startswith("/_admin"):
@@ -104,10 +112,12 @@ class Handler(BaseHTTPRequestHandler):
             for rule in STATE.failures:
                 if rule["count"] != 0 and rule["match"] in f"{method} {path}":
                     rule["count"] -= 1
-                    status = rule["status"]
+                    status, answer = rule["status"], rule.get("answer")
                     break
             else:
                 status = None
+        if status is not None and answer is not None:
+            return self.reply_raw(status, answer.encode())
         if status is not None:
             reasons = {401: "authError", 403: "rateLimitExceeded", 404: "notFound", 429: "rateLimitExceeded"}
             return self.error(status, f"injected {status}", reasons.get(status, "backendError"))
@@ -313,7 +323,10 @@ class Handler(BaseHTTPRequestHandler):
             elif action == "timezone":
                 STATE.calendar(query["cal"])["timeZone"] = query["tz"]
             elif action == "fail":
-                STATE.failures.append({"match": data["match"], "status": data["status"], "count": data.get("count", 1)})
+                STATE.failures.append({"match": data["match"], "status": data["status"], "count": data.get("count", 1),
+                                       "answer": data.get("answer")})   # raw body text instead of an error
+            elif action == "expires-in":   # the lifetime the next tokens are given: any JSON value
+                STATE.expires_in = data["value"]
             elif action == "clear-failures":
                 STATE.failures = []
             elif action == "expire-tokens":
