@@ -15,6 +15,20 @@ public struct AgentConfig: Sendable {
         public var ssh: SSHSettings
         public var tftp: TFTPSettings
         public var http: HTTPSettings
+        /// `on_stop`: what a stop (SIGTERM) does to the boards.
+        public var onStop: StopPolicy = .keep
+    }
+
+    /// What the agent does to its boards when it is stopped (SIGTERM); a
+    /// crash or SIGKILL always leaves them as they are.
+    public enum StopPolicy: String, Sendable {
+        /// Leave every board as it is: power stays, a virtual board's QEMU
+        /// runs on, and the next start takes over (real labs: an upgrade or
+        /// a config change must not power-cycle someone's test).
+        case keep
+        /// Power every board off (the local lab: Ctrl-C on `scripts/lab`
+        /// stops its QEMUs).
+        case off
     }
 
     public struct SSHSettings: Sendable {
@@ -79,10 +93,11 @@ public struct AgentConfig: Sendable {
             ?? Self.defaultPublicURL(for: httpListen)
         let quota: UInt64? = try httpSection?.optional("quota").map { try $0.byteCount() } ?? 10 << 30
         try httpSection?.finish()
+        let onStop = try settings.optional("on_stop").map { StopPolicy(rawValue: try $0.choice(["keep", "off"])) ?? .keep } ?? .keep
         try settings.finish()
 
         agent = AgentSettings(name: name, dataDirectory: dataDirectory, ssh: ssh, tftp: tftp,
-                              http: HTTPSettings(listen: httpListen, publicURL: publicURL, quota: quota))
+                              http: HTTPSettings(listen: httpListen, publicURL: publicURL, quota: quota), onStop: onStop)
 
         var boards: [BoardConfig] = []
         if let list = top.optional("boards") {

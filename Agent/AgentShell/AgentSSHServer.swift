@@ -23,6 +23,9 @@ public final class AgentSSHServer: SSHServerHandler {
     private let server: SSHServer
     private let keyring: AgentKeyring
     private let logger: Logger
+    private let live = LiveSessions()
+    /// What the sessions are told when the agent stops.
+    private let stopMessage: String
     /// Ends the watch of a lone agent's reservations.
 
     /// Loads (or, on first start, generates) the host key and binds the
@@ -61,6 +64,8 @@ public final class AgentSSHServer: SSHServerHandler {
                            history: history, holders: holders,
                            reservations: reservations, logger: logger)
         self.logger = logger
+        stopMessage = "the agent \(config.agent.name) is stopping (a restart or an upgrade): this session ends; "
+            + (config.agent.onStop == .off ? "its boards are powered off (agent.on_stop: off)" : "the boards are left as they are")
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")
         }
@@ -73,10 +78,13 @@ public final class AgentSSHServer: SSHServerHandler {
         try shell.startReservationWatch()
     }
 
-    /// Stops listening and ends every connection (their commands see their
-    /// input end, consoles detach).
+    /// Stops listening and ends every connection: each session is told
+    /// why in one line (exit 1) and given a moment to end (consoles
+    /// detach, jobs are cancelled), then the connections close.
     public func stop() {
         shell.stopReservationWatch()
+        let left = live.endAll(stopMessage, timeout: 5)
+        if left > 0 { logger.warning("ssh: \(left) sessions had not ended 5 s after they were told the agent stops") }
         server.stop()
     }
 
@@ -161,6 +169,16 @@ public final class AgentSSHServer: SSHServerHandler {
             }
             let (identity, command) = try ShellIdentity.resolve(role: role, environment: request.environment, words: words)
             let session = ShellSession(streams: io, identity: identity, loginName: request.user)
+            return live.run(session) { serve(command, request, session) }
+        } catch {
+            errorSession.printError(error.message)
+            return error.status.rawValue
+        }
+    }
+
+    private func serve(_ command: [String], _ request: SSHProgramRequest, _ session: ShellSession) -> Int32 {
+        let identity = session.identity
+        do throws(ShellError) {
             let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""
             let what = request.command == nil ? "the shell" : "'\(command.joined(separator: " "))'"
             logger.info("ssh: \(identity.user)\(via) from \(request.peer) runs \(what)")
@@ -179,7 +197,7 @@ public final class AgentSSHServer: SSHServerHandler {
             }
             return shell.interactive(session)
         } catch {
-            errorSession.printError(error.message)
+            session.printError(error.message)
             return error.status.rawValue
         }
     }

@@ -46,9 +46,18 @@ public final class Board: BoardHandle {
         try serialConsole.start()
     }
 
-    /// Stops the console. A virtual board keeps running (the next start of
-    /// the agent takes it over); `power off` first to end it.
-    public func stop() {
+    /// Stops the console. The board is left as it is unless `poweringOff`
+    /// (`agent.on_stop: off`): a virtual board keeps running, and the next
+    /// start of the agent takes it over.
+    public func stop(poweringOff: Bool = false) {
+        if poweringOff {
+            do {
+                try power.powerOff()
+                logger.notice("power \(name): off as the agent stops (agent.on_stop: off)")
+            } catch {
+                logger.warning("power \(name): off as the agent stops failed: \(error)")
+            }
+        }
         serialConsole.stop()
     }
 

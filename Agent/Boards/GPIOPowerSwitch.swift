@@ -3,7 +3,10 @@ import GPIO
 import Synchronization
 
 /// Power through one GPIO line driving a relay (libgpiod 1.6). The line is
-/// requested as an output, initially off, and held: its level stays as set.
+/// requested as an output and held: its level stays as set. A restart of
+/// the agent does not switch the relay: a line that already is an output
+/// keeps its level (`GPIOOutputLine`, `initialValue: nil`); a line never
+/// set since the host booted starts off.
 /// When the chip or line is missing (or taken), every action throws a clear
 /// error naming both, and tries to request the line again.
 public final class GPIOPowerSwitch: PowerSwitch {
@@ -57,7 +60,7 @@ public final class GPIOPowerSwitch: PowerSwitch {
             if let line { return line }
             do {
                 let output = try GPIOOutputLine(chip: chip, line: UInt32(offset), activeLow: activeLow,
-                                                consumer: consumer, initialValue: false)
+                                                consumer: consumer, initialValue: nil)
                 let held = Line(output)
                 line = held
                 return held

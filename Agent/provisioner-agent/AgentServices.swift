@@ -16,11 +16,13 @@ struct AgentServices: Sendable {
     let tftp: TFTPServer
     let http: HTTPService
     let ssh: SSHService
+    let onStop: AgentConfig.StopPolicy
 
     /// Makes the boards and binds TFTP (no thread starts yet); HTTP and SSH
     /// are made as they start.
     init(_ settings: AgentConfig, logger: Logger) throws {
         let data = settings.agent.dataDirectory
+        onStop = settings.agent.onStop
         boards = try Board.boards(of: settings, logger: logger)
         var prefixes = ["shared": data + "/shared"]
         for board in settings.boards { prefixes[board.name] = data + "/staging/" + board.name }
@@ -51,8 +53,8 @@ struct AgentServices: Sendable {
     }
 
     var all: [any Service] {
-        boards.map { board in
-            ClosureService(name: "console \(board.name)", start: { try board.start() }, stop: { board.stop() })
+        boards.map { [onStop] board in
+            ClosureService(name: "console \(board.name)", start: { try board.start() }, stop: { board.stop(poweringOff: onStop == .off) })
         } + [ClosureService(name: "tftp", start: { [tftp] in try tftp.start() }, stop: { [tftp] in tftp.stop() }), http, ssh]
     }
 }

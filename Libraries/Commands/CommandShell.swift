@@ -55,7 +55,7 @@ public struct CommandShell: Sendable {
         } catch {
             // A cut session ends with why, whatever its command made of it.
             session.printError(session.cutMessage ?? error.message)
-            return session.cutMessage == nil ? error.status.rawValue : ExitStatus.notAllowed.rawValue
+            return session.cutMessage == nil ? error.status.rawValue : session.cutStatus.rawValue
         }
     }
 
@@ -89,6 +89,11 @@ public struct CommandShell: Sendable {
         while true {
             guard case .bytes(let bytes) = session.read(timeout: nil) else {
                 if terminal { session.print("\n") }
+                // Cut at the prompt (the server stops): say why.
+                if let message = session.cutMessage {
+                    session.printError(message)
+                    return session.cutStatus.rawValue
+                }
                 return status
             }
             scan: for (index, byte) in bytes.enumerated() {

@@ -11,7 +11,7 @@ public final class ShellSession {
     public let loginName: String
     /// Input read but not consumed (the rest of a line-editor batch).
     private var pending: [UInt8] = []
-    private let cuttable: CuttableStreams
+    let cuttable: CuttableStreams
 
     public init(streams: any ShellStreams, identity: ShellIdentity, loginName: String = "") {
         cuttable = CuttableStreams(streams)
@@ -22,16 +22,20 @@ public final class ShellSession {
 
     /// Ends what the session runs as if its client had gone (a console
     /// detaches, a job is cancelled, a tunnel closes); the command then
-    /// ends with `message` and exit 3. Callable from any thread.
-    public func cut(_ message: String) { cuttable.cut(message) }
+    /// ends with `message` and `status` (3: its reservation ended; 1: the
+    /// server stops). Callable from any thread; the first cut counts.
+    public func cut(_ message: String, status: ExitStatus = .notAllowed) { cuttable.cut(message, status: status) }
 
     /// Why the session was cut, if it was.
     public var cutMessage: String? { cuttable.message }
 
+    /// The exit status a cut session ends with.
+    public var cutStatus: ExitStatus { cuttable.status }
+
     /// `cut` and `printError` for another thread (the reservation watch).
     public var remote: (cut: @Sendable (String) -> Void, tell: @Sendable (String) -> Void) {
         let cuttable = self.cuttable, terminal = isTerminal
-        return ({ cuttable.cut($0) }, { cuttable.writeError(TerminalText.bytes($0 + "\n", terminal: terminal)) })
+        return ({ cuttable.cut($0, status: .notAllowed) }, { cuttable.writeError(TerminalText.bytes($0 + "\n", terminal: terminal)) })
     }
 
     public var isTerminal: Bool { streams.isTerminal }
@@ -74,12 +78,13 @@ public final class ShellSession {
 /// say the client has gone; writes still reach it (the last line).
 final class CuttableStreams: ShellStreams {
     private let inner: any ShellStreams
-    private let cutWith = Mutex<String?>(nil)
+    private let cutWith = Mutex<(message: String, status: ExitStatus)?>(nil)
 
     init(_ inner: any ShellStreams) { self.inner = inner }
 
-    func cut(_ message: String) { cutWith.withLock { if $0 == nil { $0 = message } } }
-    var message: String? { cutWith.withLock { $0 } }
+    func cut(_ message: String, status: ExitStatus) { cutWith.withLock { if $0 == nil { $0 = (message, status) } } }
+    var message: String? { cutWith.withLock { $0?.message } }
+    var status: ExitStatus { cutWith.withLock { $0?.status } ?? .notAllowed }
 
     var terminal: SSHTerminal? { inner.terminal }
     func read(timeout: Double?) -> ShellInput {

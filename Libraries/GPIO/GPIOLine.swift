@@ -17,8 +17,14 @@ public final class GPIOOutputLine {
     /// Opens `chip` (a name such as `gpiochip0`, a path, a label or a number)
     /// and requests `offset` as an output, initially `initialValue` (logical:
     /// with `activeLow`, true drives the pin low).
+    ///
+    /// `initialValue` nil keeps the line as it is: a line that already is
+    /// an output (an earlier run of the agent set it, and the kernel keeps
+    /// its level when that run ends) is requested as-is, its value read,
+    /// and it is made an output at that same value, so it never changes; a
+    /// line that is still an input is made an output, off.
     public init(chip chipName: String, line offset: UInt32, activeLow: Bool, consumer: String,
-                initialValue: Bool = false) throws(GPIOError) {
+                initialValue: Bool? = false) throws(GPIOError) {
         self.chipName = chipName
         self.offset = offset
         guard let chip = gpiod_chip_open_lookup(chipName) else {
@@ -30,10 +36,27 @@ public final class GPIOOutputLine {
             throw GPIOError("gpio chip '\(chipName)' has no line \(offset) (it has \(count))")
         }
         let flags = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
-        guard gpiod_line_request_output_flags(line, consumer, flags, initialValue ? 1 : 0) == 0 else {
+        func fail(_ what: String) -> GPIOError {
             let reason = String(cString: strerror(errno))
             gpiod_chip_close(chip)
-            throw GPIOError("gpio \(chipName) line \(offset) cannot be requested as an output: \(reason)")
+            return GPIOError("gpio \(chipName) line \(offset) \(what): \(reason)")
+        }
+        if initialValue == nil, gpiod_line_direction(line) == Int32(GPIOD_LINE_DIRECTION_OUTPUT) {
+            var config = gpiod_line_request_config(consumer: nil, request_type: Int32(GPIOD_LINE_REQUEST_DIRECTION_AS_IS), flags: flags)
+            let requested = consumer.withCString { name in
+                config.consumer = name
+                return gpiod_line_request(line, &config, 0)
+            }
+            guard requested == 0 else { throw fail("cannot be requested as it is") }
+            let value = gpiod_line_get_value(line)
+            guard value >= 0, gpiod_line_set_direction_output(line, value) == 0 else {
+                gpiod_line_release(line)
+                throw fail("cannot be kept as an output at its level")
+            }
+        } else {
+            guard gpiod_line_request_output_flags(line, consumer, flags, initialValue == true ? 1 : 0) == 0 else {
+                throw fail("cannot be requested as an output")
+            }
         }
         self.chip = chip
         self.line = line

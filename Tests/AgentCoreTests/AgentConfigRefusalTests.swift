@@ -63,6 +63,14 @@ struct AgentConfigRefusalTests {
         #expect(config.boards.map(\.name) == ["board1", "board2"])
     }
 
+    @Test func onStopIsKeepOrOff() throws {
+        #expect(try AgentConfig(text: lines.joined(separator: "\n"), file: file).agent.onStop == .keep)
+        #expect(try AgentConfig(text: replacing(3, with: "  data_dir: /d\n  on_stop: off"), file: file).agent.onStop == .off)
+        #expect(try AgentConfig(text: replacing(3, with: "  data_dir: /d\n  on_stop: keep"), file: file).agent.onStop == .keep)
+        #expect(refusal(replacing(3, with: "  data_dir: /d\n  on_stop: reboot"), line: 4, naming: "agent.on_stop")
+            == "\(file):4: agent.on_stop: 'reboot' is not one of: keep, off")
+    }
+
     @Test func unknownTopLevelKey() {
         #expect(refusal(appending("colour: blue"), line: 26, naming: "'colour'")
             == "\(file):26: unknown key 'colour' (known: agent, boards)")

@@ -33,6 +33,9 @@ struct AgentStopTests {
         for session in [console, watcher] {
             for _ in 0..<100 where session.isRunning { try await Task.sleep(for: .milliseconds(50)) }
             #expect(!session.isRunning, "\(session.transcript.suffix(400))")
+            #expect(session.transcript.contains("the agent test is stopping (a restart or an upgrade): this session ends; "
+                                                + "the boards are left as they are"), "\(session.transcript.suffix(400))")
+            #expect(session.exitCode == 1, "\(session.transcript.suffix(400))")
         }
     }
 

@@ -15,7 +15,8 @@ public final class ServedAgent: Sendable {
     ///   - boards: the `boards:` list, indented by two spaces (`  - name: …`);
     ///     relative paths are taken from `folder`, `data_dir` is `data`.
     ///   - users: a key is made for each, and listed in `authorized_keys`.
-    public init(prefix: String = "served-agent", users: [String] = ["user"], boards: String) async throws {
+    ///   - settings: more lines of the `agent:` section (`on_stop: off`).
+    public init(prefix: String = "served-agent", users: [String] = ["user"], settings: String = "", boards: String) async throws {
         folder = try TemporaryDirectory(prefix: prefix)
         var authorized = ""
         for user in users {
@@ -23,14 +24,25 @@ public final class ServedAgent: Sendable {
         }
         try folder.createFile("authorized_keys", text: authorized)
         port = try freeTCPPort()
-        try folder.createFile("agent.yaml", text: Self.agentYAML(sshPort: port, boards: boards))
-        process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
+        try folder.createFile("agent.yaml", text: Self.agentYAML(sshPort: port, settings: settings, boards: boards))
+        process = try await Self.serve(folder)
+    }
+
+    /// Another agent on the same folder and config (after this one stopped
+    /// or died), once its SSH port listens.
+    public func startAgain() async throws -> RunningProcess {
+        try await Self.serve(folder)
+    }
+
+    private static func serve(_ folder: TemporaryDirectory) async throws -> RunningProcess {
+        let process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
         try await process.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        return process
     }
 
     /// The agent.yaml of a served agent: SSH on 127.0.0.1:`sshPort`, TFTP and
     /// HTTP on ports the kernel picks, `data_dir` data, and `boards`.
-    public static func agentYAML(sshPort: UInt16, boards: String) -> String {
+    public static func agentYAML(sshPort: UInt16, settings: String = "", boards: String) -> String {
         """
         agent:
           name: test
@@ -38,6 +50,7 @@ public final class ServedAgent: Sendable {
           ssh: { listen: "127.0.0.1:\(sshPort)", authorized_keys: authorized_keys }
           tftp: { listen: "127.0.0.1:0" }
           http: { listen: "127.0.0.1:0" }
+        \(settings.isEmpty ? "" : "  " + settings)
         boards:
         \(boards)
 

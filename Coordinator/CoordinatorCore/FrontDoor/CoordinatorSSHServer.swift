@@ -21,6 +21,7 @@ public final class CoordinatorSSHServer: SSHServerHandler {
     private let users: [CoordinatorConfig.User]
     private let server: SSHServer
     private let logger: Logger
+    private let live = LiveSessions()
 
     /// Loads (or, on first start, generates) the host key and binds the port.
     public init(config: CoordinatorConfig, shell: LabShell, logger: Logger) throws {
@@ -43,7 +44,15 @@ public final class CoordinatorSSHServer: SSHServerHandler {
         try server.start(handler: self)
     }
 
-    public func stop() { server.stop() }
+    /// Stops listening and ends every connection: each session is told
+    /// why in one line (exit 1) and given a moment to end, then the
+    /// connections close. The boards are not touched.
+    public func stop() {
+        let left = live.endAll("the lab's coordinator is stopping (a restart or an upgrade): this session ends; "
+                               + "the boards are left as they are", timeout: 5)
+        if left > 0 { logger.warning("ssh: \(left) sessions had not ended 5 s after they were told the coordinator stops") }
+        server.stop()
+    }
 
     /// The user whose `keys` list `key`.
     func user(for key: SSHPublicKey) -> CoordinatorConfig.User? {
@@ -93,6 +102,10 @@ public final class CoordinatorSSHServer: SSHServerHandler {
             return ExitStatus.notAllowed.rawValue
         }
         let session = ShellSession(streams: io, identity: ShellIdentity(user: user.name, admin: user.admin), loginName: request.user)
+        return live.run(session) { serve(request, as: user, session) }
+    }
+
+    private func serve(_ request: SSHProgramRequest, as user: CoordinatorConfig.User, _ session: ShellSession) -> Int32 {
         do throws(ShellError) {
             let words: [String]
             do {
