@@ -26,6 +26,8 @@ public final class AgentShell: Sendable {
     /// A lone agent's reservations and audit log; nil on a coordinator's agent.
     let reservations: LocalReservations?
     let logger: Logger
+    /// When this run of the agent began (Unix time), as `watch` says it.
+    let startedAt = wallClock()
 
     public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
                 history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), reservations: LocalReservations? = nil,
@@ -102,6 +104,7 @@ extension AgentShell: CommandBackend {
         case .reservations(let reservations): try reservationsCommand(reservations, session)
         case .audit(let audit): try auditCommand(audit, session)
         case .hold(let hold): try holdCommand(hold, session)
+        case .watch: try watchCommand(session)
         case .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }

@@ -53,8 +53,11 @@ struct AgentServices: Sendable {
     }
 
     var all: [any Service] {
+        // A virtual board taken over at start is watched by a thread that
+        // outlives the agent as its QEMU does.
         boards.map { [onStop] board in
-            ClosureService(name: "console \(board.name)", start: { try board.start() }, stop: { board.stop(poweringOff: onStop == .off) })
+            ClosureService(name: "console \(board.name)", lingeringThreads: ["qemu-" + board.name],
+                           start: { try board.start() }, stop: { board.stop(poweringOff: onStop == .off) })
         } + [ClosureService(name: "tftp", start: { [tftp] in try tftp.start() }, stop: { [tftp] in tftp.stop() }), http, ssh]
     }
 }

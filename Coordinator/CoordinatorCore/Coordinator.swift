@@ -44,7 +44,12 @@ public final class Coordinator: Sendable {
         self.clientKey = clientKey
         self.store = store
         self.registry = registry
-        let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users)
+        // A reservation made or ended here reaches the board's agent at once.
+        let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
+                             changed: { board in
+                                 let agent = registry.board(board)?.agent
+                                 for monitor in monitors where monitor.link.name == agent { monitor.poke() }
+                             })
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
     }
 

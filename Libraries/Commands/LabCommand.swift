@@ -95,6 +95,7 @@ public enum LabCommand: Sendable {
     case flash(FlashCommand)
     case jobs(JobsCommand)
     case hold(HoldCommand)
+    case watch(WatchCommand)
     case whoami(WhoamiCommand)
     case version(VersionCommand)
     case help(HelpCommand)
@@ -106,7 +107,7 @@ public enum LabCommand: Sendable {
         BoardsCommand.self, ReserveCommand.self, ReleaseCommand.self, ReservationsCommand.self,
         ConsoleCommand.self, PowerCommand.self, LogCommand.self, UploadCommand.self, FilesCommand.self, RmCommand.self,
         TokenCommand.self, NetbootCommand.self, FlashCommand.self, JobsCommand.self, ConnectCommand.self,
-        AuditCommand.self, HoldCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
+        AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
     ]
 
     /// The command that acts on a board, if this is one.
@@ -153,6 +154,7 @@ public enum LabCommand: Sendable {
         case is FlashCommand.Type: return try read(arguments, as: FlashCommand.self, LabCommand.flash)
         case is JobsCommand.Type: return try read(arguments, as: JobsCommand.self, LabCommand.jobs)
         case is HoldCommand.Type: return try read(arguments, as: HoldCommand.self, LabCommand.hold)
+        case is WatchCommand.Type: return try read(arguments, as: WatchCommand.self, LabCommand.watch)
         case is WhoamiCommand.Type: return try read(arguments, as: WhoamiCommand.self, LabCommand.whoami)
         case is VersionCommand.Type: return try read(arguments, as: VersionCommand.self, LabCommand.version)
         default:

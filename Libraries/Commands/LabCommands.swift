@@ -100,6 +100,19 @@ public struct HoldCommand: CommandArguments {
     }
 }
 
+/// `watch` (coordinator keys only): says that the agent runs, in one line,
+/// and stays open until the agent stops or the caller hangs up, so that
+/// the coordinator notices a restart at once (and tells the new agent who
+/// holds its boards) instead of at its next health check.
+public struct WatchCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Stays open while the agent runs (the coordinator's keys only).",
+        usage: "watch", shouldDisplay: false)
+    public static var home: CommandHome { .agent }
+
+    public init() {}
+}
+
 /// `whoami`.
 public struct WhoamiCommand: CommandArguments {
     public static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Who you act as.",

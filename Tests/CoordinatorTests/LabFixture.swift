@@ -21,8 +21,9 @@ final class LabFixture: Sendable {
     /// `extraConfig` is appended to coordinator.yaml (e.g. a `calendar:` block).
     /// `virtualBoards`: each board is QEMU with Debian's arm64 U-Boot
     /// (TESTING.md's virtual board) instead of a socat pty.
+    /// `healthInterval`: the coordinator's `health_interval`.
     init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil,
-         extraConfig: String = "", virtualBoards: Bool = false) async throws {
+         extraConfig: String = "", virtualBoards: Bool = false, healthInterval: String = "300ms") async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
@@ -87,7 +88,7 @@ final class LabFixture: Sendable {
             coordinator:
               data_dir: coordinator
               ssh: { listen: "127.0.0.1:\(port)" }
-              health_interval: 300ms
+              health_interval: \(healthInterval)
             users:
             \(userLines)agents:
               - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
@@ -161,6 +162,14 @@ final class LabFixture: Sendable {
         let restarted = try RunningProcess(try Tools.coordinator(), ["serve", "--config", folder.path("coordinator.yaml")])
         try await restarted.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
         return restarted
+    }
+
+    /// Starts agent `index` (1 or 2) again on its config, after it stopped
+    /// or was killed; returns it once it listens (stop it when done).
+    func startAgent(_ index: Int) async throws -> RunningProcess {
+        let agent = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent\(index)/agent.yaml")])
+        try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        return agent
     }
 
     /// Debian's U-Boot for QEMU's arm64 virt machine (u-boot-qemu).

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import SSH
+import ShellSupport
 import Synchronization
 import SystemSupport
 
@@ -28,8 +30,15 @@ public final class AgentMonitor: Sendable {
 
     /// What the agent is to be told of a board: from the store, unless locked.
     let holder: @Sendable (String) -> BoardHolding
-    private let stopping = Mutex(false)
+    /// Guarded by `wake`: stopping; a check asked for (`poke`).
+    private struct Flags {
+        var stopping = false
+        var poked = false
+    }
+    private let flags = Mutex(Flags())
     private let wake = NSCondition()
+    /// The open `watch` session, hung up by `stop`.
+    private let watching = Mutex<SSHClientSession?>(nil)
 
     public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger,
                 holder: @escaping @Sendable (String) -> BoardHolding = { _ in .free }) {
@@ -40,17 +49,36 @@ public final class AgentMonitor: Sendable {
         self.holder = holder
     }
 
-    /// Checks now, not at the next interval (a reservation changed).
+    private var stopping: Bool { flags.withLock { $0.stopping } }
+
+    /// Checks now, not at the next interval (a reservation changed, the
+    /// agent came back or went).
     public func poke() {
         wake.lock()
+        flags.withLock { $0.poked = true }
         wake.broadcast()
         wake.unlock()
+    }
+
+    /// Waits up to `seconds`, or until `stop`, or (`poked`: for the checking
+    /// thread, which takes the poke) until `poke`.
+    private func pause(_ seconds: Double, poked wantsPoke: Bool = false) {
+        wake.lock()
+        defer { wake.unlock() }
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let done = flags.withLock { flags in
+                defer { if wantsPoke { flags.poked = false } }
+                return flags.stopping || (wantsPoke && flags.poked)
+            }
+            if done || !wake.wait(until: deadline) { return }
+        }
     }
 
     public func start() throws {
         try startThread(named: "monitor-\(link.name)") { [self] in
             var wasOnline: Bool?
-            while !stopping.withLock({ $0 }) {
+            while !stopping {
                 let online = check()
                 if online != wasOnline {
                     if online {
@@ -60,18 +88,63 @@ public final class AgentMonitor: Sendable {
                     }
                     wasOnline = online
                 }
-                wake.lock()
-                if !stopping.withLock({ $0 }) { _ = wake.wait(until: Date().addingTimeInterval(interval)) }
-                wake.unlock()
+                pause(interval, poked: true)
             }
         }
+        try startThread(named: "watch-\(link.name)") { [self] in watch() }
     }
 
     public func stop() {
-        stopping.withLock { $0 = true }
         wake.lock()
+        flags.withLock { $0.stopping = true }
         wake.broadcast()
         wake.unlock()
+        watching.withLock { $0?.hangUp() }
+    }
+
+    /// Keeps the agent's `watch` open: its first line (the agent runs, maybe
+    /// anew after a restart: its boards are locked until it hears who holds
+    /// them) and its end (the agent stopped or died) each start a check at
+    /// once, so holders reach a restarted agent within moments whatever the
+    /// interval. While the agent is away it is tried again every quarter of
+    /// a second at first, then every 2 s. An agent that has no `watch` (an
+    /// older one: exit 2) is only polled, and asked again after a minute.
+    private func watch() {
+        var delay = 0.25
+        while !stopping {
+            guard let session = try? link.open(["watch"], as: nil) else {
+                pause(delay)
+                delay = min(delay * 2, 2)
+                continue
+            }
+            watching.withLock { $0 = session }
+            if stopping { session.hangUp() }
+            var greeted = false
+            var status: Int32?
+            reading: while true {
+                switch session.read(timeout: nil) {
+                case .stdout:
+                    if !greeted {
+                        greeted = true
+                        delay = 0.25
+                        poke()
+                    }
+                case .stderr, .timeout: continue
+                case .exit(let ended):
+                    status = ended
+                    break reading
+                }
+            }
+            watching.withLock { $0 = nil }
+            if greeted {
+                poke()
+            } else if status == ExitStatus.usage.rawValue {
+                pause(60)
+            } else {
+                pause(delay)
+                delay = min(delay * 2, 2)
+            }
+        }
     }
 
     /// Tells the agent the holder of each of its boards where what it

@@ -24,13 +24,17 @@ public final class LabShell: Sendable {
     /// The lab's user names: a board held by anyone else is locked (nil: not checked).
     let users: Set<String>?
 
+    /// - Parameter changed: a board's reservation changed here (reserve,
+    ///   release): its agent is to be told now, not at its next check.
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
                 calendar: CalendarSync? = nil, users: Set<String>? = nil,
-                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) }) {
+                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
+                changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.calendar = calendar
         self.users = users
         self.registry = registry
-        reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, now: now)
+        reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, now: now,
+                                          changed: changed)
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
         self.logger = logger
     }
@@ -129,7 +133,7 @@ extension LabShell: CommandBackend {
         case .release(let release): try reservations.release(release, board: release.board, session)
         case .reservations(let list): try reservations.reservations(list, session)
         case .audit(let audit): try reservations.auditLog(audit, session)
-        case .hold, .whoami, .version, .help, .commandHelp: break
+        case .hold, .watch, .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }
             return try routed(boardCommand, session)
