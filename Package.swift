@@ -50,7 +50,8 @@ let package = Package(
         // (swift-argument-parser), the one access policy, and the one shell
         // (sessions, the interactive loop) both SSH front doors run.
         .target(name: "Commands", dependencies: [
-            "ProvisionerCore", "SSH", "ShellSupport",
+            "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Libraries/Commands"),
         // Wire: the JSON the agent, the coordinator and scripts exchange, as

@@ -14,19 +14,11 @@ import SystemSupport
 /// Threads: one accepts; each connection has one that alone calls libssh;
 /// each shell or exec request runs its command on one more. None of them is
 /// Swift's cooperative pool.
-public final class AgentSSHServer: SSHServerHandler {
-    /// The bound address (the kernel's port when the config asked for 0).
-    public let localAddress: SocketAddress
-    /// The host key's `SHA256:…` fingerprint, for the coordinator's config.
-    public let hostKeyFingerprint: String
+public final class AgentSSHServer: CommandFrontDoor {
+    public let door: SSHFrontDoor
     public let shell: AgentShell
-    private let server: SSHServer
     private let keyring: AgentKeyring
     private let logger: Logger
-    private let live = LiveSessions()
-    /// What the sessions are told when the agent stops.
-    private let stopMessage: String
-    /// Ends the watch of a lone agent's reservations.
 
     /// Loads (or, on first start, generates) the host key and binds the
     /// port; a taken port or an unreadable key fails here, with the reason.
@@ -36,13 +28,11 @@ public final class AgentSSHServer: SSHServerHandler {
     public init(config: AgentConfig, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
                 holders: BoardHolders = BoardHolders(clock: wallClock), logger: Logger) throws {
         let ssh = config.agent.ssh
-        let hostKey = try SSHHostKey.ensure(at: ssh.hostKey)
-        if hostKey.generated {
-            logger.notice("ssh: generated the host key \(ssh.hostKey) (\(hostKey.fingerprint))")
-        }
-        hostKeyFingerprint = hostKey.fingerprint
-        server = try SSHServer(host: ssh.listen.host, port: ssh.listen.port, hostKeyPath: ssh.hostKey)
-        localAddress = ssh.listen.withPort(server.port)
+        door = try SSHFrontDoor(listen: ssh.listen, hostKeyPath: ssh.hostKey, stopping: "the agent",
+                                stopMessage: "the agent \(config.agent.name) is stopping (a restart or an upgrade): this session ends; "
+                                    + (config.agent.onStop == .off ? "its boards are powered off (agent.on_stop: off)"
+                                                                   : "the boards are left as they are"),
+                                logger: logger)
         keyring = AgentKeyring(authorizedKeysFile: ssh.authorizedKeys, coordinatorKeysFile: ssh.coordinatorKeys, logger: logger)
         let store = try artifacts?.store ?? ArtifactStore(dataDirectory: config.agent.dataDirectory, quota: config.agent.http.quota)
         let space = try artifacts ?? ShellArtifacts(store: store, tokens: TokenStore(directory: store.tokensDirectory),
@@ -64,8 +54,6 @@ public final class AgentSSHServer: SSHServerHandler {
                            history: history, holders: holders,
                            reservations: reservations, logger: logger)
         self.logger = logger
-        stopMessage = "the agent \(config.agent.name) is stopping (a restart or an upgrade): this session ends; "
-            + (config.agent.onStop == .off ? "its boards are powered off (agent.on_stop: off)" : "the boards are left as they are")
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")
         }
@@ -73,8 +61,7 @@ public final class AgentSSHServer: SSHServerHandler {
 
     /// Accepts connections on a thread of its own until `stop()`.
     public func start() throws {
-        logger.info("ssh: listening on \(localAddress), host key \(hostKeyFingerprint)")
-        try server.start(handler: self)
+        try door.start(handler: self)
         try shell.startReservationWatch()
     }
 
@@ -83,29 +70,18 @@ public final class AgentSSHServer: SSHServerHandler {
     /// detach, jobs are cancelled), then the connections close.
     public func stop() {
         shell.stopReservationWatch()
-        let left = live.endAll(stopMessage, timeout: 5)
-        if left > 0 { logger.warning("ssh: \(left) sessions had not ended 5 s after they were told the agent stops") }
-        server.stop()
+        door.stop()
     }
 
+    public var localAddress: SocketAddress { door.localAddress }
+    public var hostKeyFingerprint: String { door.hostKeyFingerprint }
     /// Connections being served.
-    public var connectionCount: Int { server.connectionCount }
+    public var connectionCount: Int { door.connectionCount }
 
     // MARK: SSHServerHandler
 
     public func authenticate(user: String, key: SSHPublicKey, peer: String) -> Bool {
         keyring.role(of: key) != nil
-    }
-
-    public func start(_ request: SSHProgramRequest, io: SSHChannelIO) {
-        do {
-            try startThread(named: "ssh-command") { [self] in
-                io.exit(serve(request, io: io))
-            }
-        } catch {
-            logger.warning("ssh: cannot run a command for \(request.peer): \(error)")
-            io.exit(ExitStatus.failure.rawValue)
-        }
     }
 
     /// `ssh -J agent root@BOARD` (or `-W BOARD:PORT`): a tunnel to the
@@ -144,16 +120,8 @@ public final class AgentSSHServer: SSHServerHandler {
         }
     }
 
-    public func log(_ level: SSHLogLevel, _ message: String) {
-        switch level {
-        case .debug: logger.debug("\(message)")
-        case .info: logger.info("\(message)")
-        case .warning: logger.warning("\(message)")
-        }
-    }
-
     /// Runs one request to its end and returns its exit status.
-    func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
+    public func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
         let errorSession = ShellSession(streams: io, identity: ShellIdentity(user: "?"))
         guard let role = keyring.role(of: request.key) else {
             // The key was removed from the files since it logged in.
@@ -161,15 +129,10 @@ public final class AgentSSHServer: SSHServerHandler {
             return ExitStatus.notAllowed.rawValue
         }
         do throws(ShellError) {
-            let words: [String]
-            do {
-                words = try request.command.map(ShellWords.split) ?? []
-            } catch {
-                throw ShellError.usage(error.message)
-            }
+            let words = try request.words()
             let (identity, command) = try ShellIdentity.resolve(role: role, environment: request.environment, words: words)
             let session = ShellSession(streams: io, identity: identity, loginName: request.user)
-            return live.run(session) { serve(command, request, session) }
+            return door.run(session) { serve(command, request, session) }
         } catch {
             errorSession.printError(error.message)
             return error.status.rawValue
