@@ -31,46 +31,40 @@ public struct AgentKeyring: Sendable {
         if let entry = find(key, in: coordinatorKeysFile) {
             return .coordinator(name: Self.userName(fromComment: entry.key.comment, fingerprint: key.fingerprint))
         }
-        if let entry = find(key, in: authorizedKeysFile) {
-            return .person(user: Self.userName(fromComment: entry.key.comment, fingerprint: key.fingerprint))
+        guard let file = authorizedKeysFile, let keys = read(file), let entry = keys.entries.first(where: { $0.key.matches(key) }) else {
+            return nil
         }
-        return nil
+        // Edited since the start to give two people one name: neither acts
+        // as the other (the start refuses such a file).
+        if let clash = keys.sharedName(of: entry) {
+            logger.warning("ssh: refused the key on \(file):\(entry.line): \(clash)")
+            return nil
+        }
+        return .person(user: Self.userName(fromComment: entry.key.comment, fingerprint: key.fingerprint))
     }
 
     private func find(_ key: SSHPublicKey, in file: String?) -> AuthorizedKeys.Entry? {
         guard let file else { return nil }
+        return read(file)?.entries.first { $0.key.matches(key) }
+    }
+
+    private func read(_ file: String) -> AuthorizedKeys? {
         do {
-            return try AuthorizedKeys(file: file).entries.first { $0.key.matches(key) }
+            return try AuthorizedKeys(file: file)
         } catch {
             logger.warning("ssh: \(error)")
             return nil
         }
     }
 
-    /// A key comment as a user name: the part before '@' ("alice@laptop" is
-    /// alice), lower-cased, every character outside [a-z0-9._-] made '-',
-    /// at most 64 characters. A key without a usable comment is named after
-    /// its fingerprint ("key-" and 8 characters of it).
+    /// The user a key's comment names (`AuthorizedKeys.userName`).
     public static func userName(fromComment comment: String, fingerprint: String) -> String {
-        let local = comment.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        var name = String(local.lowercased().unicodeScalars.map { isNameCharacter($0) ? Character($0) : "-" })
-        while let first = name.first, first == "-" || first == "." { name.removeFirst() }
-        name = String(name.prefix(64))
-        if name.isEmpty || name.allSatisfy({ $0 == "-" }) {
-            let hash = fingerprint.split(separator: ":").last.map(String.init) ?? fingerprint
-            let cleaned = hash.lowercased().unicodeScalars.filter { isNameCharacter($0) && $0 != "-" }.prefix(8)
-            return "key-" + String(String.UnicodeScalarView(cleaned))
-        }
-        return name
+        AuthorizedKeys.userName(fromComment: comment, fingerprint: fingerprint)
     }
 
     /// Whether `name` is a valid acting user named by a coordinator: a
     /// user name (`ArtifactRoute.isValidUserName`) that is not an option.
     public static func isValidUserName(_ name: String) -> Bool {
         ArtifactRoute.isValidUserName(name) && name.first != "-"
-    }
-
-    static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9") || scalar == "." || scalar == "_" || scalar == "-"
     }
 }

@@ -42,6 +42,33 @@ public final class ArtifactStore: Sendable {
 
     public var tokensDirectory: String { "\(dataDirectory)/tokens" }
 
+    /// Removes the temp files of uploads that an earlier run of the agent
+    /// was writing when it stopped or died (`.upload-…`, never visible under
+    /// a name, never counted): call once at start, before serving. Returns
+    /// how many went.
+    @discardableResult
+    public func removeInterruptedUploads() -> Int {
+        var folders = ["\(dataDirectory)/users"]
+        var removed = 0
+        while let folder = folders.popLast() {
+            guard let listing = opendir(folder) else { continue }
+            defer { closedir(listing) }
+            while let entry = readdir(listing) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard name != ".", name != ".." else { continue }
+                let path = folder + "/" + name
+                var info = stat()
+                guard lstat(path, &info) == 0 else { continue }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: folders.append(path)  // never a link: lstat
+                case S_IFREG where name.hasPrefix(".upload-"): if unlink(path) == 0 { removed += 1 }
+                default: break
+                }
+            }
+        }
+        return removed
+    }
+
     /// The folder of a space (it may not exist yet for a user).
     public func folder(of space: ArtifactSpace) -> String {
         switch space {
@@ -143,7 +170,7 @@ public final class ArtifactStore: Sendable {
             release(expectedLength ?? 0, for: user)
             throw ArtifactRefusal(409, "'\(route.space)\(route.path)' is a folder")
         }
-        let temporary = ".upload-" + (try? randomBytes(8)).map { hexOf($0) }!
+        let temporary = ".upload-" + hexOf(randomBytes(8))
         let fd = openat(parent.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
             let error = SystemError("create \(temporary)")

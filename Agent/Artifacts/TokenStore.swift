@@ -22,7 +22,7 @@ public struct TokenStore: Sendable {
     public func token(for user: String) throws -> String {
         precondition(ArtifactRoute.isValidUserName(user), "token(for:) needs a valid user name")
         if let existing = existingToken(for: user) { return existing }
-        let token = hexString(try randomBytes(32))
+        let token = hexString(randomBytes(32))
         let path = self.path(for: user)
         let temporary = "\(directory)/.\(user).\(getpid()).\(UInt32.random(in: 0 ... .max))"
         let fd = try systemCall("create \(temporary)") {
@@ -79,18 +79,10 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return difference == 0
 }
 
-/// Bytes from the kernel's random pool (/dev/urandom; Glibc's module has no getrandom).
-func randomBytes(_ count: Int) throws -> [UInt8] {
-    let fd = try systemCall("open /dev/urandom") { open("/dev/urandom", O_RDONLY | O_CLOEXEC) }
-    defer { close(fd) }
-    var bytes = [UInt8](repeating: 0, count: count)
-    var filled = 0
-    while filled < count {
-        let n = try bytes.withUnsafeMutableBytes { buffer in
-            try systemCall("read /dev/urandom") { read(fd, buffer.baseAddress! + filled, count - filled) }
-        }
-        guard n > 0 else { throw SystemError("read /dev/urandom", code: EIO) }
-        filled += n
-    }
-    return bytes
+/// Bytes from the kernel's random pool, through Swift's system generator
+/// (the getrandom system call): no descriptor is opened, so a process out of
+/// descriptors still names its uploads and tokens.
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }

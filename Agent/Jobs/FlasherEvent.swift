@@ -85,12 +85,13 @@ public struct FlashProgress: Sendable, Equatable {
     public var line: String {
         var text = phase + (image.map { " \($0)" } ?? "")
         if let total, total > 0 {
-            let fraction = min(1, Double(done) / Double(total))
+            // Clamped, and subtracted as doubles: any Int64 may come through `init`.
+            let fraction = min(1, max(0, Double(done) / Double(total)))
             let filled = Int(fraction * 20)
             text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "]"
             text += " \(Int(fraction * 100))%"
             // Under a day left, or no ETA: a rate of 1e-300 MB/s is not one.
-            if let rate, rate > 0, case let seconds = Double(max(0, total - done)) / (rate * 1_000_000), seconds < 86_400 {
+            if let rate, rate > 0, case let seconds = max(0, Double(total) - Double(done)) / (rate * 1_000_000), seconds < 86_400 {
                 let left = Int(seconds)
                 text += " \((rate * 10).rounded() / 10) MB/s ETA \(left / 60):" + (left % 60 < 10 ? "0" : "") + "\(left % 60)"
             }

@@ -10,6 +10,13 @@ public struct TFTPLimits: Sendable {
     public var defaultTimeoutMicroseconds = 1_000_000
     /// Retransmissions of one window before the transfer is abandoned.
     public var maxRetransmissions = 6
+    /// Longest retransmission timeout granted (RFC 2349 allows 255 s): a
+    /// longer one is left out of the OACK and the default holds, so a
+    /// flood of abandoned requests frees its transfer slots in seconds,
+    /// not half an hour.
+    public var maxTimeoutSeconds = 10
+    /// Transfers one client address may have under way at once.
+    public var maxTransfersPerAddress = 64
 
     public init() {}
 }
@@ -43,6 +50,7 @@ public struct TFTPNegotiation: Equatable, Sendable {
                 acknowledged.append((name, String(blockSize)))
             case "timeout":
                 let seconds = try Self.number(name, value, in: 1...255, range: "1–255")
+                guard seconds <= limits.maxTimeoutSeconds else { continue }
                 timeoutMicroseconds = seconds * 1_000_000
                 acknowledged.append((name, String(seconds)))
             case "tsize":

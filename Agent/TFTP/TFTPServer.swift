@@ -118,10 +118,12 @@ public final class TFTPServer: Sendable {
     }
 
     private func begin(_ request: TFTPRequest, for client: SocketAddress) throws {
-        enum Admission { case admit, repeated, busy }
+        enum Admission { case admit, repeated, busy, busyHere }
+        let perAddress = limits.maxTransfersPerAddress
         let admission = state.withLock { state -> Admission in
             if state.active[client] == request.filename { return .repeated }
-            return state.active.count >= maxTransfers ? .busy : .admit
+            if state.active.count >= maxTransfers { return .busy }
+            return state.active.keys.count(where: { $0.host == client.host }) >= perAddress ? .busyHere : .admit
         }
         switch admission {
         case .repeated:
@@ -130,6 +132,8 @@ public final class TFTPServer: Sendable {
             return
         case .busy:
             throw TFTPRefusal(.notDefined, "server busy: \(maxTransfers) transfers under way, try again")
+        case .busyHere:
+            throw TFTPRefusal(.notDefined, "server busy: \(perAddress) transfers to \(client.host) under way, try again")
         case .admit:
             break
         }
@@ -138,7 +142,9 @@ public final class TFTPServer: Sendable {
         if request.mode == .octet {
             size = file.size
         } else {
-            size = request.options.contains { $0.name == "tsize" } ? try file.netasciiSize() : nil
+            // Counting reads the whole file, here on the listening thread:
+            // only for text-sized files (boot scripts); others get no tsize.
+            size = request.options.contains { $0.name == "tsize" } && file.size <= 4 << 20 ? try file.netasciiSize() : nil
         }
         let negotiation = try TFTPNegotiation(options: request.options, transferSize: size, limits: limits)
         let transferSocket = try UDPSocket(boundTo: localAddress.withPort(0))

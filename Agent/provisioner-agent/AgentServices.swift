@@ -37,8 +37,11 @@ struct AgentServices: Sendable {
         tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: spaces, logger: logger)
         let jobAPI = JobAPI()
         let http = HTTPService {
-            try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
-                                   quota: settings.agent.http.quota, routes: [(JobAPI.prefix, jobAPI)], logger: logger)
+            // Before anything is served: no upload of this run is under way.
+            let removed = try ArtifactStore(dataDirectory: data).removeInterruptedUploads()
+            if removed > 0 { logger.notice("artifacts: removed \(removed) uploads that the last run of the agent left unfinished") }
+            return try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
+                                          quota: settings.agent.http.quota, routes: [(JobAPI.prefix, jobAPI)], logger: logger)
         }
         self.http = http
         let boards = boards

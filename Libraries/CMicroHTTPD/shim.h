@@ -32,6 +32,8 @@ typedef struct {
     unsigned int thread_pool_size;       // 0 or 1: one internal thread (or one per connection)
     unsigned int connection_timeout;     // seconds of inactivity before a connection is closed
     unsigned int connection_limit;
+    /// Connections one client address may hold at once (0: no limit).
+    unsigned int per_ip_connection_limit;
     size_t connection_memory_limit;      // per connection: request line, headers and read buffer
     unsigned int listen_backlog;
 } CMicroHTTPD_options;
@@ -67,6 +69,7 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(const CMicroHTTPD_opti
                             MHD_OPTION_THREAD_POOL_SIZE, options->thread_pool_size,
                             MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
                             MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, options->listen_backlog,
                             MHD_OPTION_END);

@@ -135,6 +135,11 @@ public enum LabCommand: Sendable {
         guard let type = declarations.first(where: { $0.name == name && $0.home.contains(home) }) else {
             throw .usage("unknown command '\(name)' (try 'help')")
         }
+        // Nothing a command passes on (U-Boot's shell, the logs, the audit
+        // table) may carry a newline or an escape sequence.
+        if words.contains(where: { $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } }) {
+            throw .usage("\(name): control characters (newlines, tabs, escapes) are not allowed in a command's words")
+        }
         let arguments = Array(words.dropFirst())
         switch type {
         case is BoardsCommand.Type: return try read(arguments, as: BoardsCommand.self, LabCommand.boards)

@@ -23,6 +23,10 @@ public struct HTTPDaemonOptions: Sendable {
     /// Seconds a connection may stay idle before it is closed.
     public var connectionTimeout: Int = 30
     public var connectionLimit: Int = 1000
+    /// Connections one client address may hold at once, so that one host
+    /// (a stuck script, slow readers) cannot take every connection; past it
+    /// libmicrohttpd closes the new connection at once.
+    public var perAddressConnectionLimit: Int = 100
     /// Per connection: the request line and headers must fit (a larger request
     /// is refused by libmicrohttpd with 414 or 431); also the upload buffer.
     public var connectionMemoryLimit: Int = 32 * 1024
@@ -53,9 +57,9 @@ public final class HTTPDaemon: Sendable {
 
     /// Starts serving `listeningSocket` (bound and listening; the daemon takes
     /// it over and closes it when stopped), calling `handler` for each request.
-    public convenience init(listeningSocket: Int32, threads: UInt32 = 2,
+    public convenience init(listeningSocket: Int32, threads: UInt32 = 2, options: HTTPDaemonOptions = HTTPDaemonOptions(),
                             handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws(HTTPDaemonError) {
-        var options = HTTPDaemonOptions()
+        var options = options
         options.threads = .pool(Int(threads))
         try self.init(listeningSocket: listeningSocket, localAddress: nil, options: options,
                       handler: ClosureHandler(body: handler))
@@ -78,7 +82,8 @@ public final class HTTPDaemon: Sendable {
         raw.pointee.log_sink = options.log == nil ? nil : daemonLog
         raw.pointee.log_context = cls
         raw.pointee.connection_timeout = UInt32(options.connectionTimeout)
-        raw.pointee.connection_limit = UInt32(options.connectionLimit)
+        raw.pointee.connection_limit = UInt32(clamping: options.connectionLimit)
+        raw.pointee.per_ip_connection_limit = UInt32(clamping: options.perAddressConnectionLimit)
         raw.pointee.connection_memory_limit = options.connectionMemoryLimit
         raw.pointee.listen_backlog = UInt32(options.listenBacklog)
         switch options.threads {

@@ -26,13 +26,36 @@ public struct StderrLogHandler: LogHandler {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         let fields = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let text = Self.escaped("\(event.message)\(fields)")
         let line: String
         if journald {
-            line = "<\(Self.priority(event.level))>\(event.message)\(fields)\n"
+            line = "<\(Self.priority(event.level))>\(text)\n"
         } else {
-            line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) \(label): \(event.message)\(fields)\n"
+            line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) \(label): \(text)\n"
         }
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// `text` with every control character as `\xNN`: one event stays one
+    /// line, whatever a user, a file name or a board put in it (a newline
+    /// and `<2>` would forge a journald line; an escape sequence would
+    /// paint a terminal).
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                result += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
     }
 
     /// sd-daemon(3) priorities.

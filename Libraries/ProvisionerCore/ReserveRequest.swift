@@ -28,6 +28,8 @@ public struct ReserveRequest: Sendable, Equatable {
                 guard let seconds = parseDuration(value), seconds >= 60 else {
                     throw .usage("reserve: '\(value)' is not a duration of a minute or more (e.g. 30m, 2h, 1d)")
                 }
+                // Bounded before it is converted: 1e19 seconds would trap.
+                guard seconds <= Double(Self.longest) else { throw .usage("reserve: at most 30 days at a time") }
                 end = start + Int64(seconds.rounded())
             case "--until":
                 guard end == nil, let value = rest.popFirst() else { throw .usage("reserve: --until needs a time, once (\(Self.usage))") }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import SystemSupport
 
@@ -10,6 +13,14 @@ public final class SSHServer: Sendable {
     public let port: UInt16
     private let listener: SSHListener
     private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
+    /// Connections that have not logged in yet (each may take up to 60 s):
+    /// at most this many from one address, and in all. Past either a new
+    /// one is closed at once, so idle or slow clients from one host cannot
+    /// keep everyone else out, nor take every thread and descriptor.
+    public static let maxWaitingPerAddress = 16
+    public static let maxWaiting = 256
+    /// When a refusal or an accept error was last logged, and how many since.
+    private let quiet = Mutex<(last: Double, suppressed: Int)>((0, 0))
 
     /// Binds and listens at once: a taken port or an unreadable key fails
     /// here, with the reason.
@@ -31,7 +42,15 @@ public final class SSHServer: Sendable {
                 guard let accepted = try listener.accept() else { return }
                 connection = accepted
             } catch {
-                handler.log(.warning, "ssh: \(error)")
+                // Out of descriptors, say: the listening socket stays readable,
+                // so pause rather than spin, and say so once in a while.
+                logQuietly(handler, "ssh: \(error)")
+                usleep(100_000)
+                continue
+            }
+            if let full = waitingLimit(for: connection) {
+                logQuietly(handler, "ssh: closed a connection from \(connection.peer): \(full)")
+                connection.refuse()
                 continue
             }
             let id = ObjectIdentifier(connection)
@@ -46,6 +65,37 @@ public final class SSHServer: Sendable {
                 connections.withLock { _ = $0.removeValue(forKey: id) }
             }
         }
+    }
+
+    /// Why `connection` may not wait to log in, if it may not.
+    private func waitingLimit(for connection: SSHServerConnection) -> String? {
+        let host = connection.peerHost
+        let (all, here) = connections.withLock { connections in
+            connections.values.reduce(into: (0, 0)) { counts, other in
+                guard !other.hasLoggedIn else { return }
+                counts.0 += 1
+                if other.peerHost == host { counts.1 += 1 }
+            }
+        }
+        if here >= Self.maxWaitingPerAddress { return "\(here) connections from \(host) are waiting to log in already" }
+        if all >= Self.maxWaiting { return "\(all) connections are waiting to log in already" }
+        return nil
+    }
+
+    /// Logs `message`, but at most one line a second; the lines left out
+    /// are counted in the next.
+    private func logQuietly(_ handler: any SSHServerHandler, _ message: String) {
+        let now = monotonicSeconds()
+        let suppressed = quiet.withLock { state -> Int? in
+            guard now - state.last >= 1 else {
+                state.suppressed += 1
+                return nil
+            }
+            defer { state = (now, 0) }
+            return state.suppressed
+        }
+        guard let suppressed else { return }
+        handler.log(.warning, message + (suppressed > 0 ? " (and \(suppressed) more like it)" : ""))
     }
 
     /// Stops listening and ends every connection (their programs see their

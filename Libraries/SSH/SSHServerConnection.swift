@@ -44,7 +44,11 @@ public final class SSHServerConnection: @unchecked Sendable {
     /// The client's address, `HOST:PORT`.
     public let peer: String
     var handler: (any SSHServerHandler)?
-    var authenticated: (user: String, key: SSHPublicKey)?
+    var authenticated: (user: String, key: SSHPublicKey)? {
+        didSet { loggedIn.store(authenticated != nil, ordering: .releasing) }
+    }
+    /// `authenticated`, for other threads (the server's login limits).
+    private let loggedIn = Atomic<Bool>(false)
     var authenticationAttempts = 0
     var channels: [SSHServerChannel] = []
     private let wakeup: (read: Int32, write: Int32)
@@ -120,6 +124,21 @@ public final class SSHServerConnection: @unchecked Sendable {
         ssh_disconnect(session)
         ssh_free(session)
         self.handler = nil
+    }
+
+    /// Whether the client has logged in; readable from any thread.
+    public var hasLoggedIn: Bool { loggedIn.load(ordering: .acquiring) }
+
+    /// The client's host, without its port.
+    public var peerHost: String {
+        guard let colon = peer.lastIndex(of: ":") else { return peer }
+        return String(peer[..<colon])
+    }
+
+    /// Closes a connection that `run` never served (too many waiting to log in).
+    func refuse() {
+        ssh_disconnect(session)
+        ssh_free(session)
     }
 
     /// Ends the connection (within half a second): programs see their input end.

@@ -90,4 +90,29 @@ struct AuthorizedKeysTests {
             #expect(error?.line == 1)
         }
     }
+
+    /// A person's key acts as its comment's user, lossily: two people whose
+    /// comments meet in one name are refused at start, naming both lines;
+    /// one person's keys (the same part before '@') are not.
+    @Test(arguments: [
+        (["alice@laptop", "alice@desktop", "bob"], nil),
+        (["Alice@x", "bob", "alice@y"], "the keys on lines 1 ('Alice@x') and 3 ('alice@y') both act as 'alice'"),
+        (["ALICE", "alice"], "the keys on lines 1 ('ALICE') and 2 ('alice') both act as 'alice'"),
+        (["Éve", "ve@host"], "the keys on lines 1 ('Éve') and 2 ('ve@host') both act as 've'"),
+        (["bob smith", "bob.smith", "bob-smith"], "the keys on lines 1 ('bob smith') and 3 ('bob-smith') both act as 'bob-smith'"),
+    ] as [([String], String?)])
+    func twoPeopleMayNotShareOneName(_ comments: [String], _ refusal: String?) throws {
+        try withTemporaryDirectory { folder in
+            let lines = try comments.map { try generateKey("ed25519", comment: $0, in: folder) }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: folder + "/people", atomically: true, encoding: .utf8)
+            let text = "agent:\n  name: a\n  data_dir: /d\n  ssh: { authorized_keys: people }\n"
+            let error = configError { try AgentConfig(text: text, file: folder + "/agent.yaml").checkKeyFiles() }
+            if let refusal {
+                #expect(error?.file == folder + "/people", "\(error?.description ?? "accepted")")
+                #expect(error?.message.hasPrefix(refusal) == true, "\(error?.description ?? "accepted")")
+            } else {
+                #expect(error == nil, "\(error?.description ?? "")")
+            }
+        }
+    }
 }

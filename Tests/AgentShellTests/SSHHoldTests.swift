@@ -128,6 +128,15 @@ struct SSHHoldTests {
         #expect(try await fixture.ssh(key: fixture.keys.alice, "power", "board1", "on").exitCode == 0)
         let bad = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "tomorrow")
         #expect(bad.exitCode == 2)
+        // Numbers that would trap if converted unchecked: one usage line each, the agent lives on.
+        for until in ["nan", "inf", "1e19", "1e300", "9223372036854775808", String(repeating: "9", count: 400)] {
+            let refused = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", until)
+            #expect(refused.exitCode == 2 && refused.stderrLines == ["hold: '\(until)' is not a time (Unix seconds or 2026-12-01T18:00:00Z)"],
+                    "\(until): \(refused)")
+        }
+        let negative = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "-1")
+        #expect(negative.exitCode == 2 && negative.stderrLines.count == 1, "\(negative)")
+        #expect(try await fixture.ssh(key: fixture.keys.alice, "whoami").stdout == "alice\n")
     }
 
     @Test(arguments: [0.0, 1_700_000_000, 1_709_164_800, 4_102_444_799])

@@ -118,6 +118,32 @@ struct HTTPDaemonCurlTests {
         }
     }
 
+    /// One client address holds at most `perAddressConnectionLimit`
+    /// connections: the next is closed at once, while another address is
+    /// still served, and the first is again once it lets one go.
+    @Test func oneAddressCannotTakeEveryConnection() throws {
+        var options = HTTPDaemonOptions()
+        options.perAddressConnectionLimit = 3
+        let (fd, port) = try loopbackSocket()
+        let daemon = try HTTPDaemon(listeningSocket: fd, options: options) { request in
+            HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("\(request.method) \(request.path)".utf8))
+        }
+        let idle = try (0..<3).map { _ in try tcpConnection(from: "127.0.0.1", to: port) }
+        defer { idle.forEach { close($0) } }
+        let refused = try tcpConnection(from: "127.0.0.1", to: port)
+        defer { close(refused) }
+        #expect(tcpExchange(refused, "GET /more HTTP/1.0\r\n\r\n") == "", "a 4th connection from 127.0.0.1 was served")
+        let other = try tcpConnection(from: "127.0.0.2", to: port)
+        defer { close(other) }
+        #expect(tcpExchange(other, "GET /other HTTP/1.0\r\n\r\n").hasSuffix("GET /other"), "127.0.0.2 was not served")
+        close(idle[0])
+        usleep(200_000)
+        let again = try tcpConnection(from: "127.0.0.1", to: port)
+        defer { close(again) }
+        #expect(tcpExchange(again, "GET /again HTTP/1.0\r\n\r\n").hasSuffix("GET /again"))
+        withExtendedLifetime(daemon) {}
+    }
+
     @Test func unsupportedSchemeThrowsACurlError() {
         do {
             _ = try CurlRequest(url: "gopherx://127.0.0.1/").perform()
@@ -128,3 +154,4 @@ struct HTTPDaemonCurlTests {
         }
     }
 }
+

@@ -77,6 +77,21 @@ import Testing
         #expect(try written(setup) == setup.image)
     }
 
+    /// Interim (1xx) responses are skipped, a few; a server that sends them
+    /// without end is refused with one line, not followed down PID 1's stack.
+    @Test func interimResponsesAreSkippedButNotWithoutEnd() throws {
+        let setup = try Setup(megabytes: 1)
+        let server = try TestHTTPServer(root: setup.folder.url)
+        defer { server.stop() }
+        let (few, fewConsole) = try run("provisioner.rootfs=\(server.url("disk.img?interim=3")) provisioner.target=\(setup.output)")
+        #expect((try? few.get()) == .reboot, "\(fewConsole.text)")
+        #expect(try written(setup) == setup.image)
+        let (endless, _) = try run("provisioner.rootfs=\(server.url("disk.img?interim=200000")) provisioner.target=\(setup.output)")
+        guard case .failure(let error) = endless else { Issue.record("succeeded"); return }
+        #expect(error.phase == .download)
+        #expect(error.what.contains("more than 10 interim (1xx) responses"), "\(error.what)")
+    }
+
     @Test func bmapWritesOnlyMappedRangesAndChecksThem() throws {
         let setup = try Setup()
         let folder = setup.folder

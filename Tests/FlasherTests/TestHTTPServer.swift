@@ -23,6 +23,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
         size = os.path.getsize(path)
         with open(os.path.join(root, "requests.log"), "a") as f: f.write("GET %s %s\n" % (self.path, self.headers.get("Range", "")))
+        interim = re.search(r"interim=(\d+)", self.path)
+        if interim:
+            try:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n" * int(interim.group(1)))
+            except OSError:
+                return
         start, status = 0, 200
         m = re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))
         if m:

@@ -65,6 +65,30 @@ struct AgentRestartTests {
         #expect(!relay.calls.dropFirst(before.count).contains("off"), "on_stop keep (the default) leaves the relay on: \(relay.calls)")
     }
 
+    /// The temp files of uploads a dead agent was writing are removed at the
+    /// next start, and only they: nothing half-written lingers, nothing
+    /// finished goes.
+    @Test func uploadsTheLastRunLeftUnfinishedAreRemovedAtTheNextStart() async throws {
+        let relay = try Relay()
+        let agent = try await ServedAgent(prefix: "agent-uploads", boards: relay.board)
+        let file = try TemporaryDirectory(prefix: "payload")
+        try file.createFile("kernel", text: "a kernel\n")
+        let upload = try await RunningProcess.run("ssh", agent.sshArguments() + ["upload", "b1", "sub/kernel"], timeout: .seconds(30),
+                                                  stdinPath: file.path("kernel"))
+        #expect(upload.exitCode == 0, "\(upload)")
+        agent.process.signal(SIGKILL)
+        _ = await agent.process.waitForExit(timeout: .seconds(10))
+        for left in ["users/user/.upload-0123456789abcdef", "users/user/sub/.upload-fedcba9876543210"] {
+            try Data("half".utf8).write(to: URL(fileURLWithPath: agent.dataPath(left)))
+        }
+        let again = try await agent.startAgain()
+        #expect(again.stderr.contains("artifacts: removed 2 uploads that the last run of the agent left unfinished"), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: agent.dataPath("users/user/.upload-0123456789abcdef")))
+        #expect(!FileManager.default.fileExists(atPath: agent.dataPath("users/user/sub/.upload-fedcba9876543210")))
+        #expect(FileManager.default.contents(atPath: agent.dataPath("users/user/sub/kernel")) == Data("a kernel\n".utf8))
+        #expect(await again.terminate() == 0, "\(again.stderr)")
+    }
+
     /// SIGTERM with `on_stop: off`: the sessions are told why they end,
     /// and every board is powered off.
     @Test func onStopOffPowersTheBoardsOffAndTellsTheSessionsWhy() async throws {

@@ -100,6 +100,28 @@ struct TFTPPathAndModeTests {
         }
     }
 
+    /// Counting a netascii file's converted size reads all of it, on the
+    /// server's one listening thread: done for text-sized files only. A
+    /// larger one is sent without tsize (no OACK), at once.
+    @Test("netascii tsize of a large file is not counted")
+    func netasciiTransferSizeOfALargeFileIsLeftOut() async throws {
+        let fixture = try TFTPFixture()
+        try fixture.serve("big.txt", contents: Data(repeating: 0x0a, count: (4 << 20) + 1))
+        try await fixture.withServer { server in
+            let socket = try UDPTestSocket()
+            try socket.send(TFTPWire.readRequest("big.txt", mode: "netascii", options: [("tsize", "0")]), toPort: server.port)
+            let reply = try #require(try await socket.receive(timeout: .seconds(5)), "no answer:\n\(server.log)")
+            // Block 1 at once: 256 line ends, each CR LF on the wire.
+            #expect(reply.packet == .data(block: 1, payload: Self.crlfBlock(count: 512)), "\(reply.packet)\n\(server.log)")
+            try socket.send(TFTPWire.error(0, "enough"), toPort: reply.port)
+        }
+    }
+
+    /// `count` bytes of CR LF pairs.
+    static func crlfBlock(count: Int) -> [UInt8] {
+        (0..<count).map { $0 % 2 == 0 ? 0x0d : 0x0a }
+    }
+
     /// LF line ends, a line that ends exactly at byte 512 (its CR closes
     /// block 1 and its LF opens block 2), a bare CR, an empty line and no
     /// final LF.

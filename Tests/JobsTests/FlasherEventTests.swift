@@ -63,6 +63,10 @@ struct FlasherEventTests {
         #expect(FlashProgress(phase: "write", done: 30, total: 10, rate: 1).line == "write [####################] 100% 1.0 MB/s ETA 0:00")
         #expect(FlashProgress(phase: "write", done: 0, total: 1 << 53, rate: 1e-300).line == "write [....................] 0%")
         #expect(FlashProgress(phase: "verify", done: 1 << 53, rate: 1e6).line == "verify 9007199254 MB 1000000.0 MB/s")
+        // Any Int64 through the public init: clamped, never subtracted as integers.
+        #expect(FlashProgress(phase: "write", done: -1, total: 1, rate: 1).line == "write [....................] 0% 1.0 MB/s ETA 0:00")
+        #expect(FlashProgress(phase: "write", done: .min, total: .max, rate: 1e-300).line == "write [....................] 0%")
+        #expect(FlashProgress(phase: "write", done: .max, total: 1, rate: 1).line == "write [####################] 100% 1.0 MB/s ETA 0:00")
     }
 
     @Test func aBodyThatIsNotAnObjectIsRefusedWithAReason() {

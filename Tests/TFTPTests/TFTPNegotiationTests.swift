@@ -65,11 +65,21 @@ struct TFTPNegotiationTests {
 
     // MARK: timeout (RFC 2349)
 
-    @Test(arguments: [1, 3, 255])
+    @Test(arguments: [1, 3, 10])
     func timeoutInRangeIsGranted(_ seconds: Int) throws {
         let negotiation = try negotiate([("timeout", String(seconds))])
         #expect(negotiation.timeoutMicroseconds == seconds * 1_000_000)
         #expect(acknowledged(negotiation) == ["timeout=\(seconds)"])
+    }
+
+    /// Valid (RFC 2349 allows up to 255 s) but longer than the server grants:
+    /// left out of the OACK, the default timeout holds. A flood of requests
+    /// asking 255 s no longer holds the transfer slots for half an hour.
+    @Test(arguments: [11, 60, 255])
+    func aLongTimeoutIsNotGranted(_ seconds: Int) throws {
+        let negotiation = try negotiate([("timeout", String(seconds)), ("blksize", "1468")])
+        #expect(negotiation.timeoutMicroseconds == TFTPLimits().defaultTimeoutMicroseconds)
+        #expect(acknowledged(negotiation) == ["blksize=1468"])
     }
 
     @Test(arguments: ["0", "256"])

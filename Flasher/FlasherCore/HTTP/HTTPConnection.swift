@@ -166,7 +166,20 @@ public final class HTTPConnection {
     }
 
     /// Reads the status line and headers, and learns how the body is framed.
+    /// Interim (1xx) responses are skipped, at most 10: a server that sends
+    /// them without end is refused, never followed down the stack of PID 1.
     public func readHead(method: String = "GET") throws(FlasherError) -> HTTPResponseHead {
+        for _ in 0..<10 {
+            let head = try readOneHead()
+            if head.status >= 200 {
+                try frame(head, method: method)
+                return head
+            }
+        }
+        throw FlasherError(.network, "\(url.hostHeader) sent more than 10 interim (1xx) responses")
+    }
+
+    private func readOneHead() throws(FlasherError) -> HTTPResponseHead {
         let statusLine = try readLine()
         let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {
@@ -182,7 +195,12 @@ public final class HTTPConnection {
             }
             head.headers.append((String(line[..<colon]).lowercased(), String(line[line.index(after: colon)...]).trimmed))
         }
-        if status < 200 { return try readHead(method: method) }  // 100 Continue and friends
+        return head
+    }
+
+    /// Learns from `head` how its body is framed.
+    private func frame(_ head: HTTPResponseHead, method: String) throws(FlasherError) {
+        let status = head.status
         if method == "HEAD" || status == 204 || status == 304 {
             framing = .length(remaining: 0)
         } else if let coding = head.header("transfer-encoding") {
@@ -198,7 +216,6 @@ public final class HTTPConnection {
         } else {
             framing = .untilClose
         }
-        return head
     }
 
     /// Reads body bytes into `destination`; 0 once the body is complete.

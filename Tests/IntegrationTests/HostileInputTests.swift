@@ -1,0 +1,64 @@
+import Foundation
+import ProvisionerTesting
+import Testing
+
+/// What a hostile or careless client sends the agent's SSH port (issue 15):
+/// each gets one clear refusal, and the agent serves everyone else on.
+@Suite(.enabled(if: Tools.isInstalled("ssh"), "needs OpenSSH"))
+struct HostileInputTests {
+    static let board = """
+          - name: b1
+            serial: { device: data/b1.console }
+            power: { type: command, on: "true", off: "true" }
+            network: { board_ip: 127.0.0.9, server_ip: 127.0.0.1 }
+        """
+
+    /// Idle connections that never log in: at most 16 from one address
+    /// wait (each up to 60 s); the next is closed at once, and a client
+    /// from another address logs in meanwhile.
+    @Test func idleConnectionsFromOneAddressCannotKeepOthersOut() async throws {
+        let agent = try await ServedAgent(prefix: "ssh-flood", boards: Self.board)
+        var idle: [Int32] = []
+        defer { idle.forEach { close($0) } }
+        for _ in 0..<16 { idle.append(try tcpConnection(from: "127.0.0.1", to: agent.port)) }
+        // The accept thread counts them once their connections are registered.
+        try await Task.sleep(for: .milliseconds(300))
+        let refused = try tcpConnection(from: "127.0.0.1", to: agent.port)
+        defer { close(refused) }
+        #expect(tcpExchange(refused, "") == "", "a 17th waiting connection from 127.0.0.1 was let in")
+        #expect(await eventually { agent.process.stderr.contains("connections from 127.0.0.1 are waiting to log in already") },
+                "\(agent.process.stderr.suffix(800))")
+
+        let other = try await RunningProcess.run("ssh", ["-b", "127.0.0.2"] + agent.sshArguments() + ["whoami"], timeout: .seconds(30))
+        #expect(other.exitCode == 0 && other.stdout == "user\n", "from 127.0.0.2: \(other)")
+        idle.forEach { close($0) }
+        idle.removeAll()
+        var again: ProcessResult?
+        for _ in 0..<20 {
+            again = try await agent.ssh("whoami")
+            if again?.exitCode == 0 { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(again?.stdout == "user\n", "127.0.0.1 is let in again: \(again.map { "\($0)" } ?? "")")
+    }
+
+    /// A newline or an escape in a command's words: refused in one line
+    /// (exit 2) before anything runs, and the agent's log keeps one line
+    /// per event (a forged `<2>` journald line stays inside its own).
+    @Test(arguments: ["power 'b1\n<2>forged' on", "netboot b1 --kernel k --args 'quiet\nreset'",
+                      "flash b1 --rootfs r --target '/dev/x\u{1b}[2J'", "files 'b1\r'"])
+    func controlCharactersInWordsAreRefusedAndNeverLoggedRaw(_ command: String) async throws {
+        let agent = try await ServedAgent(prefix: "ssh-control", boards: Self.board)
+        let result = try await RunningProcess.run("ssh", agent.sshArguments() + [command], timeout: .seconds(30))
+        #expect(result.exitCode == 2, "\(result)")
+        #expect(result.stderrLines.count == 1 && result.stderr.contains("control characters (newlines, tabs, escapes) are not allowed"),
+                "\(result.stderr)")
+        #expect(await eventually { agent.process.stderr.contains("runs '") }, "\(agent.process.stderr)")
+        for line in agent.process.stderr.split(separator: "\n") {
+            #expect(line.hasPrefix("20") && !line.contains("\u{1b}") && !line.contains("\r"), "a forged or raw log line: \(line)")
+        }
+        #expect(agent.process.stderr.contains("\\x0a") || agent.process.stderr.contains("\\x1b") || agent.process.stderr.contains("\\x0d"),
+                "\(agent.process.stderr)")
+    }
+}
+
