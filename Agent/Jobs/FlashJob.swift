@@ -95,8 +95,9 @@ public final class FlashJob {
         guard let network = board.config.network else {
             throw JobFailure(reason: "\(board.config.name) has no network block in agent.yaml: the flasher needs board_ip and http_url")
         }
-        let manifest = JobManifestReport(images: request.images.map(\.manifestImage), verify: request.verify)
-        let id = api.register(manifest: Array(Wire.line(manifest).utf8))
+        let secret = JobAPI.makeSecret()
+        let manifest = JobManifestReport(images: request.images.map(\.manifestImage), verify: request.verify, secret: secret)
+        let id = api.register(manifest: Array(Wire.line(manifest).utf8), secret: secret, boardAddress: network.boardIP)
         defer { api.remove(id) }
         let jobURL = network.httpURL + JobAPI.prefix + id
         board.console.note("flash by \(request.user): " + request.images.map { "\($0.name) → \($0.target)" }.joined(separator: ", "))

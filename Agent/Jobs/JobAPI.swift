@@ -10,8 +10,13 @@ import Wire
 /// * `POST /api/v1/jobs/ID/events` — one JSON event (inventory, progress,
 ///   success, error), handed to the job waiting for it.
 ///
-/// ID is the job's number, a dash and an unguessable token, so the job URL
-/// carries the token: a request for any other ID gets 403 and changes nothing.
+/// ID is the job's number, a dash and an unguessable token: a request for
+/// any other ID gets 403 and changes nothing. The job URL is typed into
+/// U-Boot, so everyone who reads the console or its log knows it: it is not
+/// the credential. The credential is the job's secret, which only the
+/// manifest carries, served once (a second GET gets 410) and, for a board
+/// with an address of its own, only to that address or this host; every
+/// event must carry it (`Authorization: Bearer SECRET`), else 403.
 public final class JobAPI: HTTPHandler, @unchecked Sendable {
     // @unchecked: `jobs` is guarded by `condition`.
     public static let prefix = "/api/v1/jobs/"
@@ -24,19 +29,27 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
 
     private struct Entry {
         var manifest: [UInt8]
+        var secret: String
+        /// The board's own address: only it (or this host) may fetch the manifest.
+        var boardAddress: String?
         var events: [FlasherEventReport] = []
         var fetched = false
     }
 
     public init() {}
 
-    /// Registers a job's manifest; returns its ID (the last path component of its URL).
-    public func register(manifest: [UInt8]) -> String {
+    /// A new job secret: what `register` wants, and the manifest carries.
+    public static func makeSecret() -> String { randomHex(32) }
+
+    /// Registers a job's manifest (which carries `secret`); returns its ID
+    /// (the last path component of its URL). `boardAddress`: the board's
+    /// `board_ip`, the only address besides this host's own that may fetch it.
+    public func register(manifest: [UInt8], secret: String, boardAddress: String? = nil) -> String {
         let token = randomHex(16)
         return condition.locked {
             let id = "\(nextNumber)-\(token)"
             nextNumber += 1
-            jobs[id] = Entry(manifest: manifest)
+            jobs[id] = Entry(manifest: manifest, secret: secret, boardAddress: boardAddress)
             return id
         }
     }
@@ -72,16 +85,12 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
         let id = String(parts.first ?? "")
         switch (request.method, parts.count) {
         case ("GET", 1), ("HEAD", 1):
-            let manifest: [UInt8]? = condition.locked {
-                jobs[id]?.fetched = true
-                return jobs[id]?.manifest
-            }
-            guard let manifest else { return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)")) }
-            return .respond(HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-                                         body: manifest))
+            return .respond(manifest(of: id, for: request))
         case ("POST", 2) where parts[1] == "events":
-            guard condition.locked({ jobs[id] != nil }) else {
-                return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)"))
+            let secret = condition.locked { jobs[id]?.secret }
+            guard let secret else { return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)")) }
+            guard let presented = Self.bearer(of: request), Self.sameSecret(presented, secret) else {
+                return .respond(Self.refusal(403, "an event needs the job's secret, from its manifest (Authorization: Bearer …)"))
             }
             return .receive(EventReceiver(api: self, id: id))
         case (_, 1), (_, 2):
@@ -89,6 +98,41 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
         default:
             return .respond(Self.refusal(404, "no such job resource"))
         }
+    }
+
+    /// The manifest, once, to the board (or this host); HEAD reads nothing.
+    private func manifest(of id: String, for request: HTTPRequest) -> HTTPResponse {
+        let client = request.client?.host
+        return condition.locked {
+            guard let entry = jobs[id] else { return Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)") }
+            if let board = entry.boardAddress, let client, client != board, !Self.isLoopback(client) {
+                return Self.refusal(403, "only the board (\(board)) fetches its job")
+            }
+            guard !entry.fetched else {
+                return Self.refusal(410, "the job's manifest was fetched already: the flasher fetches it once")
+            }
+            if request.method == "GET" { jobs[id]?.fetched = true }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                                body: request.method == "GET" ? entry.manifest : [])
+        }
+    }
+
+    /// The token of an `Authorization: Bearer TOKEN` header.
+    static func bearer(of request: HTTPRequest) -> String? {
+        guard let value = request.header("authorization"), value.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(value.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Compares without stopping at the first difference.
+    static func sameSecret(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// 127.0.0.0/8 and ::1: this host (a virtual board's user network, or a local client).
+    static func isLoopback(_ host: String) -> Bool {
+        host.hasPrefix("127.") || host == "::1" || host == "::ffff:127.0.0.1"
     }
 
     fileprivate func deliver(_ body: [UInt8], to id: String) -> HTTPResponse {

@@ -36,7 +36,7 @@ public struct FlashRunner: Sendable {
                 if let verify = arguments.verify { parsed.verify = verify }
                 if let after = arguments.after { parsed.after = after }
                 job = parsed
-                reporter = EventReporter(eventsURL: job.eventsURL, console: console)
+                reporter = EventReporter(eventsURL: job.eventsURL, secret: job.eventsSecret, console: console)
                 if !job.ignoredMembers.isEmpty {
                     reporter.note("the manifest has members this flasher does not know, skipped: "
                         + job.ignoredMembers.joined(separator: ", ") + " (an agent newer than the flasher images?)")

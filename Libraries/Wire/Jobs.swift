@@ -43,14 +43,19 @@ public struct JobManifestReport: Codable, Sendable, Equatable {
     public var verify: Bool
     /// `reboot`, `poweroff` or `stay`.
     public var after: String
+    /// The job's credential: the flasher sends it with every event
+    /// (`Authorization: Bearer SECRET`). Only here, in a manifest served
+    /// once, never on the console or in a log.
+    public var secret: String?
 
-    public init(images: [Image], verify: Bool, after: String = "reboot") {
+    public init(images: [Image], verify: Bool, after: String = "reboot", secret: String? = nil) {
         self.images = images
         self.verify = verify
         self.after = after
+        self.secret = secret
     }
 
-    enum CodingKeys: String, CodingKey { case version = "v", images, verify, after }
+    enum CodingKeys: String, CodingKey { case version = "v", images, verify, after, secret }
 
     public init(from decoder: any Decoder) throws {
         let manifest = try decoder.container(keyedBy: CodingKeys.self)
@@ -58,6 +63,7 @@ public struct JobManifestReport: Codable, Sendable, Equatable {
         images = try manifest.decode([Image].self, forKey: .images)
         verify = try manifest.decodeIfPresent(Bool.self, forKey: .verify) ?? true
         after = try manifest.decodeIfPresent(String.self, forKey: .after) ?? "reboot"
+        secret = try manifest.decodeIfPresent(String.self, forKey: .secret)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -66,6 +72,7 @@ public struct JobManifestReport: Codable, Sendable, Equatable {
         try manifest.encode(images, forKey: .images)
         try manifest.encode(verify, forKey: .verify)
         try manifest.encode(after, forKey: .after)
+        try manifest.encodeIfPresent(secret, forKey: .secret)
     }
 }
 

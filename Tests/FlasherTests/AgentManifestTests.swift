@@ -13,12 +13,13 @@ struct AgentManifestTests {
                   bmap: "http://10.0.2.2:8080/u/ana/disk.img.zst.bmap"),
             .init(name: "kernel", url: "http://10.0.2.2:8080/u/ana/Image%20new", target: "/dev/vda1:/boot/Image", fileSHA256: sha,
                   sha256: sha.uppercased(), size: 31_457_792, compression: "none"),
-        ], verify: false)
+        ], verify: false, secret: "5e" + String(repeating: "c", count: 62))
         let text = Wire.line(manifest)
         #expect(text.contains(#""v":1"#))
         let job = try JobManifest.parse(Array(text.utf8), jobURL: HTTPURL(parsing: "http://10.0.2.2:8080/api/v1/jobs/7-ab"))
         #expect(job.ignoredMembers.isEmpty, "the flasher knows every member the agent writes")
         #expect(job.verify == false && job.after == .reboot)
+        #expect(job.eventsSecret == "5e" + String(repeating: "c", count: 62))
         #expect(job.images.map(\.name) == ["rootfs", "kernel"])
         #expect(job.images[0].bmapURL?.description == "http://10.0.2.2:8080/u/ana/disk.img.zst.bmap")
         #expect(job.images[0].target == TargetSpec(device: "/dev/vda"))

@@ -94,6 +94,10 @@ import Testing
         ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\", \"name\": \"../x\"}]}", "letters"),
         ("{\"images\": [{\"url\": \"https://h/x\", \"target\": \"/dev/vda\"}]}", "HTTPS"),
         ("{\"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}] ", "JSON at byte"),
+        // The secret goes back in a header: no line breaks, nothing huge.
+        ("{\"secret\": \"a\\r\\nX-Forged: 1\", \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "printable ASCII"),
+        ("{\"secret\": \"\", \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "printable ASCII"),
+        ("{\"secret\": 5, \"images\": [{\"url\": \"http://h/x\", \"target\": \"/dev/vda\"}]}", "printable ASCII"),
     ])
     func hostileManifestsAreRefused(_ text: String, _ expected: String) throws {
         do throws(FlasherError) {

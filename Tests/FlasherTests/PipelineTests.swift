@@ -263,7 +263,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder.path("jobs"), withIntermediateDirectories: true)
         let manifest = """
             {"images": [{"name": "rootfs", "url": "\(server.url("disk.img"))", "sha256": "\(setup.sha256)",
-                         "size": \(2 << 20), "target": "\(setup.output)"}], "after": "poweroff"}
+                         "size": \(2 << 20), "target": "\(setup.output)"}], "after": "poweroff", "secret": "t0p-s3cret"}
             """
         try manifest.write(toFile: folder.path("jobs/42"), atomically: true, encoding: .utf8)
         let (result, console) = try run("provisioner.job=\(server.url("jobs/42"))")
@@ -274,5 +274,9 @@ import Testing
         #expect(events.first?["type"] == .string("inventory"))
         #expect(events.contains { $0["type"] == .string("image_done") && $0["sha256"] == .string(setup.sha256) })
         #expect(events.last?["type"] == .string("success"))
+        // Every event carries the job's secret from the manifest; the console never shows it.
+        let authorizations = try String(contentsOfFile: folder.path("events.auth"), encoding: .utf8).split(separator: "\n")
+        #expect(authorizations.count == events.count && authorizations.allSatisfy { $0 == "Bearer t0p-s3cret" }, "\(authorizations)")
+        #expect(!console.text.contains("t0p-s3cret"))
     }
 }

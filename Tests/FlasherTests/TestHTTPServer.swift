@@ -66,6 +66,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         with open(os.path.join(root, "events.log"), "ab") as f: f.write(body + b"\n")
+        with open(os.path.join(root, "events.auth"), "a") as f: f.write(self.headers.get("Authorization", "-") + "\n")
         self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True

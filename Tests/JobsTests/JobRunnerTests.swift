@@ -110,11 +110,13 @@ struct JobRunnerTests {
             if line.hasPrefix("booti ") {
                 let id = String(jobURL.withLock { $0 }?.split(separator: "/").last ?? "")
                 Thread.detachNewThread {
+                    // As the flasher does: the manifest first, for the job's secret.
+                    let secret = fetchSecret(of: id, api)
                     for event in [#"{"event":"inventory","memory_bytes":536870912,"serial":"S1"}"#,
                                   #"{"event":"progress","phase":"write","image":"rootfs","bytes_done":5,"bytes_total":10}"#,
                                   #"{"event":"image_done","image":"rootfs","bytes":10,"sha256":"ab","verified":true}"#,
                                   #"{"event":"success"}"#] {
-                        post(event, to: id, api)
+                        post(event, to: id, api, secret: secret)
                     }
                     usleep(100_000)
                     console.emit(Array("\r\nU-Boot 2023.01\r\nHit any key to stop autoboot:  2 ".utf8))
@@ -139,9 +141,19 @@ struct JobRunnerTests {
     }
 }
 
+/// Fetches job `id`'s manifest, through the API's handler; its secret.
+func fetchSecret(of id: String, _ api: JobAPI) -> String? {
+    guard case .respond(let response) = api.handle(HTTPRequest(method: "GET", target: JobAPI.prefix + id)),
+          case .bytes(let bytes) = response.body,
+          let manifest = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+    return manifest["secret"] as? String
+}
+
 /// Posts one event to job `id` the way the flasher does, through the API's handler.
-func post(_ event: String, to id: String, _ api: JobAPI) {
-    guard case .receive(let receiver) = api.handle(HTTPRequest(method: "POST", target: JobAPI.prefix + id + "/events")) else { return }
+func post(_ event: String, to id: String, _ api: JobAPI, secret: String?) {
+    let headers = secret.map { [(name: "Authorization", value: "Bearer " + $0)] } ?? []
+    guard case .receive(let receiver) = api.handle(HTTPRequest(method: "POST", target: JobAPI.prefix + id + "/events",
+                                                               headers: headers)) else { return }
     Array(event.utf8).withUnsafeBytes { _ = receiver.receive($0) }
     _ = receiver.finish()
 }

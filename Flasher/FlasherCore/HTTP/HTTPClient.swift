@@ -46,9 +46,9 @@ public enum HTTPClient {
 
     /// POSTs a JSON document; returns the status. One try: events are best effort.
     @discardableResult
-    public static func post(_ json: JSON, to url: HTTPURL, timeout: Double = 5) throws(FlasherError) -> Int {
+    public static func post(_ json: JSON, to url: HTTPURL, headers: [(String, String)] = [], timeout: Double = 5) throws(FlasherError) -> Int {
         let connection = try HTTPConnection(url: url, timeout: timeout)
-        try connection.send(method: "POST", headers: [("Content-Type", "application/json")], body: Array(json.serialized.utf8))
+        try connection.send(method: "POST", headers: [("Content-Type", "application/json")] + headers, body: Array(json.serialized.utf8))
         let head = try connection.readHead(method: "POST")
         _ = try? connection.readWholeBody(limit: 1 << 16)
         return head.status

@@ -78,6 +78,8 @@ public struct FlashJob: Sendable {
     public var after: AfterAction
     /// Where progress and results are POSTed (`JOB_URL/events`); nil: console only.
     public var eventsURL: HTTPURL?
+    /// The job's credential from the manifest, sent with every event.
+    public var eventsSecret: String?
     /// Manifest members this flasher does not know and skipped (`images[0].colour`).
     public var ignoredMembers: [String] = []
 

@@ -7,12 +7,15 @@
 ///         { "name": "kernel", "url": "http://…/Image", "sha256": "…", "target": "/dev/mmcblk0p1:/Image" }
 ///       ],
 ///       "verify": true,
-///       "after": "reboot"
+///       "after": "reboot",
+///       "secret": "…"
 ///     }
 ///
 /// `name`, `sha256` (of the image as written, decompressed), `file_sha256`
 /// (of the file at `url` as downloaded), `size`, `compression` (none, gzip,
-/// xz, zstd; else detected), `bmap`, `verify` and `after` are optional.
+/// xz, zstd; else detected), `bmap`, `verify`, `after` and `secret` (the
+/// job's credential, sent with every event; the agent serves the manifest
+/// once) are optional.
 ///
 /// `"v"` is the wire version (docs/json.md, "Compatibility"): absent or up
 /// to `wireVersion` is read; a newer one is refused, because its members
@@ -44,7 +47,7 @@ public enum JobManifest {
                     + "with the agent (images/build-flasher)")
             }
         }
-        var ignored = unknown(members, ["v", "images", "verify", "after"], in: "")
+        var ignored = unknown(members, ["v", "images", "verify", "after", "secret"], in: "")
         guard let imagesValue = document["images"] else { throw refuse("no \"images\"") }
         guard let list = imagesValue.arrayValue else { throw refuse("\"images\" must be an array, found \(imagesValue.kind)") }
         guard !list.isEmpty else { throw refuse("\"images\" is empty: nothing to flash") }
@@ -105,7 +108,16 @@ public enum JobManifest {
             }
             after = action
         }
+        var secret: String?
+        if let value = document["secret"] {
+            // Sent back in a header: printable ASCII only, and short.
+            guard let text = value.stringValue, (1...256).contains(text.utf8.count), text.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+                throw refuse("\"secret\" must be 1–256 printable ASCII characters")
+            }
+            secret = text
+        }
         var job = FlashJob(images: images, verify: verify, after: after, eventsURL: jobURL.appendingPathComponent("events"))
+        job.eventsSecret = secret
         job.ignoredMembers = ignored
         return job
     }

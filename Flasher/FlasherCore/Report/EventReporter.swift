@@ -11,6 +11,8 @@ import SystemSupport
 /// failed POST is noted on the console and never stops the job.
 public final class EventReporter: Sendable {
     public let eventsURL: HTTPURL?
+    /// Sent as `Authorization: Bearer SECRET` (the agent refuses events without it).
+    private let secret: String?
     private let start = monotonicSeconds()
     private let state = Mutex(State())
     private let console: @Sendable (String) -> Void
@@ -20,8 +22,9 @@ public final class EventReporter: Sendable {
         var lastFailureNote = -100.0
     }
 
-    public init(eventsURL: HTTPURL?, console: @escaping @Sendable (String) -> Void = { writeLine($0) }) {
+    public init(eventsURL: HTTPURL?, secret: String? = nil, console: @escaping @Sendable (String) -> Void = { writeLine($0) }) {
         self.eventsURL = eventsURL
+        self.secret = secret
         self.console = console
     }
 
@@ -34,7 +37,8 @@ public final class EventReporter: Sendable {
         guard let eventsURL, case .object(var members) = event else { return }
         members.append(("elapsed", .number((elapsed * 1000).rounded() / 1000)))
         do throws(FlasherError) {
-            let status = try HTTPClient.post(.object(members), to: eventsURL)
+            let status = try HTTPClient.post(.object(members), to: eventsURL,
+                                             headers: secret.map { [("Authorization", "Bearer " + $0)] } ?? [])
             if status >= 300 { noteFailure("HTTP \(status)") }
         } catch {
             noteFailure(error.description)
