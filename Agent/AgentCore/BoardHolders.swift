@@ -1,4 +1,5 @@
 import Synchronization
+import SystemSupport
 
 /// Who holds each board and until when, as the coordinator last said
 /// (DESIGN.md, "Holders and TFTP"): the agent keeps no reservations of its
@@ -39,6 +40,8 @@ public final class BoardHolders: Sendable {
 
     private let states = Mutex<[String: State]>([:])
     private let clock: @Sendable () -> Double
+    /// Told when their board's state is set: the sessions using the board.
+    private let observers = Mutex<(next: Int, all: [Int: (board: String, call: @Sendable () -> Void)])>((0, [:]))
 
     public init(clock: @escaping @Sendable () -> Double) {
         self.clock = clock
@@ -47,11 +50,41 @@ public final class BoardHolders: Sendable {
     /// `board` is held by `holding`, or free (nil).
     public func set(_ board: String, to holding: Holding?) {
         states.withLock { $0[board] = holding.map(State.held) ?? .free }
+        notify(board)
     }
 
     /// Nobody may change `board`, for `reason`, until the next `set`.
     public func lock(_ board: String, reason: String) {
         states.withLock { $0[board] = .locked(reason) }
+        notify(board)
+    }
+
+    /// Calls `call` (on the thread that changes it) each time `board`'s
+    /// state is set, until `stopObserving(token)`; returns the token.
+    public func observe(_ board: String, _ call: @escaping @Sendable () -> Void) -> Int {
+        observers.withLock { observers in
+            observers.next += 1
+            observers.all[observers.next] = (board, call)
+            return observers.next
+        }
+    }
+
+    public func stopObserving(_ token: Int) {
+        _ = observers.withLock { $0.all.removeValue(forKey: token) }
+    }
+
+    private func notify(_ board: String) {
+        for call in observers.withLock({ $0.all.values.filter { $0.board == board }.map(\.call) }) { call() }
+    }
+
+    /// `board`'s state in words, for a session that must stop using it:
+    /// "held by alice until 2026-12-01T17:00:00Z", "locked (REASON)", "free".
+    public func describe(_ board: String) -> String {
+        switch state(of: board) {
+        case .free: "free"
+        case .held(let holding): "held by \(holding.user) until \(isoTime(holding.until))"
+        case .locked(let reason): "locked (\(reason))"
+        }
     }
 
     /// What holds `board` now: a holding past its end is free.

@@ -107,11 +107,16 @@ public final class AgentSSHServer: CommandFrontDoor {
             logger.info("ssh: refused \(user)'s tunnel to \(request.host):\(request.port): \(error.message)")
             return nil
         }
-        logger.info("ssh: \(user) tunnels to \(board.config.name) port \(request.port) (\(connection.peer))")
-        return { io in
+        let name = board.config.name
+        logger.info("ssh: \(user) tunnels to \(name) port \(request.port) (\(connection.peer))")
+        return { [shell, logger] io in
             do {
                 try startThread(named: "ssh-tunnel") {
-                    AgentShell.carry(io, connection)
+                    // Closed at the reservation's end, or when someone else comes to hold the board.
+                    shell.guarding(name, user: user, grant: .granted, cutsOnChange: true, warn: { _ in }, cut: { why in
+                        logger.info("ssh: \(user)'s tunnel to \(name) port \(request.port) closed: \(why)")
+                        connection.shutDown()
+                    }) { AgentShell.carry(io, connection) }
                     io.exit(0)
                 }
             } catch {

@@ -11,10 +11,14 @@ extension AgentShell {
     func consoleCommand(_ command: ConsoleCommand, _ board: any BoardHandle, _ grant: AccessGrant,
                         _ session: ShellSession) throws(ShellError) {
         guard session.isTerminal else { throw .usage("console: needs a terminal: use ssh -t") }
-        attachConsole(board, readOnly: grant == .watching, asked: command.readOnly, session)
+        attachConsole(board, readOnly: grant == .watching, asked: command.readOnly, forced: grant != .granted, session)
     }
 
-    func attachConsole(_ board: any BoardHandle, readOnly: Bool, asked: Bool = false, _ session: ShellSession) {
+    /// A read-write console turns read-only when someone else comes to
+    /// hold the board (checked each second), unless an admin forced it.
+    func attachConsole(_ board: any BoardHandle, readOnly startsReadOnly: Bool, asked: Bool = false, forced: Bool = false,
+                       _ session: ShellSession) {
+        var readOnly = startsReadOnly
         let name = board.config.name
         let user = session.identity.user
         // Someone else holds the board: watching only.
@@ -56,6 +60,12 @@ extension AgentShell {
         var toldReadOnly = false
         while true {
             let input = session.read(timeout: 1)
+            if !readOnly && !forced && !holders.allows(user, on: name) {
+                readOnly = true
+                streams.setBreakHandler(nil)
+                notice("\(name) is now \(holders.describe(name)): read-only from now on")
+                logger.info("console: \(user) on \(name) turned read-only (\(holders.describe(name)))")
+            }
             let dropped = streams.takeDropped()
             if dropped > 0 { notice("\(dropped) bytes dropped: this session was too slow") }
             guard case .bytes(let bytes) = input else {

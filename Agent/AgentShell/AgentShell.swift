@@ -121,7 +121,8 @@ extension AgentShell: CommandBackend {
         let board = try board(boardCommand.board, for: name)
         let grant = try decide(boardCommand, session.identity)
         let lives = boardCommand.access != .anyone && grant != .watching
-        try livingOnReservation(lives ? board.config.name : nil, session) { () throws(ShellError) in
+        let isConsole = if case .console = command { true } else { false }
+        try livingOnReservation(lives ? board.config.name : nil, session, grant: grant, cutsOnChange: !isConsole) { () throws(ShellError) in
             switch command {
             case .power(let power): try powerCommand(power, board, session)
             case .console(let console): try consoleCommand(console, board, grant, session)

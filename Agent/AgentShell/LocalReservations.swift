@@ -36,20 +36,44 @@ public final class LocalReservations: Sendable {
 
 extension AgentShell {
     /// Runs `body` (a console, netboot, flash or connect of `boardName`) as a
-    /// session that lives on the caller's reservation, on a lone agent: it
-    /// is warned 5 minutes before the end and cut at the end (exit 3).
-    /// Without a reservation of the board (a free board, or watching), it
-    /// just runs.
-    func livingOnReservation(_ boardName: String?, _ session: ShellSession, _ body: () throws(ShellError) -> Void) throws(ShellError) {
-        let user = session.identity.user
-        guard let reservations, let boardName, let holding = holders.holding(of: boardName),
-              holding.user == user || holding.guests.contains(user) else {
+    /// session that lives on the caller's right to the board. On a lone
+    /// agent, a session of the holder is warned 5 minutes before the
+    /// reservation ends and cut at the end (exit 3). And when someone else
+    /// comes to hold the board (a reservation made meanwhile, the
+    /// coordinator's `hold`, a lock), a session the caller may no longer run
+    /// is cut at once with the board's new state (`cutsOnChange`; a console
+    /// turns read-only by itself instead). An admin's `--force` goes on.
+    func livingOnReservation(_ boardName: String?, _ session: ShellSession, grant: AccessGrant, cutsOnChange: Bool,
+                             _ body: () throws(ShellError) -> Void) throws(ShellError) {
+        guard let boardName else {
             try body()
             return
         }
         let remote = session.remote
-        let token = reservations.service.watch.add(user: user, board: boardName, warn: remote.tell, cut: remote.cut)
-        defer { reservations.service.watch.remove(token) }
+        try guarding(boardName, user: session.identity.user, grant: grant, cutsOnChange: cutsOnChange,
+                     warn: remote.tell, cut: remote.cut, body)
+    }
+
+    /// The watch of `livingOnReservation`, for any session: `cut` ends it,
+    /// `warn` tells it the end is near.
+    func guarding<E: Error>(_ boardName: String, user: String, grant: AccessGrant, cutsOnChange: Bool,
+                            warn: @escaping @Sendable (String) -> Void, cut: @escaping @Sendable (String) -> Void,
+                            _ body: () throws(E) -> Void) throws(E) {
+        var tokens: (watch: Int?, holders: Int?) = (nil, nil)
+        if let reservations, let holding = holders.holding(of: boardName), holding.user == user || holding.guests.contains(user) {
+            tokens.watch = reservations.service.watch.add(user: user, board: boardName, warn: warn, cut: cut)
+        }
+        if cutsOnChange, grant == .granted {
+            let holders = self.holders
+            tokens.holders = holders.observe(boardName) {
+                guard !holders.allows(user, on: boardName) else { return }
+                cut("\(boardName) is now \(holders.describe(boardName)): this session is closed")
+            }
+        }
+        defer {
+            if let token = tokens.watch { reservations?.service.watch.remove(token) }
+            if let token = tokens.holders { holders.stopObserving(token) }
+        }
         try body()
     }
 
