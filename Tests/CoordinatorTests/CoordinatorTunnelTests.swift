@@ -79,8 +79,11 @@ struct ReservationEndTests {
 
         // Under 5 minutes left: the holder's console is warned at once.
         let holder = try ConsoleProcess("ssh", lab.sshArguments(as: "alice", login: "b1", terminal: true), terminal: true)
-        try await holder.expect("b1 console")
-        try await holder.expect("your reservation of b1 ends in 1 min", timeout: .seconds(5))
+        // The agent's banner and the coordinator's warning, in either order:
+        // the warning is sent the moment the session is routed.
+        #expect(await eventually(timeout: .seconds(5)) {
+            holder.transcript.contains("b1 console") && holder.transcript.contains("your reservation of b1 ends in 1 min")
+        }, "\(holder.transcript)")
         try await holder.expect("reserve b1 --for 1h")
         // At the end: cut (exit 3), the board powered off, power refused.
         try await holder.expect("your reservation of b1 has ended: this session is closed", timeout: .seconds(25))
