@@ -38,8 +38,10 @@ public protocol ConsoleHub: AnyObject, Sendable {
     /// thread, never blocking it for long (a slow session drops its backlog).
     /// `replay`: the scrollback comes first (people want it; jobs do not).
     func attach(readOnly: Bool, replay: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession
-    /// Timestamped lines of the on-disk log, oldest first, since a Unix time.
-    func logLines(since: Double?) throws -> [String]
+    /// Opens the on-disk log (timestamped lines) to read from `start` on.
+    /// `follow`: a line still being written is given once it is complete;
+    /// otherwise the last read gives it as it is.
+    func openLog(from start: ConsoleLogStart, follow: Bool) throws -> any ConsoleLogReader
     /// A line from the agent (a job's step) for the log and every session.
     func note(_ text: String)
 }
@@ -49,6 +51,32 @@ extension ConsoleHub {
     public func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession {
         attach(readOnly: readOnly, replay: true, deliver: deliver)
     }
+
+    /// The on-disk log's lines since a Unix time, or all of them, oldest first.
+    public func logLines(since: Double?) throws -> [String] {
+        var lines: [String] = []
+        try openLog(from: since.map { .since($0) } ?? .tail(bytes: .max), follow: false).read { lines.append($0) }
+        return lines
+    }
+}
+
+/// Where reading a console's on-disk log starts.
+public enum ConsoleLogStart: Sendable, Equatable {
+    /// At the first line stamped at or after this Unix time; a file last
+    /// written before it is not opened.
+    case since(Double)
+    /// At the first whole line within the log's last so many bytes; older
+    /// files are not opened.
+    case tail(bytes: Int)
+}
+
+/// A console's on-disk log being read. It remembers where it got to, so
+/// each `read` gives only the lines that came since the last one, also
+/// across a rotation.
+public protocol ConsoleLogReader: AnyObject {
+    /// Gives each line not given before, oldest first, without its line end
+    /// (nor a carriage return before it).
+    func read(_ line: (String) -> Void) throws
 }
 
 /// A session's handle on a console; detaching happens on `detach()` or deinit.

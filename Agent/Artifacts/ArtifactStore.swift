@@ -24,8 +24,12 @@ public final class ArtifactStore: Sendable {
     /// Serialises the renames of commits and deletes, so that a file and its
     /// sidecar always change together.
     private let commitLock = Mutex(())
-    /// Bytes announced by uploads under way, per user (counted against the quota).
+    /// Bytes reserved by uploads under way, per user (counted against the
+    /// quota): an announced length at once, an unknown one as it comes.
     private let reservations = Mutex([String: UInt64]())
+    /// An upload of unknown length reserves this much more of the quota each
+    /// time its bytes pass what it holds (or what is left, when less).
+    static let reservationStep: UInt64 = 8 << 20
 
     /// Creates `users/`, `shared/` and `tokens/` in `dataDirectory` when missing.
     public init(dataDirectory: String, quota: UInt64? = nil) throws {
@@ -131,17 +135,19 @@ public final class ArtifactStore: Sendable {
         return entries.sorted { $0.name < $1.name }
     }
 
-    private func collect(in folder: Int32, prefix: String, into entries: inout [ArtifactEntry], depth: Int) {
+    /// `checksums`: read each file's sidecar for its sha256 (a listing does, the quota does not).
+    private func collect(in folder: Int32, prefix: String, into entries: inout [ArtifactEntry], depth: Int,
+                         checksums: Bool = true) {
         guard depth < 32 else { return }
         for name in FileSystem.names(in: folder) where !name.hasPrefix(".") {
             guard let status = FileSystem.status(of: name, in: folder) else { continue }
             if status.isDirectory {
                 let child = FileSystem.openDirectory(name, in: folder)
                 guard child >= 0 else { continue }
-                collect(in: child, prefix: prefix + name + "/", into: &entries, depth: depth + 1)
+                collect(in: child, prefix: prefix + name + "/", into: &entries, depth: depth + 1, checksums: checksums)
                 close(child)
             } else if status.isRegular {
-                let sidecar = Sidecar.read(for: name, in: folder)
+                let sidecar = checksums ? Sidecar.read(for: name, in: folder) : nil
                 let sha256 = sidecar.flatMap { $0.size == status.size && $0.inode == status.inode ? $0.sha256 : nil }
                 entries.append(ArtifactEntry(name: prefix + name, size: status.size, sha256: sha256,
                                              modified: status.modified))
@@ -157,17 +163,18 @@ public final class ArtifactStore: Sendable {
         guard let name = route.components.last, !route.namesFolder else {
             throw .badRequest("PUT needs a file name: /u/\(user)/NAME")
         }
-        let allowance = try reserve(expectedLength ?? 0, for: user, replacing: route)
+        let length = expectedLength ?? 0
+        let reserved = try reserve(length, atLeast: length, holding: 0, for: user, replacing: route)
         var parent: OpenFolder
         do {
             parent = try openFolder(route, create: true)
         } catch {
-            release(expectedLength ?? 0, for: user)
+            release(reserved, for: user)
             throw error
         }
         if let status = FileSystem.status(of: name, in: parent.descriptor), status.isDirectory {
             parent.removeCreated()
-            release(expectedLength ?? 0, for: user)
+            release(reserved, for: user)
             throw ArtifactRefusal(409, "'\(route.space)\(route.path)' is a folder")
         }
         let temporary = ".upload-" + hexOf(randomBytes(8))
@@ -175,11 +182,22 @@ public final class ArtifactStore: Sendable {
         guard fd >= 0 else {
             let error = SystemError("create \(temporary)")
             parent.removeCreated()
-            release(expectedLength ?? 0, for: user)
+            release(reserved, for: user)
             throw Self.refusal(for: error, route)
         }
         return ArtifactUpload(store: self, route: route, user: user, folder: parent, temporaryName: temporary,
-                              descriptor: fd, reserved: expectedLength ?? 0, allowance: allowance)
+                              descriptor: fd, reserved: reserved)
+    }
+
+    /// More quota for an upload whose bytes pass what it holds: one more
+    /// `reservationStep`, or what is left when that is less but still holds
+    /// `total`. Returns what the upload holds now, or refuses with 507 as
+    /// `beginUpload` does (the upload then releases what it held).
+    func grow(_ upload: ArtifactUpload, holding held: UInt64, toHold total: UInt64) throws(ArtifactRefusal) -> UInt64 {
+        guard quota != nil else { return total }
+        let (stepped, overflow) = held.addingReportingOverflow(Self.reservationStep)
+        let wanted = max(total, overflow ? .max : stepped)
+        return try held + reserve(wanted - held, atLeast: total - held, holding: held, for: upload.user, replacing: upload.route)
     }
 
     /// Renames a complete, fsynced upload into place with its sidecar.
@@ -277,25 +295,34 @@ public final class ArtifactStore: Sendable {
         guard root >= 0 else { return 0 }
         defer { close(root) }
         var entries: [ArtifactEntry] = []
-        collect(in: root, prefix: "", into: &entries, depth: 0)
+        collect(in: root, prefix: "", into: &entries, depth: 0, checksums: false)
         return entries.reduce(0) { $0 + $1.size }
     }
 
-    /// Reserves `bytes` of the user's quota; returns how many bytes this
-    /// upload may write in all (nil: no limit), or refuses with 507.
-    private func reserve(_ bytes: UInt64, for user: String, replacing route: ArtifactRoute) throws(ArtifactRefusal) -> UInt64? {
-        guard let quota else { return nil }
-        let replaced = (try? openFile(route)).map { $0.status.size } ?? 0
-        let total = usage(of: user)
-        let used = total - min(replaced, total)
-        return try reservations.withLock { reserved throws(ArtifactRefusal) -> UInt64? in
+    /// Reserves `wanted` bytes of the user's quota, or what is left when
+    /// that is less but at least `minimum`; returns how many it reserved, or
+    /// refuses with 507 when not even `minimum` fits. The file the upload
+    /// replaces does not count; `held` is what the upload holds already.
+    ///
+    /// The user's folder is walked under the lock: a commit renames its file
+    /// into place before it releases its reservation, so the walk sees every
+    /// upload either as a file or as a reservation (or, for a moment, both).
+    private func reserve(_ wanted: UInt64, atLeast minimum: UInt64, holding held: UInt64, for user: String,
+                         replacing route: ArtifactRoute) throws(ArtifactRefusal) -> UInt64 {
+        guard let quota else { return wanted }
+        return try reservations.withLock { reserved throws(ArtifactRefusal) -> UInt64 in
+            let replaced = (try? openFile(route)).map { $0.status.size } ?? 0
+            let total = usage(of: user)
             let pending = reserved[user, default: 0]
-            let free = quota > used + pending ? quota - used - pending : 0
-            guard bytes <= free else {
-                throw ArtifactRefusal(507, "quota exceeded: \(user) uses \(used + pending) of \(quota) bytes, the upload needs \(bytes)")
+            let (taken, overflow) = (total - min(replaced, total)).addingReportingOverflow(pending)
+            let free = !overflow && quota > taken ? quota - taken : 0
+            guard minimum <= free else {
+                let others = overflow ? UInt64.max : taken - min(held, taken)
+                throw ArtifactRefusal(507, "quota exceeded: \(user) uses \(others) of \(quota) bytes, the upload needs \(held + minimum)")
             }
-            reserved[user] = pending + bytes
-            return free
+            let granted = min(wanted, free)
+            reserved[user] = pending + granted
+            return granted
         }
     }
 

@@ -29,12 +29,13 @@ public final class ArtifactUpload: @unchecked Sendable {
     private var descriptor: Int32
     private var hasher = SHA256Hasher()
     private var written: UInt64 = 0
-    private let reserved: UInt64
-    private let allowance: UInt64?
+    /// The bytes of the user's quota this upload holds: the announced length,
+    /// or, when unknown, grown in steps as the bytes come.
+    private var reserved: UInt64
     private var ended = false
 
     init(store: ArtifactStore, route: ArtifactRoute, user: String, folder: OpenFolder, temporaryName: String,
-         descriptor: Int32, reserved: UInt64, allowance: UInt64?) {
+         descriptor: Int32, reserved: UInt64) {
         self.store = store
         self.route = route
         self.user = user
@@ -42,7 +43,6 @@ public final class ArtifactUpload: @unchecked Sendable {
         self.temporaryName = temporaryName
         self.descriptor = descriptor
         self.reserved = reserved
-        self.allowance = allowance
     }
 
     deinit { if !ended { discard() } }
@@ -51,10 +51,15 @@ public final class ArtifactUpload: @unchecked Sendable {
     /// discarded the upload: nothing was stored.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(ArtifactRefusal) {
         guard !ended else { throw ArtifactRefusal(500, "the upload of '\(route.space)\(route.path)' has already ended") }
-        written += UInt64(bytes.count)
-        if let allowance, written > allowance {
-            throw refuse(ArtifactRefusal(507, "quota exceeded: the upload of '\(route.space)\(route.path)' passed the \(allowance) bytes left to \(user)"))
+        let total = written + UInt64(bytes.count)
+        if total > reserved {
+            do {
+                reserved = try store.grow(self, holding: reserved, toHold: total)
+            } catch {
+                throw refuse(error)
+            }
         }
+        written = total
         do {
             try FileSystem.writeAll(descriptor, bytes)
         } catch {
@@ -78,6 +83,9 @@ public final class ArtifactUpload: @unchecked Sendable {
         guard fsync(descriptor) == 0, let status = FileSystem.status(of: descriptor) else {
             throw refuse(ArtifactStore.refusal(for: SystemError("fsync"), route))
         }
+        // What the upload holds becomes its size: the rest of its last step is free at once.
+        store.release(reserved - min(written, reserved), for: user)
+        reserved = min(written, reserved)
         let replaced: Bool
         do {
             replaced = try store.commit(self, sha256: sha256, status: status)

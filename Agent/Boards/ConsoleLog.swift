@@ -125,16 +125,6 @@ final class ConsoleLog: @unchecked Sendable {
         atLineStart = true
     }
 
-    /// The files holding the log, oldest first.
-    static func files(of path: String, keep: Int) -> [String] {
-        var files: [String] = []
-        for index in stride(from: max(keep, 0), through: 1, by: -1) where access("\(path).\(index)", F_OK) == 0 {
-            files.append("\(path).\(index)")
-        }
-        if access(path, F_OK) == 0 { files.append(path) }
-        return files
-    }
-
     /// `2026-05-01T12:00:00.123Z ` for a Unix time.
     static func timestamp(_ time: Double) -> [UInt8] { Array((ISOTime.format(time, millis: true) + " ").utf8) }
 
@@ -144,38 +134,5 @@ final class ConsoleLog: @unchecked Sendable {
         guard bytes.count == prefixLength, bytes[19] == 0x2e, bytes[23] == 0x5a, bytes[24] == 0x20,
               let time = ISOTime.parse(bytes[0..<24]) else { return nil }
         return Double(time.seconds) + Double(time.millis) / 1000
-    }
-
-    /// The log's lines (timestamp prefix included, the line end and a
-    /// trailing carriage return removed), oldest first, from `since` (Unix time) on.
-    static func lines(of path: String, keep: Int, since: Double?) throws -> [String] {
-        var result: [String] = []
-        for file in files(of: path, keep: keep) {
-            // Split bytes, not Characters: "\r\n" is one Character in Swift.
-            let bytes = try readFile(file)
-            for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
-                var shown = line[...]
-                if shown.last == 0x0d { shown = shown.dropLast() }
-                let text = String(decoding: shown, as: UTF8.self)
-                if let since {
-                    guard let time = parseTimestamp(Substring(text).utf8), time >= since else { continue }
-                }
-                result.append(text)
-            }
-        }
-        return result
-    }
-
-    private static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = try systemCall("open \(path)") { open(path, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = try systemCall("read \(path)") { read(fd, &chunk, chunk.count) }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[..<count])
-        }
-        return bytes
     }
 }

@@ -135,8 +135,8 @@ public final class SerialConsole: ConsoleHub, Sendable {
 
     public func note(_ text: String) { announce(text) }
 
-    public func logLines(since: Double?) throws -> [String] {
-        try ConsoleLog.lines(of: logPath, keep: settings.logKeep, since: since)
+    public func openLog(from start: ConsoleLogStart, follow: Bool) throws -> any ConsoleLogReader {
+        RotatedLogReader(path: logPath, keep: settings.logKeep, start: start, follow: follow)
     }
 
     /// The number of sessions attached.

@@ -66,7 +66,11 @@ public struct ConsoleCommand: BoardCommand {
 
 /// `log BOARD [--since 10m] [--follow]`: the persisted console log.
 public struct LogCommand: BoardCommand {
-    public static let configuration = CommandConfiguration(commandName: "log", abstract: "The console log, timestamped.",
+    /// Without `--since`, the log's last so many bytes are printed.
+    public static let tailBytes = 4 << 20
+
+    public static let configuration = CommandConfiguration(commandName: "log",
+        abstract: "The console log, timestamped (without --since, its last \(tailBytes >> 20) MiB).",
         usage: "log BOARD [--since DURATION] [--follow]")
 
     @Argument(help: .board) public var board: String

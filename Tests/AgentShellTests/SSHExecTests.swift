@@ -116,6 +116,18 @@ struct SSHExecTests {
         #expect(bad.stderrLines.count == 1)
     }
 
+    @Test func plainLogPrintsItsLastFourMiBOnly() async throws {
+        let fixture = try AgentSSHFixture()
+        let now = Date().timeIntervalSince1970
+        fixture.board1.fakeConsole.appendLogLine(String(repeating: "o", count: 4 << 20), at: now - 60)
+        fixture.board1.fakeConsole.appendLogLine("new line", at: now - 30)
+        let plain = try await fixture.ssh("log", "board1")
+        #expect(plain.exitCode == 0)
+        #expect(plain.stdout == "new line\n")
+        let since = try await fixture.ssh("log", "board1", "--since", "2m")
+        #expect(since.stdout.utf8.count == (4 << 20) + 1 + "new line\n".utf8.count)
+    }
+
     @Test func consoleWithoutATerminalIsAUsageError() async throws {
         let fixture = try AgentSSHFixture()
         let result = try await fixture.ssh("console", "board1")

@@ -90,6 +90,20 @@ struct SSHTerminalTests {
         #expect(fixture.board1.fakeConsole.attachCount == 0)
     }
 
+    @Test func logFollowPrintsEachNewLineOnceUntilCtrlC() async throws {
+        let fixture = try AgentSSHFixture()
+        let hub = fixture.board1.fakeConsole
+        hub.appendLogLine("earlier line")
+        let client = try fixture.terminal("log", "board1", "--follow")
+        try await client.waitFor("earlier line")
+        hub.appendLogLine("later line")
+        try await client.waitFor("later line")
+        try await Task.sleep(for: .seconds(1.2))  // two more polls, nothing new
+        client.type([0x03])
+        #expect(await client.waitForExit() == 0)
+        #expect(client.text.components(separatedBy: "line").count == 3, "each line once: \(client.text.debugDescription)")
+    }
+
     @Test func theInteractiveShellPromptsAndRunsHelp() async throws {
         let fixture = try AgentSSHFixture()
         let client = try fixture.terminal()

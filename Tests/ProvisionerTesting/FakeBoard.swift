@@ -105,8 +105,13 @@ public final class FakeConsoleHub: ConsoleHub {
         notice(text)
     }
 
-    public func logLines(since: Double?) throws -> [String] {
-        state.withLock { state in state.logLines.filter { since == nil || $0.time >= since! }.map(\.line) }
+    public func openLog(from start: ConsoleLogStart, follow: Bool) throws -> any ConsoleLogReader {
+        FakeConsoleLogReader(hub: self, start: start)
+    }
+
+    /// The log lines from the `index`th on.
+    fileprivate func logLines(from index: Int) -> ArraySlice<(time: Double, line: String)> {
+        state.withLock { $0.logLines[min(index, $0.logLines.count)...] }
     }
 
     /// Bytes from the board: to every attached session and the scrollback.
@@ -180,4 +185,38 @@ public final class FakeConsoleSession: ConsoleSession {
 public struct FakeFailure: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Reads a fake console's log lines: the first read from its start, each
+/// later one the lines appended since.
+final class FakeConsoleLogReader: ConsoleLogReader {
+    private let hub: FakeConsoleHub
+    private var start: ConsoleLogStart?
+    private var next = 0
+
+    init(hub: FakeConsoleHub, start: ConsoleLogStart) {
+        self.hub = hub
+        self.start = start
+    }
+
+    func read(_ line: (String) -> Void) throws {
+        let lines = hub.logLines(from: next)
+        next += lines.count
+        var shown = lines[...]
+        switch start {
+        case .since(let time)?:
+            shown = shown.filter { $0.time >= time }[...]
+        case .tail(let bytes)?:
+            var total = 0
+            let count = shown.reversed().prefix { entry in
+                total += entry.line.utf8.count + 1
+                return total <= bytes
+            }.count
+            shown = shown.suffix(count)
+        case nil:
+            break
+        }
+        start = nil
+        for entry in shown { line(entry.line) }
+    }
 }
