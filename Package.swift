@@ -142,6 +142,19 @@ let package = Package(
         .target(name: "ProvisionerTesting", dependencies: ["Commands", "ProvisionerCore", "AgentCore", "Curl"], path: "Tests/ProvisionerTesting",
                 exclude: ["FakeGoogle/fake_google.py"]),
         .testTarget(name: "ProvisionerCoreTests", dependencies: ["ProvisionerCore", "ProvisionerTesting", "SystemSupport"]),
+        // MARK: Fuzz targets (scripts/fuzz builds them with libFuzzer and -D FUZZING;
+        // an ordinary build makes each a replayer of the inputs it is given).
+        .target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-tftp", dependencies: ["FuzzSupport", "TFTP"], path: "Tests/Fuzz/fuzz-tftp"),
+        .executableTarget(name: "fuzz-commands", dependencies: ["FuzzSupport", "Commands", "ShellSupport"], path: "Tests/Fuzz/fuzz-commands"),
+        .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", "AgentCore", "CoordinatorCore"], path: "Tests/Fuzz/fuzz-config"),
+        .executableTarget(name: "fuzz-flasher-json", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-flasher-json"),
+        .executableTarget(name: "fuzz-bmap", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-bmap"),
+        .executableTarget(name: "fuzz-cmdline", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-cmdline"),
+        .executableTarget(name: "fuzz-decompress", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-decompress"),
+        .executableTarget(name: "fuzz-range", dependencies: ["FuzzSupport", "Artifacts"], path: "Tests/Fuzz/fuzz-range"),
+        .executableTarget(name: "fuzz-wire", dependencies: ["FuzzSupport", "Wire"], path: "Tests/Fuzz/fuzz-wire"),
+
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),

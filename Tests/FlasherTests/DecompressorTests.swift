@@ -147,4 +147,39 @@ import Testing
         #expect(Compression.detect([0x1F]) == .none)
         #expect(Compression.detect([]) == .none)
     }
+
+    /// A stream whose header asks for more memory than the flasher gives a
+    /// decoder (fuzz-decompress found a 47-byte zstd frame that made the
+    /// decoder ask for 2 GiB: on a board, PID 1 dies) is refused with a reason.
+    @Test func aStreamThatWantsGigabytesOfMemoryIsRefused() throws {
+        let frame = Array(Data(fromHex: "28b52ffd04a8f2fefbc870726f766973696f556e7320666c6173686572207365656420010031e76a8e01a9e3a0de"))
+        do throws(FlasherError) {
+            _ = try decode(frame, as: .zstd)
+            Issue.record("decoded")
+        } catch {
+            #expect(error.what.contains("needs a window over 256 MiB"), "\(error.what)")
+        }
+        let big = try compressed(Data("a board farm".utf8), with: "/usr/bin/xz", ["--lzma2=dict=1GiB"])
+        do throws(FlasherError) {
+            _ = try decode(big, as: .xz)
+            Issue.record("decoded")
+        } catch {
+            #expect(error.what.contains("MiB to decompress, more than the flasher's 256 MiB"), "\(error.what)")
+        }
+        // Every xz preset still decodes: -9 needs 65 MiB.
+        let nine = try compressed(Data("a board farm".utf8), with: "/usr/bin/xz", ["-9"])
+        #expect(try decode(nine, as: .xz) == Array("a board farm".utf8))
+    }
+}
+
+private extension Data {
+    init(fromHex text: String) {
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
+            bytes.append(UInt8(text[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        self.init(bytes)
+    }
 }

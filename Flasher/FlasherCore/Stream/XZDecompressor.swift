@@ -3,9 +3,13 @@ import CLZMA
 /// xz through liblzma; concatenated streams decode as one.
 final class XZDecompressor: Decompressor {
     private var stream = lzma_stream()
+    /// The most memory the decoder may take: every xz preset fits (-9 needs
+    /// 65 MiB), while a stream whose header asks for gigabytes is refused
+    /// with a reason instead of taking a board's RAM (and PID 1 with it).
+    static let memoryLimit: UInt64 = 256 << 20
 
     init() throws(FlasherError) {
-        guard CLZMA_xz_decoder(&stream) == LZMA_OK else {
+        guard CLZMA_xz_decoder(&stream, Self.memoryLimit) == LZMA_OK else {
             throw FlasherError(.decompress, "liblzma cannot start an xz decoder (out of memory?)")
         }
     }
@@ -46,6 +50,9 @@ final class XZDecompressor: Decompressor {
             }
             return false
         case LZMA_MEM_ERROR: throw FlasherError(.decompress, "xz: out of memory", offset: offset)
+        case LZMA_MEMLIMIT_ERROR:
+            throw FlasherError(.decompress, "xz: the image needs \(lzma_memusage(&stream) >> 20) MiB to decompress, more than the flasher's "
+                               + "\(Self.memoryLimit >> 20) MiB (compress it with a smaller dictionary: xz -6)", offset: offset)
         case LZMA_FORMAT_ERROR: throw FlasherError(.decompress, "not an xz stream", offset: offset)
         case LZMA_OPTIONS_ERROR: throw FlasherError(.decompress, "xz: unsupported options", offset: offset)
         case LZMA_DATA_ERROR: throw FlasherError(.decompress, "xz data is corrupt", offset: offset)

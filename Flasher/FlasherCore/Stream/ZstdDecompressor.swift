@@ -11,14 +11,19 @@ final class ZstdDecompressor: Decompressor {
         guard let context = ZSTD_createDCtx() else {
             throw FlasherError(.decompress, "libzstd cannot start a decoder (out of memory?)")
         }
-        // Images are made with --long (up to 2 GiB windows) as often as not.
-        ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, 31)
+        // Images are made with --long (a 128 MiB window) as often as not;
+        // up to 256 MiB (--long=28) is taken, as xz's limit: a frame whose
+        // header asks for gigabytes is refused, not allowed to take the
+        // board's RAM (and PID 1 with it).
+        ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, Self.windowLogMax)
         if !checksum {
             // ZSTD_d_forceIgnoreChecksum (an experimental parameter) = ZSTD_d_ignoreChecksum.
             ZSTD_DCtx_setParameter(context, ZSTD_d_experimentalParam3, 1)
         }
         self.context = context
     }
+
+    static let windowLogMax: Int32 = 28
 
     deinit { ZSTD_freeDCtx(context) }
 
@@ -47,8 +52,14 @@ final class ZstdDecompressor: Decompressor {
         var output = ZSTD_outBuffer(dst: sink.free.baseAddress, size: sink.free.count, pos: 0)
         let result = ZSTD_decompressStream(context, &output, &input)
         if ZSTD_isError(result) != 0 {
-            throw FlasherError(.decompress, "zstd data is corrupt: \(String(cString: ZSTD_getErrorName(result)))",
-                               offset: sink.total + Int64(output.pos))
+            let offset = sink.total + Int64(output.pos)
+            let name = String(cString: ZSTD_getErrorName(result))
+            // ZSTD_error_frameParameter_windowTooLarge (zstd_errors.h is not in the module).
+            if name.contains("too much memory") {
+                throw FlasherError(.decompress, "zstd: the image needs a window over \(1 << (Self.windowLogMax - 20)) MiB to decompress "
+                                   + "(made with --long=29 or more?); the flasher takes --long=\(Self.windowLogMax) at most", offset: offset)
+            }
+            throw FlasherError(.decompress, "zstd data is corrupt: \(name)", offset: offset)
         }
         pending = result
         try sink.advance(output.pos)
