@@ -1,3 +1,4 @@
+import CSQLite
 import Synchronization
 
 /// One reservation: `user` holds `board` from `start` to `end` (Unix seconds,
@@ -98,10 +99,20 @@ public final class ReservationStore: Sendable {
         """
 
     /// Opens (or creates) `path` and its tables.
+    /// Opens (or creates) the store at `path`; a file that is not a SQLite
+    /// database, or one another program holds locked, is one error naming
+    /// the file and what to do.
     public init(path: String) throws(SQLiteError) {
-        database = try SQLiteDatabase(path: path)
-        try database.execute(Self.schema)
-        try Self.migrate(database)
+        do {
+            database = try SQLiteDatabase(path: path)
+            try database.execute(Self.schema)
+            try Self.migrate(database)
+        } catch {
+            let hint = error.code == SQLITE_NOTADB || error.code == SQLITE_CORRUPT
+                ? " (move it aside to start with no reservations, or restore it from a backup)"
+                : error.code == SQLITE_BUSY || error.code == SQLITE_LOCKED ? " (another program holds it: is a second agent or coordinator running on this data_dir?)" : ""
+            throw SQLiteError(code: error.code, message: "the reservations database \(path): \(error.message)\(hint)")
+        }
     }
 
     /// Brings a database made by an older version up to this schema; each

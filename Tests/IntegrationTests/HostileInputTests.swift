@@ -60,5 +60,20 @@ struct HostileInputTests {
         #expect(agent.process.stderr.contains("\\x0a") || agent.process.stderr.contains("\\x1b") || agent.process.stderr.contains("\\x0d"),
                 "\(agent.process.stderr)")
     }
-}
 
+    /// A reservations database that is not one (a disk error, a stray
+    /// file): the agent does not start, and says which file and what to do.
+    @Test func aCorruptReservationsDatabaseStopsTheStartWithOneLine() async throws {
+        let folder = try TemporaryDirectory(prefix: "corrupt-store")
+        try folder.createFile("authorized_keys", text: "")
+        try folder.createFile("agent.yaml", text: ServedAgent.agentYAML(sshPort: try freeTCPPort(), boards: Self.board))
+        try FileManager.default.createDirectory(atPath: folder.path("data"), withIntermediateDirectories: true)
+        try Data("SQLite format 3\u{0}".utf8 + (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+            .write(to: URL(fileURLWithPath: folder.path("data/reservations.sqlite")))
+        let started = try await RunningProcess.run(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")], timeout: .seconds(30))
+        #expect(started.exitCode == 1, "\(started)")
+        #expect(started.stderr.contains("the reservations database \(folder.path("data/reservations.sqlite")): "), "\(started.stderr)")
+        #expect(started.stderr.contains("move it aside to start with no reservations, or restore it from a backup"), "\(started.stderr)")
+        #expect(!started.stderr.contains("Fatal error"), "\(started.stderr)")
+    }
+}
