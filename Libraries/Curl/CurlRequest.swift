@@ -24,6 +24,10 @@ public struct CurlRequest: Sendable {
     /// Extra CA bundle (PEM), e.g. a test CA.
     public var caFile: String?
     public var timeoutSeconds = 30
+    /// A larger answer is refused (the transfer stops there): a server
+    /// gone wrong cannot make the caller hold gigabytes. Google's pages
+    /// are well under a megabyte.
+    public var maxResponseBytes = 16 << 20
 
     public init(url: String) { self.url = url }
 
@@ -36,7 +40,7 @@ public struct CurlRequest: Sendable {
 
     /// Sets every option of this request on `handle` (fresh, or reset) and runs it.
     func perform(on handle: UnsafeMutableRawPointer) throws(CurlError) -> CurlResponse {
-        let sink = Sink()
+        let sink = Sink(limit: maxResponseBytes)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = curl_slist_append(list, header) }
@@ -63,6 +67,9 @@ public struct CurlRequest: Sendable {
                 }
             }
             return curl_easy_perform(handle)
+        }
+        if sink.overflowed {
+            throw CurlError("\(url): the answer is larger than \(maxResponseBytes >> 20) MiB; not read")
         }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -101,12 +108,23 @@ public final class CurlConnection: Sendable {
     }
 }
 
-/// Collects the body as libcurl hands it over (on the calling thread).
-final class Sink { var bytes: [UInt8] = [] }
+/// Collects the body as libcurl hands it over (on the calling thread), up
+/// to `limit` bytes; past it the transfer is stopped.
+final class Sink {
+    var bytes: [UInt8] = []
+    let limit: Int
+    var overflowed = false
+
+    init(limit: Int) { self.limit = limit }
+}
 
 let curlWriteCallback: curl_write_callback = { data, size, count, context in
     let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
-    let total = size * count
+    let (total, overflow) = size.multipliedReportingOverflow(by: count)
+    guard !overflow, total <= sink.limit - sink.bytes.count else {
+        sink.overflowed = true
+        return 0  // anything but `total` makes libcurl stop with CURLE_WRITE_ERROR
+    }
     if let data { sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: total)) }
     return total
 }

@@ -170,4 +170,32 @@ struct CalendarJSONTests {
         #expect(harness.sync.syncAll().isEmpty)
         #expect(try harness.rows() == [.init("a1", "alice", CalendarSyncTests.day + 3600, CalendarSyncTests.day + 7200)])
     }
+
+    /// A calendar answer cut short, or one of 50 MB: one line naming the
+    /// call, no crash, the last known reservations kept. (A huge answer is
+    /// not read past 16 MiB and counts as a failed request: it is asked
+    /// again, and the next answer is a real one.)
+    @Test(arguments: [false, true])
+    func aTruncatedOrHugeAnswerKeepsTheLastKnownReservations(huge: Bool) async throws {
+        let fake = try await FakeGoogle()
+        let harness = try CalendarSyncTests.Harness(fake)
+        try fake.put(CalendarSyncTests.calendar, CalendarSyncTests.timed(
+            "a1", "alice@example.com", CalendarSyncTests.day + 3600, CalendarSyncTests.day + 7200))
+        #expect(harness.sync.syncAll().isEmpty)
+        let known = try harness.rows()
+        #expect(known.count == 1)
+        let path = "/calendars/\(pathEncode(CalendarSyncTests.calendar))/events"
+
+        if huge {
+            try fake.answer("GET /calendar", body: #"{"items": [], "pad": ""# + String(repeating: "x", count: 50 << 20) + #""}"#)
+            _ = harness.sync.syncAll()
+            #expect(harness.logs.text.contains("the answer is larger than 16 MiB; not read"), "\(harness.logs.text.suffix(1500))")
+        } else {
+            try fake.answer("GET /calendar", body: #"{"items": [{"id": "a1", "status": "confirm"#)
+            #expect(harness.sync.syncAll() == ["board1"])
+            let error = harness.sync.status(board: "board1")?.lastError ?? ""
+            #expect(error.hasPrefix("GET \(path): ") && !error.contains("\n"), "\(error)")
+        }
+        #expect(try harness.rows() == known)
+    }
 }
