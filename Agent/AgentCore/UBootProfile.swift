@@ -166,6 +166,7 @@ extension UBootProfile {
         if let regex = map.optional("expect_regex") {
             guard step.expect == nil else { throw regex.error("give expect or expect_regex, not both") }
             let pattern = try regex.string()
+            if let problem = ConsoleRegex.problem(pattern) { throw regex.error("'\(pattern.prefix(60))': \(problem)") }
             do {
                 _ = try Regex(pattern)
             } catch {

@@ -1,3 +1,5 @@
+import AgentCore
+
 /// What the expect engine waits for in console output: a literal string or
 /// a regular expression (Swift's Regex syntax, as in `try Regex("…")`).
 public struct ExpectPattern: CustomStringConvertible {
@@ -21,6 +23,9 @@ public struct ExpectPattern: CustomStringConvertible {
     private init(regex text: String) throws {
         kind = .regex
         self.text = text
+        if let problem = ConsoleRegex.problem(text) {
+            throw ExpectPatternError(pattern: String(text.prefix(60)), reason: problem)
+        }
         do {
             regex = try Regex(text)
         } catch {

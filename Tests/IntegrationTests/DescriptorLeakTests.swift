@@ -56,14 +56,8 @@ struct DescriptorLeakTests {
         #expect(held.keys.sorted() == [0, 1, 2], "\(held)")
 
         // QEMU: none of the agent's descriptors beyond the log it was given.
-        let console = try agent.console("arm1")
+        let console = try await agent.powerOnAtThePrompt("arm1")
         defer { console.stop() }
-        try await console.expect(#"\[provisioner\] arm1 console: "#)
-        let on = try await agent.ssh("power", "arm1", "on")
-        #expect(on.exitCode == 0, "\(on)")
-        try await console.expect("Hit any key to stop autoboot", timeout: .seconds(60))
-        console.send(" ")
-        try await console.expect("=> ")
         let qemu = try #require(Self.children(of: agentPID).first { pid in
             ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
         }, "no QEMU child of the agent")

@@ -19,13 +19,7 @@ struct VirtualBoardRestartTests {
     /// Powers arm1 on and stops U-Boot at its prompt, through a console
     /// that stays attached; returns the console and QEMU's PID.
     static func boardAtItsPrompt(_ agent: ServedAgent) async throws -> (ConsoleProcess, Int32) {
-        let console = try agent.console("arm1")
-        try await console.expect(#"\[provisioner\] arm1 console: "#)
-        let on = try await agent.ssh("power", "arm1", "on")
-        #expect(on.exitCode == 0, "\(on)")
-        try await console.expect("Hit any key to stop autoboot", timeout: .seconds(60))
-        console.send(" ")
-        try await console.expect("=> ")
+        let console = try await agent.powerOnAtThePrompt("arm1")
         let qemu = try #require(processIDs(withArgument: agent.dataPath("run/arm1.qmp")).first, "no QEMU for arm1")
         return (console, qemu)
     }
@@ -77,5 +71,20 @@ struct VirtualBoardRestartTests {
         let status = try await agent.ssh("power", "arm1", "status")
         #expect(status.stdout == "arm1: off\n", "\(status)")
         #expect(await again.terminate() == 0, "\(again.stderr.suffix(800))")
+    }
+}
+
+extension ServedAgent {
+    /// Attaches a console to virtual board `board`, powers it on and stops
+    /// U-Boot at its prompt; the console stays attached (stop it when done).
+    func powerOnAtThePrompt(_ board: String) async throws -> ConsoleProcess {
+        let console = try self.console(board)
+        try await console.expect("\\[provisioner\\] \(board) console: ")
+        let on = try await ssh("power", board, "on")
+        #expect(on.exitCode == 0, "\(on)")
+        try await console.expect("Hit any key to stop autoboot", timeout: .seconds(60))
+        console.send(" ")
+        try await console.expect("=> ")
+        return console
     }
 }

@@ -52,6 +52,19 @@ struct ConsoleExpectTests {
         #expect(throws: ExpectPatternError.self) { try ExpectPattern.regex("([unclosed") }
     }
 
+    /// A repetition of a repetition backtracks without end on the right
+    /// line, and a match cannot be stopped: refused before it runs.
+    @Test(arguments: ["(a+)+b", "(x*y)*", "((ab)+c)+", "(a|b+){2,}", "(?:a+)*", String(repeating: "a", count: 257)])
+    func aRegularExpressionThatCanTakeForeverIsRefused(_ pattern: String) {
+        #expect(throws: ExpectPatternError.self) { try ExpectPattern.regex(pattern) }
+    }
+
+    @Test(arguments: ["Starting (kernel|Linux)", "([0-9]+\\.){3}[0-9]+", "U-Boot [0-9]+", "login: *$", "(ab)+", "[(+]+", "\\(a+\\)+",
+                      "(a{2,5})+"])
+    func ordinaryRegularExpressionsAreTaken(_ pattern: String) throws {
+        _ = try ExpectPattern.regex(pattern)
+    }
+
     @Test func aFailPatternEndsTheWaitAtOnceWithTheBoardsLine() throws {
         let hub = FakeConsoleHub()
         let expect = ConsoleExpect(console: hub, isCancelled: { false })

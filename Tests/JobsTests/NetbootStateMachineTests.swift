@@ -98,6 +98,17 @@ struct NetbootStateMachineTests {
         #expect(driver.machine.transfers.isEmpty, "scripted loads report nothing of their own")
     }
 
+    /// A profile's `expect_regex` that could backtrack without end is
+    /// refused when the config is read, naming the pattern.
+    @Test func aProfilesRegexThatCanTakeForeverIsRefusedAtLoad() {
+        do {
+            _ = try scriptedConfig(#"- { send: "version", expect_regex: "(a+)+b" }"#)
+            Issue.record("accepted")
+        } catch {
+            #expect("\(error)".contains("(a+)+ repeats a repetition"), "\(error)")
+        }
+    }
+
     @Test func aScriptedStepWithABadRegularExpressionFailsAfterTypingItsLine() throws {
         // The config refuses such a pattern; the machine still fails cleanly on one.
         var config = try scriptedConfig(#"- { send: "version", expect_regex: "U-Boot [0-9]+" }"#)
