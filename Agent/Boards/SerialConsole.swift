@@ -289,11 +289,9 @@ public final class SerialConsole: ConsoleHub, Sendable {
         return (UInt(info.st_dev), UInt(info.st_rdev))
     }
 
+    /// The log first: whatever a session has seen (a job's `--wait` text)
+    /// is already in the log when it acts on it (`log` right after).
     private func fanOut(_ bytes: UnsafeRawBufferPointer) {
-        state.withLock { state in
-            state.scrollback.append(bytes)
-            for queue in state.sessions { queue.push(bytes) }
-        }
         let now = wallClock()
         log.withLock { log in
             do {
@@ -301,6 +299,10 @@ public final class SerialConsole: ConsoleHub, Sendable {
             } catch {
                 logger.error("console \(name): cannot write the log: \(error)")
             }
+        }
+        state.withLock { state in
+            state.scrollback.append(bytes)
+            for queue in state.sessions { queue.push(bytes) }
         }
     }
 

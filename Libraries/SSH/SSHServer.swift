@@ -12,13 +12,25 @@ public final class SSHServer: Sendable {
     /// The port actually bound (the kernel's when 0 was asked).
     public let port: UInt16
     private let listener: SSHListener
-    private let connections = Mutex<[ObjectIdentifier: SSHServerConnection]>([:])
+    /// The connections being served, and those held back (accepted, not
+    /// yet started) by host, oldest first. One lock: admitting is a count
+    /// and an insert that must not interleave.
+    private struct Table {
+        var serving: [ObjectIdentifier: SSHServerConnection] = [:]
+        var held: [String: [SSHServerConnection]] = [:]
+        var heldCount = 0
+    }
+    private let table = Mutex(Table())
     /// Connections that have not logged in yet (each may take up to 60 s):
-    /// at most this many from one address, and in all. Past either a new
-    /// one is closed at once, so idle or slow clients from one host cannot
-    /// keep everyone else out, nor take every thread and descriptor.
+    /// at most this many from one address, and in all. A new one past
+    /// either waits, accepted but without a word from the server, until
+    /// one of them logs in or goes; so idle or slow clients from one host
+    /// cannot keep everyone else out, nor take every thread, while a burst
+    /// of logins from one host only queues. Past `maxHeld` held ones, a
+    /// new connection is closed at once.
     public static let maxWaitingPerAddress = 16
     public static let maxWaiting = 256
+    public static let maxHeld = 1024
     /// When a refusal or an accept error was last logged, and how many since.
     private let quiet = Mutex<(last: Double, suppressed: Int)>((0, 0))
 
@@ -48,37 +60,72 @@ public final class SSHServer: Sendable {
                 usleep(100_000)
                 continue
             }
-            if let full = waitingLimit(for: connection) {
-                logQuietly(handler, "ssh: closed a connection from \(connection.peer): \(full)")
-                connection.refuse()
-                continue
-            }
-            let id = ObjectIdentifier(connection)
-            connections.withLock { $0[id] = connection }
-            do {
-                try startThread(named: "ssh-connection") { [self] in
-                    connection.run(handler: handler)
-                    connections.withLock { _ = $0.removeValue(forKey: id) }
+            enum Admission { case serve, hold(String), refuse(String) }
+            let admission = table.withLock { table -> Admission in
+                if let full = Self.waitingLimit(for: connection.peerHost, in: table) {
+                    guard table.heldCount < Self.maxHeld else { return .refuse(full) }
+                    table.held[connection.peerHost, default: []].append(connection)
+                    table.heldCount += 1
+                    return .hold(full)
                 }
-            } catch {
-                handler.log(.warning, "ssh: cannot serve \(connection.peer): \(error)")
-                connections.withLock { _ = $0.removeValue(forKey: id) }
+                table.serving[ObjectIdentifier(connection)] = connection
+                return .serve
+            }
+            switch admission {
+            case .serve: serve(connection, handler)
+            case .hold(let why): logQuietly(handler, "ssh: holding a connection from \(connection.peer) back: \(why)")
+            case .refuse(let why):
+                logQuietly(handler, "ssh: closed a connection from \(connection.peer): \(why), and \(Self.maxHeld) more are held back")
+                connection.refuse()
             }
         }
     }
 
-    /// Why `connection` may not wait to log in, if it may not.
-    private func waitingLimit(for connection: SSHServerConnection) -> String? {
-        let host = connection.peerHost
-        let (all, here) = connections.withLock { connections in
-            connections.values.reduce(into: (0, 0)) { counts, other in
-                guard !other.hasLoggedIn else { return }
-                counts.0 += 1
-                if other.peerHost == host { counts.1 += 1 }
+    /// Runs `connection` (already in `serving`) on a thread of its own; when
+    /// it logs in or ends, held connections may start.
+    private func serve(_ connection: SSHServerConnection, _ handler: any SSHServerHandler) {
+        let id = ObjectIdentifier(connection)
+        connection.onLoggedIn = { [self] in admitHeld(handler) }
+        do {
+            try startThread(named: "ssh-connection") { [self] in
+                connection.run(handler: handler)
+                table.withLock { _ = $0.serving.removeValue(forKey: id) }
+                admitHeld(handler)
             }
+        } catch {
+            handler.log(.warning, "ssh: cannot serve \(connection.peer): \(error)")
+            table.withLock { _ = $0.serving.removeValue(forKey: id) }
+            connection.refuse()
         }
-        if here >= Self.maxWaitingPerAddress { return "\(here) connections from \(host) are waiting to log in already" }
-        if all >= Self.maxWaiting { return "\(all) connections are waiting to log in already" }
+    }
+
+    /// Starts the held connections whose hosts are under the limits now, oldest first.
+    private func admitHeld(_ handler: any SSHServerHandler) {
+        while true {
+            let next = table.withLock { table -> SSHServerConnection? in
+                for (host, queue) in table.held where Self.waitingLimit(for: host, in: table) == nil {
+                    let connection = queue[0]
+                    table.held[host] = queue.count > 1 ? Array(queue.dropFirst()) : nil
+                    table.heldCount -= 1
+                    table.serving[ObjectIdentifier(connection)] = connection
+                    return connection
+                }
+                return nil
+            }
+            guard let next else { return }
+            serve(next, handler)
+        }
+    }
+
+    /// Why a connection from `host` may not start its login now, if it may not.
+    private static func waitingLimit(for host: String, in table: Table) -> String? {
+        var all = 0, here = 0
+        for connection in table.serving.values where !connection.hasLoggedIn {
+            all += 1
+            if connection.peerHost == host { here += 1 }
+        }
+        if here >= maxWaitingPerAddress { return "\(here) connections from \(host) are waiting to log in already" }
+        if all >= maxWaiting { return "\(all) connections are waiting to log in already" }
         return nil
     }
 
@@ -99,12 +146,17 @@ public final class SSHServer: Sendable {
     }
 
     /// Stops listening and ends every connection (their programs see their
-    /// input end).
+    /// input end); held ones are closed.
     public func stop() {
         listener.stop()
-        for connection in connections.withLock({ Array($0.values) }) { connection.stop() }
+        let (serving, held) = table.withLock { table in
+            defer { table.held = [:]; table.heldCount = 0 }
+            return (Array(table.serving.values), table.held.values.flatMap { $0 })
+        }
+        for connection in held { connection.refuse() }
+        for connection in serving { connection.stop() }
     }
 
     /// Connections being served.
-    public var connectionCount: Int { connections.withLock { $0.count } }
+    public var connectionCount: Int { table.withLock { $0.serving.count } }
 }

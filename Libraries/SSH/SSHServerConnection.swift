@@ -45,8 +45,14 @@ public final class SSHServerConnection: @unchecked Sendable {
     public let peer: String
     var handler: (any SSHServerHandler)?
     var authenticated: (user: String, key: SSHPublicKey)? {
-        didSet { loggedIn.store(authenticated != nil, ordering: .releasing) }
+        didSet {
+            loggedIn.store(authenticated != nil, ordering: .releasing)
+            if authenticated != nil, oldValue == nil { onLoggedIn?() }
+        }
     }
+    /// Called once the client logged in (on the connection's thread): the
+    /// server may start connections it held back.
+    var onLoggedIn: (@Sendable () -> Void)?
     /// `authenticated`, for other threads (the server's login limits).
     private let loggedIn = Atomic<Bool>(false)
     var authenticationAttempts = 0
