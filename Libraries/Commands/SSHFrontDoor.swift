@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import SSH
 import ShellSupport
@@ -47,6 +50,10 @@ public final class SSHFrontDoor: Sendable {
     public func stop() {
         let left = live.endAll(stopMessage, timeout: 5)
         if left > 0 { logger.warning("ssh: \(left) sessions had not ended 5 s after they were told \(stopping) stops") }
+        // Their last line and exit status are still on the way out: the
+        // clients close once they have them (up to 2 s), then the rest goes.
+        let deadline = monotonicSeconds() + 2
+        while server.connectionCount > 0 && monotonicSeconds() < deadline { usleep(20_000) }
         server.stop()
     }
 
