@@ -89,7 +89,7 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
         case ("POST", 2) where parts[1] == "events":
             let secret = condition.locked { jobs[id]?.secret }
             guard let secret else { return .respond(Self.refusal(403, "no job \(id.prefix(12))… (or a wrong token)")) }
-            guard let presented = Self.bearer(of: request), Self.sameSecret(presented, secret) else {
+            guard let presented = Self.bearer(of: request), constantTimeEqual(Array(presented.utf8), Array(secret.utf8)) else {
                 return .respond(Self.refusal(403, "an event needs the job's secret, from its manifest (Authorization: Bearer …)"))
             }
             return .receive(EventReceiver(api: self, id: id))
@@ -121,13 +121,6 @@ public final class JobAPI: HTTPHandler, @unchecked Sendable {
     static func bearer(of request: HTTPRequest) -> String? {
         guard let value = request.header("authorization"), value.lowercased().hasPrefix("bearer ") else { return nil }
         return String(value.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
-    }
-
-    /// Compares without stopping at the first difference.
-    static func sameSecret(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     /// 127.0.0.0/8 and ::1: this host (a virtual board's user network, or a local client).
@@ -180,9 +173,5 @@ private final class EventReceiver: HTTPBodyReceiver, @unchecked Sendable {
 
 /// `count` random bytes as hex, from the system's secure generator (getrandom).
 func randomHex(_ count: Int) -> String {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { _ in
-        let byte = UInt8.random(in: 0...255, using: &generator)
-        return (byte < 16 ? "0" : "") + String(byte, radix: 16)
-    }.joined()
+    randomBytes(count).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }

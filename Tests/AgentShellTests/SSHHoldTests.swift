@@ -122,6 +122,15 @@ struct SSHHoldTests {
         #expect(bad.exitCode == 2 && bad.stderrLines.count == 1, "\(bad)")
     }
 
+    /// `watch` is the coordinator's: a person's key is refused in one line.
+    @Test func onlyTheCoordinatorWatchesTheAgent() async throws {
+        let fixture = try AgentSSHFixture()
+        let refused = try await fixture.ssh(key: fixture.keys.alice, "watch")
+        #expect(refused.exitCode == 3 && refused.stderrLines == ["watch: only the coordinator watches the agent"], "\(refused)")
+        let extra = try await fixture.ssh(key: fixture.keys.coordinator, "watch", "now")
+        #expect(extra.exitCode == 2 && extra.stderrLines.count == 1, "\(extra)")
+    }
+
     @Test func aHoldingInThePastHoldsNothing() async throws {
         let fixture = try AgentSSHFixture()
         _ = try await fixture.ssh(key: fixture.keys.coordinator, "hold", "board1", "bob-smith", "2020-01-01T00:00:00Z")
