@@ -19,10 +19,12 @@ struct NetbootTests {
         try await lab.upload("arm64/Image", as: "Image")
         try await lab.upload("arm64/initrd", as: "initrd")
         let result = try await lab.ssh("netboot", board, "--kernel", "Image", "--initrd", "initrd",
-                                       "--args", "'provisioner.test=\(board) quiet'", "--wait", "PROVISIONER-MARKER",
+                                       "--args", "'provisioner.test=\(board) quiet'",
+                                       // The line after the marker: `log` is read as soon as netboot returns.
+                                       "--wait-regex", "'cmdline: .*provisioner.test=\(board) quiet'",
                                        "--timeout", "120s", timeout: .seconds(240))
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stdout.contains("netboot: \(board): 'PROVISIONER-MARKER' seen"), "\(result.stdout)")
+        #expect(result.stdout.contains("netboot: \(board): /cmdline: .*provisioner.test=\(board) quiet/ seen"), "\(result.stdout)")
         #expect(result.stdout.contains("tftp kernel: ok"), "\(result.stdout)")
         // The kernel saw the arguments: /init printed its command line.
         let log = try await lab.ssh("log", board)
