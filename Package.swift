@@ -149,6 +149,7 @@ let package = Package(
         .executableTarget(name: "fuzz-commands", dependencies: ["FuzzSupport", "Commands", "ShellSupport"], path: "Tests/Fuzz/fuzz-commands"),
         .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", "AgentCore", "CoordinatorCore"], path: "Tests/Fuzz/fuzz-config"),
         .executableTarget(name: "fuzz-flasher-json", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-flasher-json"),
+        .executableTarget(name: "fuzz-http-response", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-http-response"),
         .executableTarget(name: "fuzz-bmap", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-bmap"),
         .executableTarget(name: "fuzz-cmdline", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-cmdline"),
         .executableTarget(name: "fuzz-decompress", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-decompress"),

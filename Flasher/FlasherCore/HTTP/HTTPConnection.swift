@@ -29,6 +29,8 @@ public final class HTTPConnection {
     /// Bytes read from the socket but not yet consumed.
     private var buffer: [UInt8] = []
     private var bufferStart = 0
+    /// What `fill` receives into before it joins `buffer`.
+    private var scratch = [UInt8](repeating: 0, count: 16384)
     private var framing = Framing.untilClose
     private var finished = false
 
@@ -66,6 +68,13 @@ public final class HTTPConnection {
             close(fd)
             throw error
         }
+    }
+
+    /// Takes over a connected stream socket (the fuzz target reads responses
+    /// from one end of a socket pair); closes it when done.
+    public init(adopting descriptor: Int32, url: HTTPURL) {
+        self.descriptor = descriptor
+        self.url = url
     }
 
     deinit { close(descriptor) }
@@ -135,14 +144,10 @@ public final class HTTPConnection {
             buffer.removeFirst(bufferStart)
             bufferStart = 0
         }
-        let old = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: 65536))
-        let result = buffer.withUnsafeMutableBytes { raw in
-            Result { () throws(FlasherError) -> Int in try receive(raw.baseAddress! + old, 65536) }
-        }
-        let n = (try? result.get()) ?? 0
-        buffer.removeLast(65536 - n)
-        _ = try result.get()
+        let n = try scratch.withUnsafeMutableBytes { raw in
+            Result { () throws(FlasherError) -> Int in try receive(raw.baseAddress!, raw.count) }
+        }.get()
+        buffer.append(contentsOf: scratch[..<n])
         return n > 0
     }
 
