@@ -364,7 +364,7 @@ public final class ArtifactStore: Sendable {
     static func refusal(for error: any Error, _ route: ArtifactRoute) -> ArtifactRefusal {
         guard let error = error as? SystemError else { return ArtifactRefusal(500, "\(error)") }
         switch error.code {
-        case ENOSPC, EDQUOT: return ArtifactRefusal(507, "no space left for '\(route.space)\(route.path)'")
+        case ENOSPC, EDQUOT: return ArtifactRefusal(507, "the agent's disk is full: no room for '\(route.space)\(route.path)'")
         case EACCES, EPERM, EROFS: return .forbidden("'\(route.space)\(route.path)': \(error.reason)")
         default: return ArtifactRefusal(500, "'\(route.space)\(route.path)': \(error)")
         }

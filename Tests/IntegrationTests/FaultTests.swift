@@ -66,4 +66,33 @@ struct FaultTests {
         #expect(files.exitCode == 0 && !files.stdout.contains("big.img"), "\(files)")
         #expect(await again.terminate() == 0, "\(again.stderr)")
     }
+
+    /// The disk under `data_dir` fills up in the middle of an upload (an
+    /// 8 MiB tmpfs, a 20 MB upload): one line says so, nothing of it is left
+    /// (no temp file, no name), and the agent serves on: an upload that fits
+    /// goes through.
+    @Test(.enabled(if: getuid() == 0 && Tools.isInstalled("unshare"), "needs root to mount a tmpfs"))
+    func aFullDiskFailsTheUploadInOneLineAndLeavesNothing() async throws {
+        let agent = try await ServedAgent(prefix: "fault-disk", boards: """
+              - name: b1
+                serial: { device: data/b1.console }
+                power: { type: command, on: "true", off: "true" }
+            """, dataSize: "8m")
+        let folder = agent.dataPath("users/user")
+        let command = "head -c 20000000 /dev/urandom | ssh " + agent.sshArguments().map { "'\($0)'" }.joined(separator: " ") + " upload b1 big.img"
+        let upload = try await RunningProcess.run("sh", ["-c", command], timeout: .seconds(60))
+        #expect(upload.exitCode == 1, "\(upload)")
+        #expect(upload.stderr == "upload: the agent's disk is full: no room for '/u/user/big.img'\n", "\(upload.stderr)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        #expect(left.isEmpty, "left behind: \(left)")
+
+        let file = try TemporaryDirectory(prefix: "payload")
+        try file.createFile("kernel", text: "a kernel that fits\n")
+        let small = try await RunningProcess.run("ssh", agent.sshArguments() + ["upload", "b1", "kernel"], timeout: .seconds(30),
+                                                 stdinPath: file.path("kernel"))
+        #expect(small.exitCode == 0, "the agent serves on: \(small)")
+        let files = try await agent.ssh("files", "b1")
+        #expect(files.stdout.contains("kernel") && !files.stdout.contains("big.img"), "\(files)")
+        #expect(!agent.process.stderr.contains("Fatal error"), "\(agent.process.stderr)")
+    }
 }

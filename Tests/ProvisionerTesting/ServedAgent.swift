@@ -16,7 +16,11 @@ public final class ServedAgent: Sendable {
     ///     relative paths are taken from `folder`, `data_dir` is `data`.
     ///   - users: a key is made for each, and listed in `authorized_keys`.
     ///   - settings: more lines of the `agent:` section (`on_stop: off`).
-    public init(prefix: String = "served-agent", users: [String] = ["user"], settings: String = "", boards: String) async throws {
+    ///   - dataSize: a tmpfs of this size (`8m`) as `data_dir`, mounted in a
+    ///     mount namespace of the agent's own (root only): a small disk that
+    ///     fills up. Its files are seen through `/proc/PID/root` (`dataPath`).
+    public init(prefix: String = "served-agent", users: [String] = ["user"], settings: String = "", boards: String,
+                dataSize: String? = nil) async throws {
         folder = try TemporaryDirectory(prefix: prefix)
         var authorized = ""
         for user in users {
@@ -25,17 +29,31 @@ public final class ServedAgent: Sendable {
         try folder.createFile("authorized_keys", text: authorized)
         port = try freeTCPPort()
         try folder.createFile("agent.yaml", text: Self.agentYAML(sshPort: port, settings: settings, boards: boards))
-        process = try await Self.serve(folder)
+        self.dataSize = dataSize
+        process = try await Self.serve(folder, dataSize: dataSize)
     }
+
+    /// The size of the agent's tmpfs `data_dir`, when it has one.
+    public let dataSize: String?
 
     /// Another agent on the same folder and config (after this one stopped
     /// or died), once its SSH port listens.
+    /// (A tmpfs `data_dir` starts empty again.)
     public func startAgain() async throws -> RunningProcess {
-        try await Self.serve(folder)
+        try await Self.serve(folder, dataSize: dataSize)
     }
 
-    private static func serve(_ folder: TemporaryDirectory) async throws -> RunningProcess {
-        let process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
+    private static func serve(_ folder: TemporaryDirectory, dataSize: String? = nil) async throws -> RunningProcess {
+        let process: RunningProcess
+        if let dataSize {
+            try FileManager.default.createDirectory(atPath: folder.path("data"), withIntermediateDirectories: true)
+            // unshare makes the new namespace's mounts private: the tmpfs goes with the agent.
+            let script = #"mount -t tmpfs -o size="$0",mode=0700 provisioner-test "$1" && exec "$2" serve --config "$3""#
+            process = try RunningProcess("unshare", ["-m", "--", "sh", "-c", script, dataSize, folder.path("data"), try Tools.agent(),
+                                                     folder.path("agent.yaml")])
+        } else {
+            process = try RunningProcess(try Tools.agent(), ["serve", "--config", folder.path("agent.yaml")])
+        }
         try await process.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
         return process
     }
@@ -63,7 +81,9 @@ public final class ServedAgent: Sendable {
     }
 
     /// The path of a folder or file of the agent's `data_dir`.
-    public func dataPath(_ relative: String) -> String { folder.path("data/" + relative) }
+    public func dataPath(_ relative: String) -> String {
+        (dataSize == nil ? "" : "/proc/\(process.pid)/root") + folder.path("data/" + relative)
+    }
 
     /// The ssh options and destination, for `user`'s key: `ssh` + these + a command.
     public func sshArguments(as user: String = "user", terminal: Bool = false) -> [String] {
