@@ -27,6 +27,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 /// call runs its statement to the end before returning.
 public final class SQLiteDatabase: @unchecked Sendable {
     private let handle: OpaquePointer
+    /// The file, for the one error a person must act on outside: a lock.
+    private let path: String
+    /// How long a statement waits for another program's lock.
+    static let busyMilliseconds: Int32 = 5000
 
     /// Opens (creating when missing) the database at `path`, in WAL mode with
     /// a busy timeout, so a second process reading it does not fail at once.
@@ -40,7 +44,8 @@ public final class SQLiteDatabase: @unchecked Sendable {
             throw SQLiteError(code: result, message: "\(path): \(message)")
         }
         handle = opened
-        sqlite3_busy_timeout(handle, 5000)
+        self.path = path
+        sqlite3_busy_timeout(handle, Self.busyMilliseconds)
         sqlite3_extended_result_codes(handle, 0)
         try execute("PRAGMA journal_mode = WAL")
         try execute("PRAGMA foreign_keys = ON")
@@ -55,7 +60,7 @@ public final class SQLiteDatabase: @unchecked Sendable {
         guard result == SQLITE_OK else {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
             sqlite3_free(message)
-            throw SQLiteError(code: result & 0xFF, message: text)
+            throw error(code: result & 0xFF, message: text)
         }
     }
 
@@ -98,6 +103,13 @@ public final class SQLiteDatabase: @unchecked Sendable {
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
     private func lastError() -> SQLiteError {
-        SQLiteError(code: sqlite3_errcode(handle) & 0xFF, message: String(cString: sqlite3_errmsg(handle)))
+        error(code: sqlite3_errcode(handle) & 0xFF, message: String(cString: sqlite3_errmsg(handle)))
+    }
+
+    /// SQLite's words, or for a lock held past the busy timeout, which file
+    /// and that another program holds it.
+    private func error(code: Int32, message: String) -> SQLiteError {
+        guard code == SQLITE_BUSY || code == SQLITE_LOCKED else { return SQLiteError(code: code, message: message) }
+        return SQLiteError(code: code, message: "\(path) is locked by another program (waited \(Self.busyMilliseconds / 1000) s)")
     }
 }

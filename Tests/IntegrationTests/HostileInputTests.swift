@@ -96,4 +96,39 @@ struct HostileInputTests {
         #expect(started.stderr.contains("move it aside to start with no reservations, or restore it from a backup"), "\(started.stderr)")
         #expect(!started.stderr.contains("Fatal error"), "\(started.stderr)")
     }
+
+    /// A reservations database another process holds locked (a backup tool,
+    /// an `sqlite3` shell left open in a transaction): the agent starts
+    /// (WAL lets it read), a reservation waits at most 5 s and then fails in
+    /// one line naming the file, the agent serves on, and once the lock goes
+    /// the reservation is made.
+    @Test(.enabled(if: Tools.isInstalled("python3"), "needs python3"))
+    func aLockedReservationsDatabaseFailsAReservationInOneLine() async throws {
+        let agent = try await ServedAgent(prefix: "locked-store", boards: Self.board)
+        #expect(try await agent.ssh("reserve", "b1", "--for", "1m").exitCode == 0)
+        #expect(try await agent.ssh("release", "b1").exitCode == 0)
+        let database = agent.dataPath("reservations.sqlite")
+        let locker = try RunningProcess("python3", ["-c", """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], isolation_level=None)
+            db.execute("BEGIN EXCLUSIVE")
+            print("locked", flush=True)
+            time.sleep(300)
+            """, database])
+        defer { locker.signal(SIGKILL) }
+        try await locker.waitForLine(containing: "locked", in: .stdout, timeout: .seconds(10))
+        let reserve = try await agent.ssh("reserve", "b1", "--for", "1h")
+        #expect(reserve.exitCode == 1, "\(reserve)")
+        #expect(reserve.stderr.split(separator: "\n").count == 1 && reserve.stderr.contains(database), "\(reserve.stderr)")
+        #expect(reserve.stderr.contains("locked"), "\(reserve.stderr)")
+        #expect(try await agent.ssh("whoami").stdout == "user\n", "the agent serves on")
+        let free = try await agent.ssh("boards")
+        #expect(free.exitCode == 0 && !free.stdout.contains("user"), "no holder was written: \(free)")
+
+        locker.signal(SIGKILL)
+        _ = await locker.waitForExit(timeout: .seconds(10))
+        let again = try await agent.ssh("reserve", "b1", "--for", "1h")
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(!agent.process.stderr.contains("Fatal error"), "\(agent.process.stderr)")
+    }
 }

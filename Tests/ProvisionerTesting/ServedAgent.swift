@@ -43,7 +43,8 @@ public final class ServedAgent: Sendable {
         try await Self.serve(folder, dataSize: dataSize)
     }
 
-    private static func serve(_ folder: TemporaryDirectory, dataSize: String? = nil) async throws -> RunningProcess {
+    /// `provisioner-agent serve` on the `agent.yaml` in `folder`, once its SSH port listens.
+    public static func serve(_ folder: TemporaryDirectory, dataSize: String? = nil) async throws -> RunningProcess {
         let process: RunningProcess
         if let dataSize {
             try FileManager.default.createDirectory(atPath: folder.path("data"), withIntermediateDirectories: true)
