@@ -107,6 +107,39 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// The coordinator is killed (`kill -9`) in the middle of an upload it
+    /// relays: the agent sees its connection go, and nothing of the upload
+    /// is left on it, under its name or as a temp file; a coordinator
+    /// started again relays the next upload whole.
+    @Test func aCoordinatorKilledMidUploadLeavesNoPartialArtifactOnTheAgent() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 }
+        let command = "head -c 2000000000 /dev/zero | ssh " + lab.sshArguments(as: "bob").map { "'\($0)'" }.joined(separator: " ")
+            + " upload b1 big.img"
+        let upload = try RunningProcess("sh", ["-c", command])
+        defer { upload.signal(SIGKILL) }
+        let folder = lab.folder.path("agent1/data/users/bob")
+        func names() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] }
+        #expect(await eventually(timeout: .seconds(20)) { names().contains { $0.hasPrefix(".upload-") } },
+                "no upload under way: \(upload.stderr)\n\(lab.coordinator.stderr)")
+        lab.coordinator.signal(SIGKILL)
+        _ = await lab.coordinator.waitForExit(timeout: .seconds(10))
+        #expect(await upload.waitForExit(timeout: .seconds(10)) != 0, "the upload was cut: \(upload.stderr)")
+        #expect(await eventually(timeout: .seconds(10)) { names().isEmpty }, "left on the agent: \(names())\n\(lab.agents[0].stderr)")
+        #expect(lab.agents[0].isRunning, "\(lab.agents[0].stderr)")
+
+        let restarted = try RunningProcess(try Tools.coordinator(), ["serve", "--config", lab.folder.path("coordinator.yaml")])
+        try await restarted.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        let contents = try lab.folder.createRandomFile("image.bin", size: 4 << 20)
+        let again = try await lab.ssh("bob", "upload", "b1", "image.bin", stdinPath: lab.folder.path("image.bin"))
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(names().filter { !$0.hasPrefix(".") } == ["image.bin"] && !names().contains { $0.hasPrefix(".upload-") }, "\(names())")
+        #expect(FileManager.default.contents(atPath: folder + "/image.bin") == contents)
+        await restarted.terminate()
+        await lab.stop()
+    }
+
     @Test func boardAtLabOpensTheConsoleForTheHolderAndWatchersReadOnly() async throws {
         let lab = try await LabFixture()
         _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
