@@ -157,6 +157,37 @@ struct FlashTests {
         _ = try await lab.ssh("power", "pc", "off")
     }
 
+    /// The agent is killed (`kill -9`) while the flasher writes the disk, and
+    /// started again in the same place: the job is recorded as interrupted
+    /// (never left "running"), the uploaded image is as it was, and the
+    /// board is flashed again, whole.
+    @Test func anAgentKilledMidFlashRecordsTheJobInterruptedAndTheNextFlashIsWhole() async throws {
+        let lab = try await VirtualLab()
+        let image = try Self.makeImage(at: lab.folder.path("disk.img"))
+        try await lab.upload(path: lab.folder.path("disk.img"), as: "disk.img")
+        let flash = try RunningProcess("nsenter", lab.nsenter(["flash", "pc", "--rootfs", "disk.img"]))
+        defer { flash.signal(SIGKILL) }
+        // The first bytes of the image on the board's disk: the flasher writes.
+        #expect(await eventually(timeout: .seconds(240)) { (try? disk(lab, count: 4096)) == image.prefix(4096) },
+                "the flasher never wrote: \(flash.stdout)\n\(flash.stderr)")
+        let killed = try await lab.restartAgent(after: SIGKILL)
+        #expect(killed.exitCode == nil || killed.exitCode != 0)
+        #expect(await flash.waitForExit(timeout: .seconds(20)) != 0, "the flash session ended with its agent: \(flash.stdout)")
+        #expect(lab.agent.stderr.contains("jobs: a job on pc was running when the agent stopped: recorded as interrupted"),
+                "\(lab.agent.stderr)")
+        let jobs = try await lab.ssh("jobs", "pc", "--json")
+        let job = (try? JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])?.last
+        #expect(job?["kind"] as? String == "flash" && job?["result"] as? String == "interrupted", "\(jobs.stdout)")
+        let stored = try await RunningProcess.run("cmp", [lab.folder.path("disk.img"), lab.folder.path("data/users/user/disk.img")])
+        #expect(stored.exitCode == 0, "the uploaded image is as it was: \(stored)")
+
+        let again = try await lab.ssh("flash", "pc", "--rootfs", "disk.img", timeout: .seconds(300))
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(again.stdout.contains("flash: pc: disk.img written, verified, and the board is up"), "\(again.stdout)")
+        #expect(try disk(lab, count: image.count) == image, "the disk holds the image")
+        _ = try await lab.ssh("power", "pc", "off")
+    }
+
     @Test func aDownloadBrokenHalfWayResumesAndTheImageIsWhole() async throws {
         let lab = try await VirtualLab()
         let image = try Self.makeImage(at: lab.folder.path("disk.img"))
@@ -164,7 +195,7 @@ struct FlashTests {
         // pccut fetches from 10.0.2.2:8081: a relay to the agent's HTTP port,
         // in its network namespace, that resets the first long answer at 8 MiB.
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Tools/cutting_proxy.py").path
-        let proxy = try RunningProcess("nsenter", ["-t", "\(lab.agent.pid)", "-n", "--", "python3", script, "8081", "8080", "\(8 << 20)"])
+        let proxy = try RunningProcess("nsenter", ["-t", "\(lab.network.pid)", "-n", "--", "python3", script, "8081", "8080", "\(8 << 20)"])
         defer { proxy.signal(SIGTERM) }
         try await proxy.waitForLine(containing: "PORT 8081", in: .stdout)
 

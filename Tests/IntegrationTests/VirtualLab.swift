@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionerTesting
+import Synchronization
 
 /// The agent with virtual boards (QEMU, Debian's U-Boot) in a network
 /// namespace of its own: arm64 ones that differ in their U-Boot profiles,
@@ -34,20 +35,25 @@ final class VirtualLab: Sendable {
     }
 
     let folder: TemporaryDirectory
-    let agent: RunningProcess
+    /// Holds the lab's network namespace (loopback up), so that an agent
+    /// started again (`restartAgent`) is in the one its boards reach.
+    let network: RunningProcess
+    private let current: Mutex<RunningProcess>
+    /// The agent serving now.
+    var agent: RunningProcess { current.withLock { $0 } }
 
     init() async throws {
         folder = try TemporaryDirectory(prefix: "netboot")
         let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "user@test", "-f", folder.path("user")])
         guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
         try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
-        let network = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
+        let addresses = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
         func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }") -> String {
             """
               - name: \(name)
                 serial: { device: \(name).console }
                 power: { type: qemu, arch: aarch64, firmware: /usr/lib/u-boot/qemu_arm64/u-boot.bin, memory: 512M }
-                \(network)
+                \(addresses)
                 uboot: \(uboot)
                 jobs: \(jobs)
             """
@@ -88,7 +94,7 @@ final class VirtualLab: Sendable {
               - name: x86
                 serial: { device: x86.console }
                 power: { type: qemu, arch: x86, firmware: /usr/lib/u-boot/qemu-x86/u-boot.rom, memory: 512M }
-                \(network)
+                \(addresses)
                 uboot: { profile: qemu-x86 }
             \(pc("fit", uboot: #"{ profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }"#,
                  flash: "{ target: /dev/vda, flasher: flasher-amd64, timeout: 5m }"))
@@ -104,20 +110,40 @@ final class VirtualLab: Sendable {
             try FileManager.default.createDirectory(atPath: folder.path("data/shared"), withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: flasher, toPath: folder.path("data/shared/flasher-amd64"))
         }
-        let script = #"ip link set lo up && exec "$0" serve --config "$1""#
-        agent = try RunningProcess("unshare", ["-n", "--", "sh", "-c", script, try Tools.agent(), folder.path("agent.yaml")])
+        network = try RunningProcess("unshare", ["-n", "--", "sh", "-c", "ip link set lo up && echo up && exec sleep 2147483647"])
+        try await network.waitForLine(containing: "up", in: .stdout, timeout: .seconds(10))
+        current = Mutex(try await Self.serve(in: network, config: folder.path("agent.yaml")))
+    }
+
+    private static func serve(in network: RunningProcess, config: String) async throws -> RunningProcess {
+        let agent = try RunningProcess("nsenter", ["-t", "\(network.pid)", "-n", "--", try Tools.agent(), "serve", "--config", config])
         try await agent.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        return agent
+    }
+
+    /// Kills the agent with `signal`, waits for it to end, and starts
+    /// another on the same config, folder and network namespace (its
+    /// running boards carry on); returns the one that ended.
+    @discardableResult
+    func restartAgent(after signal: Int32) async throws -> RunningProcess {
+        let old = agent
+        old.signal(signal)
+        _ = await old.waitForExit(timeout: .seconds(20))
+        let new = try await Self.serve(in: network, config: folder.path("agent.yaml"))
+        current.withLock { $0 = new }
+        return old
     }
 
     deinit {
         agent.signal(SIGTERM)
         for pid in processIDs(withArgument: folder.path) where pid != agent.pid { kill(pid, SIGKILL) }
+        network.signal(SIGKILL)
     }
 
     /// `nsenter` arguments that run `ssh … COMMAND` inside the agent's
     /// network namespace (`ssh -tt`, for a terminal, with `terminal`).
     func nsenter(_ command: [String], terminal: Bool = false) -> [String] {
-        ["-t", "\(agent.pid)", "-n", "--", "ssh"] + (terminal ? ["-tt", "-e", "none"] : []) + ["-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
+        ["-t", "\(network.pid)", "-n", "--", "ssh"] + (terminal ? ["-tt", "-e", "none"] : []) + ["-F", "/dev/null", "-p", "2223", "-i", folder.path("user"),
          "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"] + command
     }
