@@ -37,6 +37,7 @@ public final class TFTPServer: Sendable {
     private let onEvent: @Sendable (Event) -> Void
     private let wakeup: WakeupPipe
     private let state = Mutex(State())
+    private let quietRefusals = QuietLog()
 
     /// Binds `address` at once, so a taken port or a missing permission
     /// fails here, at start, with the reason.
@@ -67,7 +68,7 @@ public final class TFTPServer: Sendable {
                 guard let (count, sender) = try packet.withUnsafeMutableBytes({ try socket.receiveFrom(into: $0) }) else { continue }
                 packet.withUnsafeBytes { handle(UnsafeRawBufferPointer(rebasing: $0[..<count]), from: sender) }
             } catch {
-                logger.warning("tftp: \(error)")
+                if let line = quietRefusals.admit("tftp: \(error)") { logger.warning("\(line)") }
             }
         }
     }
@@ -112,7 +113,8 @@ public final class TFTPServer: Sendable {
 
     private func refuse(_ client: SocketAddress, _ filename: String?, _ refusal: TFTPRefusal) {
         let name = filename.map { "'\($0)' " } ?? ""
-        logger.warning("tftp: refused \(name)from \(client): \(refusal.message)")
+        // A flood of bad requests (from spoofed ports) is one line a second.
+        if let line = quietRefusals.admit("tftp: refused \(name)from \(client): \(refusal.message)") { logger.warning("\(line)") }
         try? TFTPPacket.error(refusal.code, refusal.message).withUnsafeBytes { try socket.send($0, to: client) }
         onEvent(.refused(client: client, filename: filename, refusal))
     }

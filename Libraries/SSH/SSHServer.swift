@@ -32,7 +32,7 @@ public final class SSHServer: Sendable {
     public static let maxWaiting = 256
     public static let maxHeld = 1024
     /// When a refusal or an accept error was last logged, and how many since.
-    private let quiet = Mutex<(last: Double, suppressed: Int)>((0, 0))
+    private let quiet = QuietLog()
 
     /// Binds and listens at once: a taken port or an unreadable key fails
     /// here, with the reason.
@@ -129,20 +129,9 @@ public final class SSHServer: Sendable {
         return nil
     }
 
-    /// Logs `message`, but at most one line a second; the lines left out
-    /// are counted in the next.
+    /// Logs `message`, but at most one line a second (QuietLog).
     private func logQuietly(_ handler: any SSHServerHandler, _ message: String) {
-        let now = monotonicSeconds()
-        let suppressed = quiet.withLock { state -> Int? in
-            guard now - state.last >= 1 else {
-                state.suppressed += 1
-                return nil
-            }
-            defer { state = (now, 0) }
-            return state.suppressed
-        }
-        guard let suppressed else { return }
-        handler.log(.warning, message + (suppressed > 0 ? " (and \(suppressed) more like it)" : ""))
+        if let line = quiet.admit(message) { handler.log(.warning, line) }
     }
 
     /// Stops listening and ends every connection (their programs see their

@@ -117,6 +117,29 @@ struct TFTPPathAndModeTests {
         }
     }
 
+    /// A flood of requests that are refused (here 300 for files that do
+    /// not exist, from 30 ports) writes about one log line a second, the
+    /// next one counting those left out, and the server serves on.
+    @Test("a flood of refused requests is logged at most once a second")
+    func refusalsAreLoggedQuietly() async throws {
+        let fixture = try TFTPFixture()
+        try await fixture.withServer { server in
+            let sockets = try (0..<30).map { _ in try UDPTestSocket() }
+            for index in 0..<300 {
+                try sockets[index % sockets.count].send(TFTPWire.readRequest("missing-\(index)", mode: "octet"), toPort: server.port)
+            }
+            for socket in sockets { while try await socket.receive(timeout: .milliseconds(300)) != nil {} }
+            let lines = server.logLines(containing: "tftp: refused")
+            #expect(!lines.isEmpty && lines.count <= 5, "\(lines.count) lines:\n\(server.log)")
+            try await Task.sleep(for: .milliseconds(1100))
+            try sockets[0].send(TFTPWire.readRequest("missing-last", mode: "octet"), toPort: server.port)
+            _ = try await sockets[0].receive(timeout: .seconds(5))
+            #expect(await eventually { server.logLines(containing: "missing-last").first?.contains("more like it)") == true },
+                    "the next line counts the ones left out:\n\(server.log)")
+            try await fixture.expectStillServes(server)
+        }
+    }
+
     /// `count` bytes of CR LF pairs.
     static func crlfBlock(count: Int) -> [UInt8] {
         (0..<count).map { $0 % 2 == 0 ? 0x0d : 0x0a }
