@@ -124,11 +124,13 @@ public struct AgentConfig: Sendable {
     }
 
     /// Board and agent names: what people type after `ssh`, and folder names.
-    static func name(_ value: ConfigValue) throws -> String {
+    /// A name (of the agent, a board) or a tag: lower-case letters, digits,
+    /// `.`, `_`, `-`, not first `.` or `-`, 64 at most.
+    static func name(_ value: ConfigValue, what: String = "name") throws -> String {
         let text = try value.word()
         let allowed = text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
         guard allowed, text.count <= 64, let first = text.utf8.first, first != 0x2e, first != 0x2d else {
-            throw value.error("'\(text)' is not a valid name (lower-case letters, digits, '.', '_', '-'; 64 at most)")
+            throw value.error("'\(text)' is not a valid \(what) (lower-case letters, digits, '.', '_', '-'; 64 at most)")
         }
         return text
     }

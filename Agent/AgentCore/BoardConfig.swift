@@ -15,6 +15,9 @@ public struct BoardConfig: Sendable {
     /// cancelled (`off`), or leave it as the job left it for a look at its
     /// console (`keep`, the default).
     public var powerOffOnJobFailure = false
+    /// `tags`: what `reserve --tag` and `boards --tag` select by (`imx8mp`,
+    /// `emmc`, `lab-a`), in the order given, each once.
+    public var tags: [String] = []
 
     public struct Serial: Sendable {
         /// Prefer `/dev/serial/by-path/…` or `by-id/…`: reopened as named.
@@ -115,6 +118,16 @@ public struct BoardConfig: Sendable {
             let section = try jobsValue.mapping()
             if let value = section.optional("on_failure") { powerOffOnJobFailure = try value.choice(["keep", "off"]) == "off" }
             try section.finish()
+        }
+
+        if let tagsValue = board.optional("tags") {
+            let items = try tagsValue.list()
+            guard items.count <= 32 else { throw tagsValue.error("\(items.count) tags; 32 at most") }
+            for item in items {
+                let tag = try AgentConfig.name(item, what: "tag")
+                guard !tags.contains(tag) else { throw item.error("the tag '\(tag)' is given twice") }
+                tags.append(tag)
+            }
         }
 
         if let flashValue = board.optional("flash") {

@@ -4,11 +4,17 @@ import SystemSupport
 import Wire
 
 extension AgentShell {
-    /// `boards [--json]`: every board with its power state, its state (off,
-    /// u-boot, linux, flashing, netboot, unknown; see `JobSlots.state`) and
-    /// its holder as the coordinator last said (`hold`), or why it is locked.
+    /// `boards [--tag T]… [--json]`: every board with its power state, its
+    /// state (off, u-boot, linux, flashing, netboot, unknown; see
+    /// `JobSlots.state`), its holder as the coordinator last said (`hold`)
+    /// or why it is locked, and its tags.
     func boardsCommand(_ command: BoardsCommand, _ session: ShellSession) throws(ShellError) {
-        let rows = boards.map { board -> BoardReport in
+        session.print(command.output(boardReports()))
+    }
+
+    /// Every board as `boards --json` shows it.
+    func boardReports() -> [BoardReport] {
+        boards.map { board -> BoardReport in
             let name = board.config.name
             let power: PowerState?
             do { power = try board.power.status() } catch { power = nil }
@@ -16,17 +22,7 @@ extension AgentShell {
             return BoardReport(name: name, agent: agentName, online: power != nil, power: (power ?? .unknown).rawValue,
                                state: jobs.state(of: name, power: power), holder: holding?.user,
                                until: holding.map { isoTime($0.until) }, guests: holding?.guests ?? [],
-                               locked: holders.lockReason(of: name))
+                               locked: holders.lockReason(of: name), tags: board.config.tags)
         }
-        if command.json {
-            session.print(Wire.line(rows) + "\n")
-            return
-        }
-        var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL"]]
-        for row in rows {
-            table.append([row.name, agentName, row.online ? "yes" : "no", row.power, row.state,
-                          row.holder ?? (row.locked == nil ? "-" : "(locked)"), row.until ?? "-"])
-        }
-        session.print(TerminalText.table(table))
     }
 }

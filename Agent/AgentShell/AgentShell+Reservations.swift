@@ -19,7 +19,11 @@ extension AgentShell {
 
     func reserveCommand(_ command: ReserveCommand, _ session: ShellSession) throws(ShellError) {
         let service = try reservationService(for: "reserve")
-        try service.reserve(command, board: try board(command.board, for: "reserve").config.name, session)
+        guard let name = command.board else {
+            try service.reserve(command, candidates: boardReports(), session)
+            return
+        }
+        try service.reserve(command, board: try board(name, for: "reserve").config.name, session)
     }
 
     func releaseCommand(_ command: ReleaseCommand, _ session: ShellSession) throws(ShellError) {

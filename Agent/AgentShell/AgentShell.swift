@@ -100,6 +100,7 @@ extension AgentShell: CommandBackend {
         switch command {
         case .boards(let boards): try boardsCommand(boards, session)
         case .reserve(let reserve): try reserveCommand(reserve, session)
+        case .queue(let queue): try reservationService(for: "queue").queueListing(queue, session)
         case .release(let release): try releaseCommand(release, session)
         case .reservations(let reservations): try reservationsCommand(reservations, session)
         case .audit(let audit): try auditCommand(audit, session)

@@ -84,7 +84,8 @@ extension AgentShell {
     func startReservationWatch() throws {
         guard let reservations else { return }
         let service = reservations.service
-        try service.startWatch(boards: { [boards] in boards.map(\.config.name) }) { [boards, logger] name, user in
+        try service.startWatch(boards: { [boards] in boards.map(\.config.name) },
+                               queueBoards: { [self] in boardReports() }) { [boards, logger] name, user in
             guard let board = boards.first(where: { $0.config.name == name }) else { return }
             do {
                 try board.power.powerOff()

@@ -80,6 +80,7 @@ public enum BoardAccess: Sendable, Equatable {
 public enum LabCommand: Sendable {
     case boards(BoardsCommand)
     case reserve(ReserveCommand)
+    case queue(QueueCommand)
     case release(ReleaseCommand)
     case reservations(ReservationsCommand)
     case audit(AuditCommand)
@@ -104,7 +105,7 @@ public enum LabCommand: Sendable {
 
     /// Every command's declaration, in the order `help` lists them.
     public static let declarations: [any CommandArguments.Type] = [
-        BoardsCommand.self, ReserveCommand.self, ReleaseCommand.self, ReservationsCommand.self,
+        BoardsCommand.self, ReserveCommand.self, QueueCommand.self, ReleaseCommand.self, ReservationsCommand.self,
         ConsoleCommand.self, PowerCommand.self, LogCommand.self, UploadCommand.self, FilesCommand.self, RmCommand.self,
         TokenCommand.self, NetbootCommand.self, FlashCommand.self, JobsCommand.self, ConnectCommand.self,
         AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
@@ -144,6 +145,7 @@ public enum LabCommand: Sendable {
         switch type {
         case is BoardsCommand.Type: return try read(arguments, as: BoardsCommand.self, LabCommand.boards)
         case is ReserveCommand.Type: return try read(arguments, as: ReserveCommand.self, LabCommand.reserve)
+        case is QueueCommand.Type: return try read(arguments, as: QueueCommand.self, LabCommand.queue)
         case is ReleaseCommand.Type: return try read(arguments, as: ReleaseCommand.self, LabCommand.release)
         case is ReservationsCommand.Type: return try read(arguments, as: ReservationsCommand.self, LabCommand.reservations)
         case is AuditCommand.Type: return try read(arguments, as: AuditCommand.self, LabCommand.audit)

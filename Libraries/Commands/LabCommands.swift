@@ -1,38 +1,88 @@
 import ArgumentParser
 import ProvisionerCore
 import ShellSupport
+import Wire
 
-/// `boards [--json]`.
+/// `boards [--tag T]… [--json]`.
 public struct BoardsCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "boards", abstract: "Every board: agent, online, power, state, holder, until.",
-        usage: "boards [--json]")
+        commandName: "boards", abstract: "Every board: agent, online, power, state, holder, until, tags.",
+        usage: "boards [--tag T]… [--json]")
 
+    @Option(name: .customLong("tag"), help: ArgumentHelp("Only boards with this tag (again: with all of them).", valueName: "TAG"))
+    public var tags: [String] = []
     @Flag(help: "One line of JSON (docs/json.md).") public var json = false
 
     public init() {}
+
+    /// What the session prints: the boards with every tag asked for, as
+    /// one line of JSON or a table.
+    public func output(_ rows: [BoardReport]) -> String {
+        let selected = rows.filter { row in tags.allSatisfy(row.tags.contains) }
+        if json { return Wire.line(selected) + "\n" }
+        var table = [["NAME", "AGENT", "ONLINE", "POWER", "STATE", "HOLDER", "UNTIL", "TAGS"]]
+        for row in selected {
+            table.append([row.name, row.agent, row.online ? "yes" : "no", row.power, row.state,
+                          row.holder ?? (row.locked == nil ? "-" : "(locked)"), row.until ?? "-",
+                          row.tags.isEmpty ? "-" : row.tags.joined(separator: ",")])
+        }
+        return TerminalText.table(table)
+    }
 }
 
-/// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`.
+/// `reserve BOARD [--for 2h | --until 2026-12-01T18:00]`, or
+/// `reserve --tag T [--tag U]… [--for 2h]`: any free, online board with
+/// every tag.
 public struct ReserveCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
-        commandName: "reserve", abstract: "Reserve a board from now (1 hour by default, 30 days at most); again to extend.",
-        usage: "reserve BOARD [--for 2h | --until 2026-12-01T18:00]")
+        commandName: "reserve",
+        abstract: "Reserve a board from now (1 hour by default, 30 days at most); again to extend. With --tag: any free board with the tags; its name alone on stdout.",
+        usage: "reserve BOARD [--for 2h | --until 2026-12-01T18:00] | reserve --tag T [--tag U]… [--for 2h | --until TIME] [--wait [--timeout 30m]]")
 
-    @Argument(help: .board) public var board: String
+    @Argument(help: ArgumentHelp("The board's name (or give --tag).", valueName: "BOARD")) public var board: String?
+    @Option(name: .customLong("tag"), help: ArgumentHelp("Any free, online board with this tag (again: with all of them).", valueName: "TAG"))
+    public var tags: [String] = []
     @Option(name: .customLong("for"), help: ArgumentHelp("How long (30m, 2h, 1d).", valueName: "DURATION")) public var duration: String?
     @Option(help: ArgumentHelp("Until when (2026-12-01T18:00, local time, or with Z or +01:00).", valueName: "TIME")) public var until: String?
+    @Flag(help: "With --tag: wait in the queue until a board is free (first come, first served).") public var wait = false
+    @Option(help: ArgumentHelp("With --wait: give up after this long (30m); no limit by default.", valueName: "DURATION"))
+    public var timeout: String?
 
     public init() {}
 
     public func check() throws(ShellError) {
         if duration != nil && until != nil { throw Self.usageError("give --for or --until, once") }
+        if board == nil && tags.isEmpty { throw Self.usageError("name a BOARD, or give --tag") }
+        if board != nil && !tags.isEmpty { throw Self.usageError("name a BOARD or give --tag, not both") }
+        if wait && tags.isEmpty { throw Self.usageError("--wait is for --tag") }
+        if timeout != nil && !wait { throw Self.usageError("--timeout is for --wait") }
+        if let timeout, waitLimit == nil { throw Self.usageError("'\(timeout)' is not a duration (e.g. 30m, 2h)") }
+    }
+
+    /// `--timeout` in seconds, bounded (a day at most: a CI job that waits
+    /// longer waits for nothing).
+    public var waitLimit: Double? {
+        guard let timeout, let seconds = parseDuration(timeout), seconds > 0, seconds <= 86400 else { return nil }
+        return seconds
     }
 
     /// The reservation asked for, from `start` (now).
     public func request(at start: Int64) throws(ShellError) -> ReserveRequest {
-        try ReserveRequest(parsing: [board] + option("--for", duration) + option("--until", until), at: start)
+        // ReserveRequest reads a board's name first; with --tag, the first
+        // tag stands in for it (only the end is used).
+        try ReserveRequest(parsing: [board ?? tags[0]] + option("--for", duration) + option("--until", until), at: start)
     }
+}
+
+/// `queue [--json]`.
+public struct QueueCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Who waits for a board with which tags (reserve --tag … --wait), since when, in which position.",
+        usage: "queue [--json]")
+
+    @Flag(help: "One line of JSON (docs/json.md).") public var json = false
+
+    public init() {}
 }
 
 /// `release BOARD [--force]`.

@@ -1,8 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Commands
 import Foundation
 import Logging
 import ProvisionerCore
 import ShellSupport
+import Synchronization
 import SystemSupport
 import Wire
 
@@ -33,6 +37,12 @@ public final class ReservationService: Sendable {
     public let store: ReservationStore
     /// Sessions that live on a reservation, warned and cut as it ends.
     public let watch = ReservationWatch()
+    /// Requests waiting for a board by its tags (`reserve --tag … --wait`).
+    public let queue = ReservationQueue()
+    /// Every board as `boards --json` shows it, for the queue (set by `startWatch`).
+    private let queueBoards = Mutex<(@Sendable () -> [BoardReport])?>(nil)
+    /// One offer of freed boards to the queue at a time.
+    private let offering = Mutex(())
     let calendar: (any ReservationCalendar)?
     let logger: Logger
     /// The current time in Unix seconds (a test may move it).
@@ -61,24 +71,197 @@ public final class ReservationService: Sendable {
     public func reserve(_ command: ReserveCommand, board: String, _ session: ShellSession) throws(ShellError) {
         let start = now()
         let request = try command.request(at: start)
+        switch try attempt(board: board, user: session.identity.user, start: start, end: request.end) {
+        case .reserved(let line): session.print(line + "\n")
+        case .held(let holder): throw Self.heldBy(holder, board: board, start: start)
+        }
+    }
+
+    /// `reserve --tag T… [--for 2h | --until TIME]`: the first of
+    /// `candidates` (every board the caller's side knows, in its order) that
+    /// has every tag, is online, is not locked and nobody holds for that
+    /// time, the caller included (a second `reserve --tag` is a second
+    /// board). Its name alone goes to stdout, for
+    /// `board=$(ssh lab reserve --tag T)`; what was reserved, to stderr.
+    public func reserve(_ command: ReserveCommand, candidates: [BoardReport], _ session: ShellSession) throws(ShellError) {
+        let wanted = command.tags.joined(separator: ", ")
+        let tagged = candidates.filter { row in command.tags.allSatisfy(row.tags.contains) }
+        guard !tagged.isEmpty else { throw .failure("reserve: no board has the tags \(wanted)") }
+        let start = now()
+        let request = try command.request(at: start)
         let user = session.identity.user
+        var taken: [(board: String, holder: Reservation)] = []
+        for row in tagged where row.online && row.locked == nil {
+            let current: Reservation?
+            do { current = try store.current(board: row.name, at: start) } catch { throw .failure("reserve: the reservation store failed: \(error)") }
+            if let current {
+                taken.append((row.name, current))
+                continue
+            }
+            switch try attempt(board: row.name, user: user, start: start, end: request.end) {
+            case .reserved(let line):
+                session.print(row.name + "\n")
+                session.printError(line)
+                return
+            case .held(let holder): taken.append((row.name, holder))
+            }
+        }
+        if command.wait {
+            try waitInQueue(command, request: request, start: start, session)
+            return
+        }
+        guard let first = taken.min(by: { $0.holder.end < $1.holder.end }) else {
+            throw .failure("reserve: no board with the tags \(wanted) is online and unlocked (\(tagged.map(\.name).joined(separator: ", ")))")
+        }
+        throw .failure("reserve: every board with the tags \(wanted) is taken; the first to be free is \(first.board), "
+                       + "held by \(first.holder.user) until \(TimeText.format(first.holder.end))")
+    }
+
+    /// `reserve --tag … --wait`: joins the queue and waits, saying its
+    /// position on stderr whenever it changes, until a board is allocated
+    /// (its name alone on stdout), `--timeout` passes (exit 1), or the
+    /// client goes or types Ctrl-C (it leaves the queue; a board allocated
+    /// in that moment is given back).
+    func waitInQueue(_ command: ReserveCommand, request: ReserveRequest, start: Int64, _ session: ShellSession) throws(ShellError) {
+        let wanted = command.tags.joined(separator: ", ")
+        let user = session.identity.user
+        let waiter = queue.join(user: user, tags: command.tags, since: start,
+                                length: command.until == nil ? request.end - start : nil, until: command.until == nil ? nil : request.end)
+        logger.notice("queue: \(user) waits for a board with the tags \(wanted)")
+        let deadline = command.waitLimit.map { monotonicSeconds() + $0 }
+        var shown: Int?
+        var inputEnded = false
+        offerFreedBoards()
+        while true {
+            if let allocation = queue.takeAllocation(waiter.id) {
+                session.print(allocation.board + "\n")
+                session.printError(allocation.line)
+                return
+            }
+            if let position = queue.position(of: waiter.id), position != shown {
+                session.printError("reserve: waiting for a board with the tags \(wanted): number \(position) in the queue")
+                shown = position
+            }
+            if let deadline, monotonicSeconds() >= deadline {
+                leaveQueue(waiter, "timed out")
+                throw .failure("reserve: no board with the tags \(wanted) came free within \(command.timeout ?? "")")
+            }
+            if inputEnded {
+                // EOF on stdin (a script's `< /dev/null`) is no reason to leave; a closed session is.
+                if session.streams.isClosed {
+                    leaveQueue(waiter, "its session ended")
+                    throw .failure(session.cutMessage ?? "reserve: left the queue")
+                }
+                usleep(50_000)
+                continue
+            }
+            switch session.read(timeout: 0.05) {
+            case .end:
+                inputEnded = true
+            case .bytes(let bytes) where session.isTerminal && (bytes.contains(0x03) || bytes.contains(0x04)):
+                leaveQueue(waiter, "interrupted")
+                throw .failure("reserve: left the queue")
+            case .bytes, .timeout:
+                break
+            }
+        }
+    }
+
+    /// Takes a waiter out of the queue; a board allocated to it meanwhile
+    /// is released again (and offered to the next).
+    func leaveQueue(_ waiter: ReservationQueue.Waiter, _ why: String) {
+        logger.notice("queue: \(waiter.user) left the queue (\(why))")
+        guard let board = queue.leave(waiter.id) else { return }
+        do {
+            if let current = try store.current(board: board, at: now()), current.user == waiter.user {
+                if let calendar, calendar.manages(board: board) {
+                    try? calendar.release(current, at: now())
+                } else {
+                    try store.end(current, at: now())
+                }
+                changed(board)
+                record(waiter.user, "release", board: board, "allocated as its session left the queue")
+            }
+        } catch {
+            logger.error("queue: cannot give back \(board), allocated to \(waiter.user) as it left: \(error)")
+        }
+        offerFreedBoards()
+    }
+
+    /// Offers the free, online, unlocked boards to the waiters, first come
+    /// first served: each waiter in order gets the first such board with
+    /// its tags. After a release, at every watch pass (a reservation that
+    /// ended, a board that came online), and as a waiter joins.
+    public func offerFreedBoards() {
+        guard !queue.isEmpty, let boards = queueBoards.withLock({ $0 }) else { return }
+        offering.withLock { _ in
+            let rows = boards()
+            let time = now()
+            let current: [String: Reservation]
+            do { current = try store.currentByBoard(at: time) } catch {
+                logger.error("queue: the reservation store failed: \(error)")
+                return
+            }
+            var offered = Set(current.keys)
+            for waiter in queue.waiting {
+                for row in rows where row.online && row.locked == nil && !offered.contains(row.name) && waiter.tags.allSatisfy(row.tags.contains) {
+                    offered.insert(row.name)
+                    let attempt: Attempt
+                    do { attempt = try self.attempt(board: row.name, user: waiter.user, start: time, end: waiter.end(allocatedAt: time)) } catch {
+                        logger.warning("queue: \(row.name) for \(waiter.user): \(error)")
+                        continue
+                    }
+                    guard case .reserved(let line) = attempt else { continue }
+                    queue.allocate(waiter.id, board: row.name, line: line)
+                    logger.notice("queue: \(row.name) goes to \(waiter.user), waiting since \(TimeText.format(waiter.since))")
+                    break
+                }
+            }
+        }
+    }
+
+    /// `queue [--json]`: who waits for which tags, since when, in which position.
+    public func queueListing(_ command: QueueCommand, _ session: ShellSession) {
+        let rows = queue.waiting.enumerated().map { index, waiter in
+            QueueReport(position: index + 1, user: waiter.user, tags: waiter.tags, since: TimeText.format(waiter.since))
+        }
+        if command.json {
+            session.print(Wire.line(rows) + "\n")
+            return
+        }
+        var table = [["POSITION", "USER", "TAGS", "SINCE"]]
+        for row in rows { table.append(["\(row.position)", row.user, row.tags.joined(separator: ","), row.since]) }
+        session.print(rows.isEmpty ? "nobody is waiting\n" : TerminalText.table(table))
+    }
+
+    /// What one reservation attempt came to.
+    enum Attempt {
+        /// Made: the line that says so.
+        case reserved(String)
+        /// Someone holds the board for part of that time.
+        case held(Reservation)
+    }
+
+    /// Reserves `board` for `user` from `start` to `end`, in its calendar if
+    /// one books it, else in the store; audited and logged when made.
+    func attempt(board: String, user: String, start: Int64, end: Int64) throws(ShellError) -> Attempt {
         let reservation: Reservation
         var note = ""
         if let calendar, calendar.manages(board: board) {
             do throws(CalendarReservationError) {
-                reservation = try calendar.reserve(board: board, user: user, start: start, end: request.end)
+                reservation = try calendar.reserve(board: board, user: user, start: start, end: end)
             } catch {
                 switch error {
-                case .conflict(let holder): throw Self.heldBy(holder, board: board, start: start)
+                case .conflict(let holder): return .held(holder)
                 case .failed(let message): throw .failure("reserve: \(message)")
                 }
             }
             note = " (calendar event \(reservation.source ?? "?"))"
         } else {
             do {
-                reservation = try store.reserve(board: board, user: user, start: start, end: request.end)
+                reservation = try store.reserve(board: board, user: user, start: start, end: end)
             } catch ReservationRefusal.conflict(let holder) {
-                throw Self.heldBy(holder, board: board, start: start)
+                return .held(holder)
             } catch {
                 throw .failure("reserve: the reservation store failed: \(error)")
             }
@@ -87,7 +270,7 @@ public final class ReservationService: Sendable {
         changed(board)
         record(user, "reserve", board: board, "until \(TimeText.format(reservation.end))" + note)
         logger.notice("reserve: \(user) holds \(board) until \(TimeText.format(reservation.end))\(note.isEmpty ? "" : " (calendar)")")
-        session.print("\(board): reserved by \(user) until \(TimeText.format(reservation.end))\(note.isEmpty ? "" : " (in its calendar)")\n")
+        return .reserved("\(board): reserved by \(user) until \(TimeText.format(reservation.end))\(note.isEmpty ? "" : " (in its calendar)")")
     }
 
     /// The refusal of a reservation that overlaps `holder`'s.
@@ -125,6 +308,7 @@ public final class ReservationService: Sendable {
         record(user, forced ? "release-forced" : "release", board: board, forced ? "held by \(current.user)" : nil)
         logger.notice("release: \(user) released \(board)\(forced ? " (held by \(current.user), forced)" : "")")
         session.print("\(board): released\(forced ? " (was held by \(current.user))" : "")\n")
+        offerFreedBoards()
     }
 
     /// `reservations [--json]`: current and coming reservations.
@@ -159,10 +343,15 @@ public final class ReservationService: Sendable {
     /// a reservation are warned and cut, and each of `boards()` whose
     /// reservation ended with nobody after it is given to `powerOff` with
     /// its last holder (`poweredOff` then writes its audit line).
+    /// `queueBoards` gives every board as `boards --json` shows it, for the
+    /// queue, which is offered the free ones at every pass.
     public func startWatch(interval: Double = 1, boards: @escaping @Sendable () -> [String],
+                           queueBoards: (@Sendable () -> [BoardReport])? = nil,
                            powerOff: @escaping @Sendable (_ board: String, _ user: String) -> Void) throws {
+        self.queueBoards.withLock { $0 = queueBoards }
         try watch.start(interval: interval) { [self] in
             for (board, user) in pass(boards: boards()) { powerOff(board, user) }
+            offerFreedBoards()
         }
     }
 

@@ -20,9 +20,12 @@ public struct BoardReport: Codable, Sendable, Equatable {
     /// is no user, an agent waiting for its coordinator's first `hold`);
     /// nil when it is free or held. Added in version 1; older agents lack it.
     public var locked: String?
+    /// The board's tags (agent.yaml `tags`), for `reserve --tag` and
+    /// `boards --tag`. Added in version 1; older agents lack it.
+    public var tags: [String]
 
     public init(name: String, agent: String, online: Bool, power: String, state: String,
-                holder: String? = nil, until: String? = nil, guests: [String] = [], locked: String? = nil) {
+                holder: String? = nil, until: String? = nil, guests: [String] = [], locked: String? = nil, tags: [String] = []) {
         self.name = name
         self.agent = agent
         self.online = online
@@ -32,10 +35,11 @@ public struct BoardReport: Codable, Sendable, Equatable {
         self.until = until
         self.guests = guests
         self.locked = locked
+        self.tags = tags
     }
 
     enum CodingKeys: String, CodingKey {
-        case version = "v", name, agent, online, power, state, holder, until, guests, locked
+        case version = "v", name, agent, online, power, state, holder, until, guests, locked, tags
     }
 
     /// Reads what an agent of this version or the one before wrote: only
@@ -52,6 +56,7 @@ public struct BoardReport: Codable, Sendable, Equatable {
         until = try row.decodeIfPresent(String.self, forKey: .until)
         guests = try row.decodeIfPresent([String].self, forKey: .guests) ?? []
         locked = try row.decodeIfPresent(String.self, forKey: .locked)
+        tags = try row.decodeIfPresent([String].self, forKey: .tags) ?? []
     }
 
     /// Every key, `null` where there is no value (scripts read them by key).
@@ -67,5 +72,6 @@ public struct BoardReport: Codable, Sendable, Equatable {
         try row.encode(until, forKey: .until)
         try row.encode(guests, forKey: .guests)
         try row.encode(locked, forKey: .locked)
+        try row.encode(tags, forKey: .tags)
     }
 }

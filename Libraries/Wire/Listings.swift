@@ -91,3 +91,41 @@ public struct AuditReport: Codable, Sendable, Equatable {
         try row.encode(detail, forKey: .detail)
     }
 }
+
+/// One request waiting in the queue as `queue --json` shows it (docs/json.md).
+public struct QueueReport: Codable, Sendable, Equatable {
+    /// 1 is served first.
+    public var position: Int
+    public var user: String
+    /// The board must have every one.
+    public var tags: [String]
+    /// ISO time it joined.
+    public var since: String
+
+    public init(position: Int, user: String, tags: [String], since: String) {
+        self.position = position
+        self.user = user
+        self.tags = tags
+        self.since = since
+    }
+
+    enum CodingKeys: String, CodingKey { case version = "v", position, user, tags, since }
+
+    public init(from decoder: any Decoder) throws {
+        let row = try decoder.container(keyedBy: CodingKeys.self)
+        _ = try row.wireVersion(.version)
+        position = try row.decode(Int.self, forKey: .position)
+        user = try row.decode(String.self, forKey: .user)
+        tags = try row.decodeIfPresent([String].self, forKey: .tags) ?? []
+        since = try row.decode(String.self, forKey: .since)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var row = encoder.container(keyedBy: CodingKeys.self)
+        try row.encode(Wire.version, forKey: .version)
+        try row.encode(position, forKey: .position)
+        try row.encode(user, forKey: .user)
+        try row.encode(tags, forKey: .tags)
+        try row.encode(since, forKey: .since)
+    }
+}

@@ -103,6 +103,21 @@ struct AgentConfigRefusalTests {
         #expect(config.boards.first?.name == name)
     }
 
+    @Test func tagsAreKeptInTheirOrder() throws {
+        let config = try AgentConfig(text: replacing(11, with: "  - name: board1\n    tags: [imx8mp, emmc, lab-a]"), file: file)
+        #expect(config.boards.first?.tags == ["imx8mp", "emmc", "lab-a"])
+        #expect(config.boards.last?.tags == [])
+    }
+
+    @Test func badTags() {
+        #expect(refusal(replacing(11, with: "  - name: board1\n    tags: [imx8mp, \"i.MX 8\"]"), line: 12, naming: "boards[0].tags[1]")
+            == "\(file):12: boards[0].tags[1]: 'i.MX 8' is not a valid tag (lower-case letters, digits, '.', '_', '-'; 64 at most)")
+        #expect(refusal(replacing(11, with: "  - name: board1\n    tags: [emmc, emmc]"), line: 12, naming: "boards[0].tags[1]")
+            == "\(file):12: boards[0].tags[1]: the tag 'emmc' is given twice")
+        #expect(refusal(replacing(11, with: "  - name: board1\n    tags: emmc"), line: 12, naming: "boards[0].tags")
+            != nil)
+    }
+
     @Test func badBaudRate() {
         #expect(refusal(replacing(12, with: "    serial: { device: /dev/ttyUSB0, baud: 12345 }"), line: 12, naming: "boards[0].serial.baud")
             == "\(file):12: boards[0].serial.baud: 12345 is not a baud rate the serial driver knows (e.g. 115200, 1500000)")

@@ -107,6 +107,66 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// Each agent's tags reach the coordinator's `boards`; `--tag` selects
+    /// the boards with all the tags given, across agents.
+    @Test func boardsByTagAcrossAgents() async throws {
+        let lab = try await LabFixture()
+        let rows = try await lab.waitForBoards { $0.count == 2 }
+        #expect(rows.map { $0["tags"] as? [String] ?? [] } == [["arm", "emmc", "bench-1"], ["arm", "bench-2"]], "\(rows)")
+        func names(_ tags: String...) async throws -> [String] {
+            let result = try await lab.ssh("alice", ["boards", "--json"] + tags.flatMap { ["--tag", $0] })
+            #expect(result.exitCode == 0, "\(result)")
+            let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+            return (rows ?? []).compactMap { $0["name"] as? String }
+        }
+        #expect(try await names("arm") == ["b1", "b2"])
+        #expect(try await names("arm", "emmc") == ["b1"])
+        #expect(try await names("bench-2") == ["b2"])
+        #expect(try await names("emmc", "bench-2") == [])
+        let table = try await lab.ssh("alice", "boards", "--tag", "emmc")
+        let lines = table.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasSuffix("TAGS") && lines[1].hasSuffix("arm,emmc,bench-1"), "\(table.stdout)")
+        await lab.stop()
+    }
+
+    /// `reserve --tag` through the coordinator picks among every agent's
+    /// boards, and never one whose agent is offline (labgrid #1477).
+    @Test func reserveByTagAndItsQueueNeverTakeAnOfflineBoard() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        lab.agents[0].signal(SIGKILL)
+        _ = try await lab.waitForBoards(timeout: .seconds(30)) { rows in rows.first { $0["name"] as? String == "b1" }?["online"] as? Bool == false }
+        let alice = try await lab.ssh("alice", "reserve", "--tag", "arm", "--for", "1h")
+        #expect(alice.exitCode == 0 && alice.stdout == "b2\n", "b1 is offline: \(alice)")
+        let bob = try await lab.ssh("bob", "reserve", "--tag", "arm")
+        #expect(bob.exitCode == 1, "\(bob)")
+        #expect(bob.stderr.hasPrefix("reserve: every board with the tags arm is taken; the first to be free is b2, held by alice until "),
+                "\(bob.stderr)")
+        let emmc = try await lab.ssh("bob", "reserve", "--tag", "emmc")
+        #expect(emmc.exitCode == 1 && emmc.stderr == "reserve: no board with the tags emmc is online and unlocked (b1)\n", "\(emmc)")
+        let reservations = try await lab.ssh("alice", "reservations")
+        #expect(!reservations.stdout.contains("b1"), "\(reservations.stdout)")
+
+        // bob waits for any arm board: b1 stays offline and is never his;
+        // alice's release of b2 is. A waiter for emmc gets b1 as its agent
+        // comes back.
+        let waiter = try RunningProcess("ssh", lab.sshArguments(as: "bob") + ["reserve", "--tag", "arm", "--wait"])
+        defer { waiter.signal(SIGKILL) }
+        try await waiter.waitForLine(containing: "number 1 in the queue")
+        try await Task.sleep(for: .seconds(2))
+        #expect(waiter.isRunning, "\(waiter.stdout) \(waiter.stderr)")
+        #expect(try await lab.ssh("alice", "release", "b2").exitCode == 0)
+        #expect(await waiter.waitForExit(timeout: .seconds(5)) == 0 && waiter.stdout == "b2\n", "\(waiter.stdout) \(waiter.stderr)")
+        let emmcWaiter = try RunningProcess("ssh", lab.sshArguments(as: "alice") + ["reserve", "--tag", "emmc", "--wait"])
+        defer { emmcWaiter.signal(SIGKILL) }
+        try await emmcWaiter.waitForLine(containing: "number 1 in the queue")
+        let agent1 = try await lab.startAgent(1)
+        #expect(await emmcWaiter.waitForExit(timeout: .seconds(10)) == 0 && emmcWaiter.stdout == "b1\n",
+                "\(emmcWaiter.stdout) \(emmcWaiter.stderr)")
+        await agent1.terminate()
+        await lab.stop()
+    }
+
     /// The coordinator is killed (`kill -9`) in the middle of an upload it
     /// relays: the agent sees its connection go, and nothing of the upload
     /// is left on it, under its name or as a temp file; a coordinator

@@ -73,6 +73,7 @@ final class LabFixture: Sendable {
                   - name: b\(index)
                 \(board)
                     network: { board_ip: 127.0.0.1, server_ip: 127.0.0.1 }
+                    tags: [\(index == 1 ? "arm, emmc" : "arm"), bench-\(index)]
 
                 """)
         }

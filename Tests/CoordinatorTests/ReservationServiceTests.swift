@@ -25,7 +25,7 @@ struct ReservationServiceTests {
         let session = ShellSession(streams: streams, identity: ShellIdentity(user: user, admin: admin))
         do throws(ShellError) {
             switch try LabCommand.parse(words, for: .coordinator) {
-            case .reserve(let command): try service.reserve(command, board: command.board, session)
+            case .reserve(let command): try service.reserve(command, board: command.board ?? "", session)
             case .release(let command): try service.release(command, board: command.board, session)
             case .reservations(let command): try service.reservations(command, session)
             case .audit(let command): try service.auditLog(command, session)

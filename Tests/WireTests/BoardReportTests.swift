@@ -9,8 +9,9 @@ struct BoardReportTests {
         let row = BoardReport(name: "b1", agent: "bench", online: true, power: "off", state: "off")
         let line = Wire.line([row])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]]).first
-        #expect(Set(object?.keys.map { $0 } ?? []) == ["v", "name", "agent", "online", "power", "state", "holder", "until", "guests", "locked"])
+        #expect(Set(object?.keys.map { $0 } ?? []) == ["v", "name", "agent", "online", "power", "state", "holder", "until", "guests", "locked", "tags"])
         #expect(object?["v"] as? Int == 1)
+        #expect(object?["tags"] as? [String] == [], "no tags is an empty list, not null")
         #expect(object?["holder"] is NSNull)
         #expect(object?["locked"] is NSNull)
         #expect(!line.contains("\n"))

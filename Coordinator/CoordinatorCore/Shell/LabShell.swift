@@ -46,7 +46,8 @@ public final class LabShell: Sendable {
     /// Starts the reservation watch: sessions warned and cut, boards powered
     /// off when their reservation ends.
     public func startWatch(interval: Double = 1) throws {
-        try reservations.startWatch(interval: interval, boards: { [registry] in registry.boards().map(\.name) }) { [self] board, user in
+        try reservations.startWatch(interval: interval, boards: { [registry] in registry.boards().map(\.name) },
+                                    queueBoards: { [self] in (try? boardReports(for: "queue")) ?? [] }) { [self] board, user in
             powerOff(board, after: user)
         }
     }
@@ -129,7 +130,13 @@ extension LabShell: CommandBackend {
     public func run(_ command: LabCommand, in session: ShellSession) throws(ShellError) -> Int32 {
         switch command {
         case .boards(let boards): try boardsCommand(boards, session)
-        case .reserve(let reserve): try reservations.reserve(reserve, board: try board(reserve.board, for: "reserve").name, session)
+        case .reserve(let reserve):
+            if let name = reserve.board {
+                try reservations.reserve(reserve, board: try board(name, for: "reserve").name, session)
+            } else {
+                try reservations.reserve(reserve, candidates: try boardReports(for: "reserve"), session)
+            }
+        case .queue(let queue): reservations.queueListing(queue, session)
         case .release(let release): try reservations.release(release, board: release.board, session)
         case .reservations(let list): try reservations.reservations(list, session)
         case .audit(let audit): try reservations.auditLog(audit, session)
