@@ -38,6 +38,17 @@ public struct UBootProfile: Sendable {
     /// Steps that load and boot in place of the built-in `tftpboot` and boot
     /// command (`netboot:` in the profile); nil: the built-in ones.
     public var netbootSteps: [Step]?
+    /// How `run` reaches the booted system's shell (`linux:` in the profile).
+    public var linux = Linux()
+
+    /// The booted Linux's console: who logs in at a `login:` prompt, with
+    /// the password in `password_file` (read when `run` needs it, never
+    /// kept), and the shell prompt's end (default: `# ` or `$ `).
+    public struct Linux: Sendable, Equatable {
+        public var login = "root"
+        public var passwordFile: String?
+        public var prompt: String?
+    }
 
     /// One scripted step: type `send` (placeholders `{kernel}`, `{initrd}`,
     /// `{dtb}` become the job's TFTP names, `{bootargs}` its arguments), then
@@ -153,6 +164,17 @@ public struct UBootProfile: Sendable {
         }
         if let fail = section.optional("fail") { self.fail = try fail.strings() }
         if let steps = section.optional("netboot") { netbootSteps = try steps.list().map(Self.step) }
+        if let linuxValue = section.optional("linux") {
+            let map = try linuxValue.mapping()
+            if let login = map.optional("login") { linux.login = try login.word() }
+            linux.passwordFile = try map.optional("password_file")?.filePath()
+            if let prompt = map.optional("prompt") {
+                let text = try prompt.string()
+                guard !text.isEmpty, text.utf8.count <= 64 else { throw prompt.error("the prompt's end must be 1 to 64 bytes") }
+                linux.prompt = text
+            }
+            try map.finish()
+        }
         try section.finish()
     }
 }

@@ -109,7 +109,7 @@ extension AgentShell: CommandBackend {
         case .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }
-            try run(boardCommand, command, session)
+            return try run(boardCommand, command, session)
         }
         return ExitStatus.success.rawValue
     }
@@ -117,12 +117,13 @@ extension AgentShell: CommandBackend {
     /// A board command: its board and the policy's answer, once; then the
     /// command, as a session that lives on the caller's reservation when it
     /// changes the board; then, on a lone agent, the audit line.
-    private func run(_ boardCommand: any BoardCommand, _ command: LabCommand, _ session: ShellSession) throws(ShellError) {
+    private func run(_ boardCommand: any BoardCommand, _ command: LabCommand, _ session: ShellSession) throws(ShellError) -> Int32 {
         let name = type(of: boardCommand).name
         let board = try board(boardCommand.board, for: name)
         let grant = try decide(boardCommand, session.identity)
         let lives = boardCommand.access != .anyone && grant != .watching
         let isConsole = if case .console = command { true } else { false }
+        var status = ExitStatus.success.rawValue
         try livingOnReservation(lives ? board.config.name : nil, session, grant: grant, cutsOnChange: !isConsole) { () throws(ShellError) in
             switch command {
             case .power(let power): try powerCommand(power, board, session)
@@ -136,11 +137,13 @@ extension AgentShell: CommandBackend {
             case .netboot(let netboot): try netbootCommand(netboot, board, session)
             case .flash(let flash): try flashCommand(flash, board, session)
             case .jobs(let jobs): try jobsCommand(jobs, board, session)
+            case .run(let run): status = try runCommand(run, board, session)
             default: break
             }
         }
         if let reservations, let (action, detail) = boardCommand.audit {
             reservations.service.record(session.identity.user, action, board: board.config.name, detail)
         }
+        return status
     }
 }

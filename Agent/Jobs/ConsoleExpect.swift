@@ -45,6 +45,18 @@ public final class ConsoleExpect: @unchecked Sendable {
         condition.locked { buffer.removeAll() }
     }
 
+    /// Takes the output received so far but its last `keep` bytes (the
+    /// start of a pattern still arriving), for a caller that passes output
+    /// on as it comes.
+    public func takeOutput(keepingLast keep: Int) -> [UInt8] {
+        condition.locked {
+            guard buffer.count > keep else { return [] }
+            let taken = Array(buffer[..<(buffer.count - keep)])
+            buffer.removeFirst(buffer.count - keep)
+            return taken
+        }
+    }
+
     /// Types `text` on the line.
     public func send(_ text: String) throws(ExpectFailure) {
         guard let session else { throw ExpectFailure(reason: "the console session was closed", recentLines: recentLines) }
@@ -107,7 +119,7 @@ public final class ConsoleExpect: @unchecked Sendable {
             let now = monotonicSeconds()
             guard now < deadline else {
                 let expected = patterns.map(\.description).joined(separator: " or ")
-                throw ExpectFailure(reason: "\(expected) did not come within \(seconds(timeout))", recentLines: recent.lines)
+                throw ExpectFailure(reason: "\(expected) did not come within \(seconds(timeout))", recentLines: recent.lines, timedOut: true)
             }
             _ = condition.wait(until: Date(timeIntervalSinceNow: min(0.1, deadline - now)))
         }
@@ -155,6 +167,8 @@ public struct ExpectFailure: Error, CustomStringConvertible, Sendable {
     public var reason: String
     public var recentLines: [String]
     public var cancelled = false
+    /// The pattern did not come in time (the console carried on).
+    public var timedOut = false
 
     public var description: String { reason }
 }

@@ -23,7 +23,13 @@ public final class JobSlots: Sendable {
     /// left it at, or unknown (a person may have typed anything since).
     public func state(of board: String, power: PowerState?) -> String {
         if power == .off { return "off" }
-        if let holder = holder(of: board) { return holder.kind == "flash" ? "flashing" : holder.kind }
+        if let holder = holder(of: board) {
+            switch holder.kind {
+            case "flash": return "flashing"
+            case "run": return "linux"  // a command in its shell: it is up
+            default: return holder.kind
+            }
+        }
         return states.withLock { $0[board] } ?? "unknown"
     }
 

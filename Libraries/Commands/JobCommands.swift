@@ -102,3 +102,45 @@ public struct JobsCommand: BoardCommand {
     public var words: [String] { ["jobs", board] + flag("--json", json) }
     public var access: BoardAccess { .anyone }
 }
+
+/// `run BOARD [--timeout 5m] -- CMD…`: one command in the booted board's
+/// Linux shell over its console; its output and exit status are the
+/// session's (124 on timeout).
+public struct RunCommand: BoardCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run CMD in the booted board's shell over its console; its output and exit status are yours (124: timed out).",
+        usage: "run BOARD [--timeout 5m] -- CMD…",
+        discussion: "Logs in at a login: prompt (uboot.linux in agent.yaml), sends Ctrl-C to a shell that is busy, and frames CMD so that echo and prompts stay out of the output. CMD runs in a subshell: `exit 7` gives 7.")
+
+    @Argument(help: .board) public var board: String
+    @Option(help: ArgumentHelp("Give up after this long (default 5m; the output so far, exit 124).", valueName: "DURATION"))
+    public var timeout: String?
+    @Flag(help: .force) public var force = false
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command, after --.", valueName: "CMD")) public var command: [String] = []
+
+    public init() {}
+
+    /// `--timeout` in seconds (checked: up to a day).
+    public var timeoutSeconds: Double { timeout.flatMap(parseDuration) ?? 300 }
+
+    /// CMD as the board's shell reads it: the words joined by spaces, as
+    /// ssh joins its own (quote once more what must stay one word).
+    public var commandLine: String { command.joined(separator: " ") }
+
+    public func check() throws(ShellError) {
+        guard !command.isEmpty else { throw Self.usageError("give the command after --") }
+        guard commandLine.utf8.count <= 4000 else { throw Self.usageError("the command is longer than 4000 bytes") }
+        if let timeout {
+            guard let value = parseDuration(timeout), value > 0, value <= 86400 else {
+                throw Self.usageError("--timeout '\(timeout)' is not a duration up to a day (e.g. 90s, 5m)")
+            }
+        }
+    }
+
+    public var words: [String] { ["run", board] + option("--timeout", timeout) + flag("--force", force) + ["--"] + command }
+    public var access: BoardAccess { .holder }
+    public var audit: (action: String, detail: String?)? { ("run", String(commandLine.prefix(200))) }
+    /// Ctrl-C stops the command.
+    public var readsInput: Bool { true }
+}

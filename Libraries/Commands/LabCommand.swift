@@ -81,6 +81,7 @@ public enum LabCommand: Sendable {
     case boards(BoardsCommand)
     case reserve(ReserveCommand)
     case queue(QueueCommand)
+    case run(RunCommand)
     case release(ReleaseCommand)
     case reservations(ReservationsCommand)
     case audit(AuditCommand)
@@ -107,7 +108,7 @@ public enum LabCommand: Sendable {
     public static let declarations: [any CommandArguments.Type] = [
         BoardsCommand.self, ReserveCommand.self, QueueCommand.self, ReleaseCommand.self, ReservationsCommand.self,
         ConsoleCommand.self, PowerCommand.self, LogCommand.self, UploadCommand.self, FilesCommand.self, RmCommand.self,
-        TokenCommand.self, NetbootCommand.self, FlashCommand.self, JobsCommand.self, ConnectCommand.self,
+        TokenCommand.self, NetbootCommand.self, FlashCommand.self, RunCommand.self, JobsCommand.self, ConnectCommand.self,
         AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
     ]
 
@@ -125,6 +126,7 @@ public enum LabCommand: Sendable {
         case .netboot(let command): command
         case .flash(let command): command
         case .jobs(let command): command
+        case .run(let command): command
         default: nil
         }
     }
@@ -146,6 +148,7 @@ public enum LabCommand: Sendable {
         case is BoardsCommand.Type: return try read(arguments, as: BoardsCommand.self, LabCommand.boards)
         case is ReserveCommand.Type: return try read(arguments, as: ReserveCommand.self, LabCommand.reserve)
         case is QueueCommand.Type: return try read(arguments, as: QueueCommand.self, LabCommand.queue)
+        case is RunCommand.Type: return try read(arguments, as: RunCommand.self, LabCommand.run)
         case is ReleaseCommand.Type: return try read(arguments, as: ReleaseCommand.self, LabCommand.release)
         case is ReservationsCommand.Type: return try read(arguments, as: ReservationsCommand.self, LabCommand.reservations)
         case is AuditCommand.Type: return try read(arguments, as: AuditCommand.self, LabCommand.audit)

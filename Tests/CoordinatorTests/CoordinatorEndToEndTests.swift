@@ -167,6 +167,29 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// `run` through the coordinator: routed to the board's agent, its
+    /// output and the command's own exit status come back; holder only.
+    @Test func runThroughTheCoordinatorPassesTheExitStatusOn() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        // A shell on the board's end of bench-1's serial line, set up as a
+        // console is (Enter is CR: icrnl).
+        let board = lab.folder.path("agent1/tty-board")
+        let shell = try RunningProcess("setsid", ["sh", "-c", "stty sane <'\(board)'; exec sh -i <'\(board)' >'\(board)' 2>&1"],
+                                       environment: ["PS1": "# ", "PATH": "/usr/bin:/bin"])
+        defer { shell.signal(SIGKILL) }
+        #expect(try await lab.ssh("alice", "reserve", "b1").exitCode == 0)
+        _ = try await lab.waitForBoards { $0.first { $0["name"] as? String == "b1" }?["holder"] as? String == "alice" }
+        let off = try await lab.ssh("alice", "run", "b1", "--", "true")
+        #expect(off.exitCode == 1 && off.stderr == "run: b1 is off\n", "\(off)")
+        #expect(try await lab.ssh("alice", "power", "b1", "on").exitCode == 0)
+        let result = try await lab.ssh("alice", "run", "b1", "--", "echo", "hi;", "exit", "5")
+        #expect(result.exitCode == 5 && result.stdout == "hi\n", "\(result)")
+        let bob = try await lab.ssh("bob", "run", "b1", "--", "true")
+        #expect(bob.exitCode == 3, "\(bob)")
+        await lab.stop()
+    }
+
     /// The coordinator is killed (`kill -9`) in the middle of an upload it
     /// relays: the agent sees its connection go, and nothing of the upload
     /// is left on it, under its name or as a temp file; a coordinator
