@@ -29,7 +29,9 @@ public struct LinuxShellRun {
                            output: (String) -> Void) throws(ExpectFailure) -> Outcome {
         let expect = ConsoleExpect(console: console, isCancelled: isCancelled)
         defer { expect.detach() }
-        let prompt = try pattern(linux.prompt.map { $0 } ?? #"[#$] \z"#, literal: linux.prompt != nil)
+        // Busybox's line editor asks the terminal where its cursor is (ESC [6n)
+        // right after the prompt: escape sequences may follow it.
+        let prompt = try pattern(linux.prompt.map { $0 } ?? #"[#$] (?:\x1B\[[0-9;?]{0,8}[A-Za-z]){0,3}\z"#, literal: linux.prompt != nil)
         let login = try pattern(#"login: ?\z"#, literal: false)
 
         try expect.send("\u{03}")
