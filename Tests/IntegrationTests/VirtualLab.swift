@@ -48,7 +48,7 @@ final class VirtualLab: Sendable {
         guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
         try FileManager.default.copyItem(atPath: folder.path("user.pub"), toPath: folder.path("authorized_keys"))
         let addresses = #"network: { board_ip: 10.0.2.15, server_ip: 127.0.0.1, gateway: 10.0.2.2 }"#
-        func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }") -> String {
+        func arm(_ name: String, _ uboot: String, jobs: String = "{ on_failure: keep }", tags: String = "[arm64]") -> String {
             """
               - name: \(name)
                 serial: { device: \(name).console }
@@ -56,6 +56,7 @@ final class VirtualLab: Sendable {
                 \(addresses)
                 uboot: \(uboot)
                 jobs: \(jobs)
+                tags: \(tags)
             """
         }
         /// An x86 board with a disk the flasher writes, reaching the agent's
@@ -80,7 +81,7 @@ final class VirtualLab: Sendable {
               tftp: { listen: "127.0.0.1:69" }
               http: { listen: "127.0.0.1:8080" }
             boards:
-            \(arm("arm1", "{ profile: qemu-arm64 }"))
+            \(arm("arm1", "{ profile: qemu-arm64 }", tags: "[arm64, ci]"))
             \(arm("lockstep", "{ profile: qemu-arm64, tftp: { blocksize: 512, windowsize: 1 } }"))
             \(arm("wrongprompt", "{ profile: qemu-arm64, prompt: \"board# \", timeouts: { prompt: 8s, command: 8s } }",
                   jobs: "{ on_failure: off }"))
