@@ -2,6 +2,7 @@ import AgentCore
 import Artifacts
 import Jobs
 import Logging
+import Reservations
 import SSH
 import ShellSupport
 import Synchronization
@@ -39,8 +40,10 @@ public final class AgentSSHServer: CommandFrontDoor {
                                                     publicURL: config.agent.http.publicURL)
         // Without a coordinator, the agent keeps its own reservations; with
         // one, its boards are locked until it says who holds each.
+        let events = try EventLog(path: config.agent.dataDirectory + "/events.sqlite", origin: config.agent.name, logger: logger)
         let reservations = ssh.coordinatorKeys == nil
-            ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders, logger: logger) : nil
+            ? try LocalReservations(path: config.agent.dataDirectory + "/reservations.sqlite", holders: holders, events: events,
+                                    logger: logger) : nil
         if ssh.coordinatorKeys != nil {
             for board in boards {
                 holders.lock(board.config.name, reason: "waiting for the coordinator to say who holds it (the agent started)")
@@ -52,7 +55,7 @@ public final class AgentSSHServer: CommandFrontDoor {
         }
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
                            history: history, holders: holders,
-                           reservations: reservations, logger: logger)
+                           reservations: reservations, events: events, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

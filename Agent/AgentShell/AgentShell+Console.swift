@@ -33,6 +33,7 @@ extension AgentShell {
         session.writeRaw(Array(("[provisioner] \(name) console\(readOnly ? ", read-only" : ""): "
                                 + "Ctrl-] opens the menu, Ctrl-] . detaches\r\n").utf8))
         logger.info("console: \(user) attached to \(name)\(readOnly ? " read-only" : "")")
+        events?.append("console.attach", board: name, user: user, ["read_only": .bool(readOnly)])
         let attached = board.console.attach(readOnly: readOnly) { chunk in
             switch chunk {
             case .output(let bytes): streams.offer(bytes)
@@ -55,6 +56,7 @@ extension AgentShell {
             streams.setBreakHandler(nil)
             attached.detach()
             logger.info("console: \(user) detached from \(name)")
+            events?.append("console.detach", board: name, user: user)
         }
         var escape = ConsoleEscape()
         var toldReadOnly = false

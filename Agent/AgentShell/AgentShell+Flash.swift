@@ -92,11 +92,26 @@ extension AgentShell {
         logger.notice("flash: \(board.config.name) by \(user): \(written)")
 
         let display = ProgressDisplay(session)
+        let name = board.config.name
+        var lastProgress = 0.0
         var job: FlashJob?
         let (started, outcome) = runJob("flash", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let flash = FlashJob(board: board, request: request, api: jobAPI,
-                                 report: { line in display.line("flash: " + line) },
-                                 progress: { progress in display.progress("flash: " + progress.line) },
+                                 report: { [events] line in
+                                     display.line("flash: " + line)
+                                     events?.append("job.phase", board: name, user: user, ["kind": .string("flash"), "phase": .string(line)])
+                                 },
+                                 progress: { [events] progress in
+                                     display.progress("flash: " + progress.line)
+                                     // At most one a second per job.
+                                     let now = monotonicSeconds()
+                                     guard now - lastProgress >= 1 else { return }
+                                     lastProgress = now
+                                     var fields: [String: EventValue] = ["kind": .string("flash"), "phase": .string(progress.phase),
+                                                                         "bytes_done": .int(progress.done)]
+                                     if let total = progress.total { fields["bytes_total"] = .int(total) }
+                                     events?.append("job.progress", board: name, user: user, fields)
+                                 },
                                  isCancelled: isCancelled)
             job = flash
             try flash.run()

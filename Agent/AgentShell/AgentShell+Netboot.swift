@@ -1,5 +1,4 @@
 #if canImport(Glibc)
-import ShellSupport
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -8,8 +7,10 @@ import AgentCore
 import Artifacts
 import Jobs
 import ProvisionerCore
+import ShellSupport
 import Synchronization
 import SystemSupport
+import Wire
 
 extension AgentShell {
     /// `netboot BOARD --kernel NAME [--initrd NAME] [--dtb NAME] [--args "…"]
@@ -70,7 +71,11 @@ extension AgentShell {
 
         var job: NetbootJob?
         let (started, outcome) = runJob("netboot", on: board, by: user, session) { isCancelled throws(JobFailure) in
-            let netboot = NetbootJob(board: board, request: request, report: { session.print("netboot: " + $0 + "\n") },
+            let netboot = NetbootJob(board: board, request: request, report: { [events] line in
+                                         session.print("netboot: " + line + "\n")
+                                         events?.append("job.phase", board: board.config.name, user: user,
+                                                        ["kind": .string("netboot"), "phase": .string(line)])
+                                     },
                                      isCancelled: isCancelled)
             job = netboot
             try netboot.run()
@@ -164,6 +169,7 @@ extension AgentShell {
         let watcher = CancelWatcher(session)
         let started = wallClock()
         history.begin(kind, by: user, startedAt: started, board: board.config.name)
+        events?.append("job.start", board: board.config.name, user: user, ["kind": .string(kind)])
         var failure: JobFailure?
         do {
             try body { watcher.isCancelled }
@@ -171,6 +177,10 @@ extension AgentShell {
             failure = error
         }
         watcher.stop()
+        var fields: [String: EventValue] = ["kind": .string(kind), "seconds": .int(Int64(max(0, min(wallClock() - started, 1e9))))]
+        fields["result"] = .string(failure == nil ? "ok" : failure!.cancelled ? "cancelled" : "failed")
+        if let failure { fields["error"] = .string(String(failure.description.prefix(300))) }
+        events?.append("job.end", board: board.config.name, user: user, fields)
         if failure != nil { afterFailedJob(board, by: user) }
         return (started, failure)
     }

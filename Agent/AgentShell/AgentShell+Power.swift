@@ -18,6 +18,7 @@ extension AgentShell {
             throw .failure("power: \(name): \(verb.rawValue) failed: \(error)")
         }
         if verb != .status {
+            events?.append("power", board: name, user: session.identity.user, ["action": .string(verb.rawValue)])
             jobs.setState(nil, of: name)
             logger.notice("power: \(name) \(verb.rawValue), asked by \(session.identity.user)\(command.force ? " (--force)" : "")")
         }

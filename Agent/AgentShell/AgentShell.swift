@@ -3,6 +3,7 @@
 import AgentCore
 import Jobs
 import Logging
+import Reservations
 import SSH
 import SystemSupport
 
@@ -25,13 +26,15 @@ public final class AgentShell: Sendable {
     let holders: BoardHolders
     /// A lone agent's reservations and audit log; nil on a coordinator's agent.
     let reservations: LocalReservations?
+    /// The agent's events (`events`, and what `watch` streams to the coordinator).
+    let events: EventLog?
     let logger: Logger
     /// When this run of the agent began (Unix time), as `watch` says it.
     let startedAt = wallClock()
 
     public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
                 history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), reservations: LocalReservations? = nil,
-                logger: Logger) {
+                events: EventLog? = nil, logger: Logger) {
         self.agentName = agentName
         self.boards = boards
         self.artifacts = artifacts
@@ -39,6 +42,7 @@ public final class AgentShell: Sendable {
         self.history = history
         self.holders = holders
         self.reservations = reservations
+        self.events = events
         self.logger = logger
     }
 
@@ -101,11 +105,14 @@ extension AgentShell: CommandBackend {
         case .boards(let boards): try boardsCommand(boards, session)
         case .reserve(let reserve): try reserveCommand(reserve, session)
         case .queue(let queue): try reservationService(for: "queue").queueListing(queue, session)
+        case .events(let command):
+            guard let events else { throw .failure("events: this agent keeps no events") }
+            events.serve(command, session)
         case .release(let release): try releaseCommand(release, session)
         case .reservations(let reservations): try reservationsCommand(reservations, session)
         case .audit(let audit): try auditCommand(audit, session)
         case .hold(let hold): try holdCommand(hold, session)
-        case .watch: try watchCommand(session)
+        case .watch(let watch): try watchCommand(watch, session)
         case .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }

@@ -16,11 +16,11 @@ public final class LocalReservations: Sendable {
     let service: ReservationService
     let holders: BoardHolders
 
-    public init(path: String, holders: BoardHolders, logger: Logger = Logger(label: "provisioner-agent"),
+    public init(path: String, holders: BoardHolders, events: EventLog? = nil, logger: Logger = Logger(label: "provisioner-agent"),
                 clock: @escaping @Sendable () -> Double = wallClock) throws {
         let store = try ReservationStore(path: path)
         self.holders = holders
-        service = ReservationService(store: store, auditIsForAdmins: false, logger: logger, now: { Int64(clock()) }) { board in
+        service = ReservationService(store: store, auditIsForAdmins: false, logger: logger, events: events, now: { Int64(clock()) }) { board in
             holders.set(board, to: (try? store.current(board: board, at: Int64(clock()))).flatMap { $0 }.map(Self.holding))
         }
         for reservation in try store.currentByBoard(at: service.now()).values {

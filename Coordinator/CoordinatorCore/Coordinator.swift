@@ -35,8 +35,10 @@ public final class Coordinator: Sendable {
         let holder: @Sendable (String) -> BoardHolding = { board in
             BoardHolding.of(board, store: store, calendar: calendar, users: users)
         }
+        let events = try EventLog(path: config.coordinator.dataDirectory + "/events.sqlite", logger: logger)
         let monitors = links.map {
-            AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, holder: holder)
+            AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, events: events,
+                         holder: holder)
         }
         self.monitors = monitors
         calendar?.setOnChange { for monitor in monitors { monitor.poke() } }
@@ -46,7 +48,7 @@ public final class Coordinator: Sendable {
         self.registry = registry
         // A reservation made or ended here reaches the board's agent at once.
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
-                             changed: { board in
+                             events: events, changed: { board in
                                  let agent = registry.board(board)?.agent
                                  for monitor in monitors where monitor.link.name == agent { monitor.poke() }
                              })

@@ -81,6 +81,7 @@ public enum LabCommand: Sendable {
     case boards(BoardsCommand)
     case reserve(ReserveCommand)
     case queue(QueueCommand)
+    case events(EventsCommand)
     case run(RunCommand)
     case release(ReleaseCommand)
     case reservations(ReservationsCommand)
@@ -109,7 +110,7 @@ public enum LabCommand: Sendable {
         BoardsCommand.self, ReserveCommand.self, QueueCommand.self, ReleaseCommand.self, ReservationsCommand.self,
         ConsoleCommand.self, PowerCommand.self, LogCommand.self, UploadCommand.self, FilesCommand.self, RmCommand.self,
         TokenCommand.self, NetbootCommand.self, FlashCommand.self, RunCommand.self, JobsCommand.self, ConnectCommand.self,
-        AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
+        EventsCommand.self, AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
     ]
 
     /// The command that acts on a board, if this is one.
@@ -148,6 +149,7 @@ public enum LabCommand: Sendable {
         case is BoardsCommand.Type: return try read(arguments, as: BoardsCommand.self, LabCommand.boards)
         case is ReserveCommand.Type: return try read(arguments, as: ReserveCommand.self, LabCommand.reserve)
         case is QueueCommand.Type: return try read(arguments, as: QueueCommand.self, LabCommand.queue)
+        case is EventsCommand.Type: return try read(arguments, as: EventsCommand.self, LabCommand.events)
         case is RunCommand.Type: return try read(arguments, as: RunCommand.self, LabCommand.run)
         case is ReleaseCommand.Type: return try read(arguments, as: ReleaseCommand.self, LabCommand.release)
         case is ReservationsCommand.Type: return try read(arguments, as: ReservationsCommand.self, LabCommand.reservations)

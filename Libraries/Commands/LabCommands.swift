@@ -85,6 +85,28 @@ public struct QueueCommand: CommandArguments {
     public init() {}
 }
 
+/// `events [--board B] [--since ID] [--follow] [--json]`.
+public struct EventsCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "The lab's events (power, state, consoles, reservations, queue, jobs, agents); --follow streams them.",
+        usage: "events [--board B] [--since ID] [--follow] [--json]")
+
+    @Option(help: ArgumentHelp("Only this board's.", valueName: "BOARD")) public var board: String?
+    @Option(name: .customLong("since"), help: ArgumentHelp("The events after this id (default: the last 100).", valueName: "ID"))
+    public var sinceText: String?
+    @Flag(help: "Then each event as it comes, until Ctrl-C.") public var follow = false
+    @Flag(help: "One JSON object a line (docs/json.md).") public var json = false
+
+    public init() {}
+
+    /// `--since`, checked: a whole number from 0.
+    public var since: Int64? { sinceText.flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil } }
+
+    public func check() throws(ShellError) {
+        if let sinceText, since == nil { throw Self.usageError("--since wants an event id (a whole number), not '\(sinceText.prefix(40))'") }
+    }
+}
+
 /// `release BOARD [--force]`.
 public struct ReleaseCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
@@ -157,10 +179,20 @@ public struct HoldCommand: CommandArguments {
 public struct WatchCommand: CommandArguments {
     public static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Stays open while the agent runs (the coordinator's keys only).",
-        usage: "watch", shouldDisplay: false)
+        usage: "watch [--events-since ID]", shouldDisplay: false)
     public static var home: CommandHome { .agent }
 
+    @Option(name: .customLong("events-since"), help: ArgumentHelp("Then stream the agent's events after this id, as JSON lines.", valueName: "ID"))
+    public var eventsSinceText: String?
+
     public init() {}
+
+    /// `--events-since`, checked: a whole number from 0.
+    public var eventsSince: Int64? { eventsSinceText.flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil } }
+
+    public func check() throws(ShellError) {
+        if let eventsSinceText, eventsSince == nil { throw Self.usageError("--events-since wants an event id, not '\(eventsSinceText.prefix(40))'") }
+    }
 }
 
 /// `whoami`.

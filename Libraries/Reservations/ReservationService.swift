@@ -43,6 +43,8 @@ public final class ReservationService: Sendable {
     private let queueBoards = Mutex<(@Sendable () -> [BoardReport])?>(nil)
     /// One offer of freed boards to the queue at a time.
     private let offering = Mutex(())
+    /// Boards whose end a command already announced (the watch then sees it too).
+    private let endAnnounced = Mutex(Set<String>())
     let calendar: (any ReservationCalendar)?
     let logger: Logger
     /// The current time in Unix seconds (a test may move it).
@@ -53,11 +55,14 @@ public final class ReservationService: Sendable {
     /// Told the board whose reservation a command made or ended, at once
     /// (a lone agent mirrors its holders for the other commands and TFTP).
     let changed: @Sendable (String) -> Void
+    /// Where reservation and queue events go (DESIGN.md "Events").
+    let events: EventLog?
 
     public init(store: ReservationStore, calendar: (any ReservationCalendar)? = nil, auditIsForAdmins: Bool, logger: Logger,
-                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
+                events: EventLog? = nil, now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
                 changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
+        self.events = events
         self.calendar = calendar
         self.auditIsForAdmins = auditIsForAdmins
         self.logger = logger
@@ -128,6 +133,7 @@ public final class ReservationService: Sendable {
         let waiter = queue.join(user: user, tags: command.tags, since: start,
                                 length: command.until == nil ? request.end - start : nil, until: command.until == nil ? nil : request.end)
         logger.notice("queue: \(user) waits for a board with the tags \(wanted)")
+        events?.append("queue.join", user: user, ["tags": .string(command.tags.joined(separator: ",")), "waiter": .int(Int64(waiter.id))])
         let deadline = command.waitLimit.map { monotonicSeconds() + $0 }
         var shown: Int?
         var inputEnded = false
@@ -171,6 +177,8 @@ public final class ReservationService: Sendable {
     /// is released again (and offered to the next).
     func leaveQueue(_ waiter: ReservationQueue.Waiter, _ why: String) {
         logger.notice("queue: \(waiter.user) left the queue (\(why))")
+        events?.append("queue.leave", user: waiter.user, ["tags": .string(waiter.tags.joined(separator: ",")), "why": .string(why),
+                                                          "waiter": .int(Int64(waiter.id))])
         guard let board = queue.leave(waiter.id) else { return }
         do {
             if let current = try store.current(board: board, at: now()), current.user == waiter.user {
@@ -180,6 +188,7 @@ public final class ReservationService: Sendable {
                     try store.end(current, at: now())
                 }
                 changed(board)
+                events?.append("reservation.end", board: board, user: waiter.user, ["why": .string("its waiter left the queue")])
                 record(waiter.user, "release", board: board, "allocated as its session left the queue")
             }
         } catch {
@@ -213,6 +222,9 @@ public final class ReservationService: Sendable {
                     }
                     guard case .reserved(let line) = attempt else { continue }
                     queue.allocate(waiter.id, board: row.name, line: line)
+                    events?.append("queue.allocate", board: row.name, user: waiter.user,
+                                   ["tags": .string(waiter.tags.joined(separator: ",")), "waiter": .int(Int64(waiter.id)),
+                                    "waited_seconds": .int(max(0, time - waiter.since))])
                     logger.notice("queue: \(row.name) goes to \(waiter.user), waiting since \(TimeText.format(waiter.since))")
                     break
                 }
@@ -268,6 +280,8 @@ public final class ReservationService: Sendable {
         }
         watch.noteHolder(board: board, user: user)
         changed(board)
+        events?.append("reservation.start", board: board, user: user,
+                       ["until": .string(TimeText.format(reservation.end)), "source": .string(note.isEmpty ? "local" : "calendar")])
         record(user, "reserve", board: board, "until \(TimeText.format(reservation.end))" + note)
         logger.notice("reserve: \(user) holds \(board) until \(TimeText.format(reservation.end))\(note.isEmpty ? "" : " (calendar)")")
         return .reserved("\(board): reserved by \(user) until \(TimeText.format(reservation.end))\(note.isEmpty ? "" : " (in its calendar)")")
@@ -305,6 +319,8 @@ public final class ReservationService: Sendable {
         }
         changed(board)
         let forced = current.user != user
+        events?.append("reservation.end", board: board, user: current.user, ["why": .string(forced ? "released by \(user)" : "released")])
+        endAnnounced.withLock { _ = $0.insert(board) }
         record(user, forced ? "release-forced" : "release", board: board, forced ? "held by \(current.user)" : nil)
         logger.notice("release: \(user) released \(board)\(forced ? " (held by \(current.user), forced)" : "")")
         session.print("\(board): released\(forced ? " (was held by \(current.user))" : "")\n")
@@ -350,7 +366,12 @@ public final class ReservationService: Sendable {
                            powerOff: @escaping @Sendable (_ board: String, _ user: String) -> Void) throws {
         self.queueBoards.withLock { $0 = queueBoards }
         try watch.start(interval: interval) { [self] in
-            for (board, user) in pass(boards: boards()) { powerOff(board, user) }
+            for (board, user) in pass(boards: boards()) {
+                if endAnnounced.withLock({ $0.remove(board) }) == nil {
+                    events?.append("reservation.end", board: board, user: user, ["why": .string("its time ran out")])
+                }
+                powerOff(board, user)
+            }
             offerFreedBoards()
         }
     }

@@ -167,6 +167,53 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// `events` through the coordinator: its own (reservations, agents
+    /// going and coming) and every agent's (power), merged as they happen,
+    /// and `--since` resumes without a gap or a duplicate.
+    @Test func eventsMergeEveryAgentsWithTheCoordinatorsOwn() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        func parse(_ text: String) -> [[String: Any]] {
+            text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        let follower = try RunningProcess("ssh", lab.sshArguments(as: "bob") + ["events", "--follow", "--json"])
+        defer { follower.signal(SIGKILL) }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await lab.ssh("alice", "reserve", "b1").exitCode == 0)
+        _ = try await lab.waitForBoards { $0.first { $0["name"] as? String == "b1" }?["holder"] as? String == "alice" }
+        #expect(try await lab.ssh("alice", "power", "b1", "on").exitCode == 0)
+        #expect(await eventually { parse(follower.stdout).contains { $0["type"] as? String == "power" } }, "\(follower.stdout)")
+        let followed = parse(follower.stdout).filter { !($0["type"] as? String ?? "").hasPrefix("agent.") }
+        #expect(followed.map { $0["type"] as? String } == ["reservation.start", "power"], "\(follower.stdout)")
+        #expect(followed.first?["agent"] is NSNull && followed.first?["user"] as? String == "alice", "the coordinator's own")
+        #expect(followed.last?["agent"] as? String == "bench-1" && followed.last?["board"] as? String == "b1"
+                && followed.last?["action"] as? String == "on", "bench-1's, merged: \(followed)")
+
+        lab.agents[1].signal(SIGKILL)
+        #expect(await eventually(timeout: .seconds(15)) {
+            parse(follower.stdout).contains { $0["type"] as? String == "agent.offline" && $0["agent"] as? String == "bench-2" }
+        }, "\(follower.stdout)")
+        let again = try await lab.startAgent(2)
+        #expect(await eventually(timeout: .seconds(15)) {
+            parse(follower.stdout).contains { $0["type"] as? String == "agent.online" && $0["agent"] as? String == "bench-2" }
+        }, "\(follower.stdout)")
+
+        let lastSeen = try #require(parse(follower.stdout).compactMap { $0["id"] as? Int }.max())
+        follower.signal(SIGKILL)
+        _ = await follower.waitForExit(timeout: .seconds(5))
+        #expect(try await lab.ssh("alice", "power", "b1", "off").exitCode == 0)
+        var resumed: [[String: Any]] = []
+        for _ in 0..<50 {
+            resumed = parse(try await lab.ssh("bob", "events", "--since", "\(lastSeen)", "--json").stdout)
+            if resumed.contains(where: { $0["type"] as? String == "power" }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(resumed.filter { $0["type"] as? String == "power" }.map { $0["action"] as? String } == ["off"], "\(resumed)")
+        #expect(resumed.allSatisfy { ($0["id"] as? Int ?? 0) > lastSeen })
+        await again.terminate()
+        await lab.stop()
+    }
+
     /// `run` through the coordinator: routed to the board's agent, its
     /// output and the command's own exit status come back; holder only.
     @Test func runThroughTheCoordinatorPassesTheExitStatusOn() async throws {

@@ -94,9 +94,29 @@ struct FlashTests {
         try await lab.upload(path: lab.folder.path("boot.img.zst"), as: "boot.img.zst")
         // A kernel too, into a file on the disk's new ext2 partition (flash.kernel_target).
         try await lab.upload("x86/initrd", as: "kernel-file")
+        let follower = try RunningProcess("nsenter", lab.nsenter(["events", "--board", "pcboot", "--follow", "--json"]))
+        defer { follower.signal(SIGKILL) }
         let result = try await lab.ssh("flash", "pcboot", "--rootfs", "boot.img.zst", "--kernel", "kernel-file", timeout: .seconds(300))
         #expect(result.exitCode == 0, "\(result)")
         #expect(result.stdout.contains("reboot into the image: ok"), "\(result.stdout)")
+        // events --follow saw the job's phases as they came, in the order the flash printed them.
+        func followed() -> [[String: Any]] {
+            follower.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        #expect(await eventually { followed().contains { $0["type"] as? String == "job.end" } }, "\(follower.stdout)")
+        let jobEvents = followed().filter { ($0["type"] as? String ?? "").hasPrefix("job.") && $0["type"] as? String != "job.progress" }
+        #expect(jobEvents.first?["type"] as? String == "job.start" && jobEvents.last?["type"] as? String == "job.end", "\(jobEvents)")
+        #expect(jobEvents.last?["result"] as? String == "ok" && jobEvents.last?["kind"] as? String == "flash", "\(jobEvents)")
+        let phases = jobEvents.compactMap { $0["type"] as? String == "job.phase" ? $0["phase"] as? String : nil }
+        #expect(phases.count >= 3, "\(phases)")
+        var position = result.stdout.startIndex
+        for phase in phases {
+            guard let found = result.stdout.range(of: "flash: " + phase, range: position..<result.stdout.endIndex) else {
+                Issue.record("phase '\(phase)' is not where the flash printed it: \(result.stdout)")
+                break
+            }
+            position = found.upperBound
+        }
         #expect(result.stdout.contains("flasher: kernel: "), "\(result.stdout)")
         let log = try await lab.ssh("log", "pcboot")
         #expect(log.stdout.contains("] Command line: console=ttyS0,115200 provisioner.flashed=yes"),

@@ -1,9 +1,11 @@
 import Foundation
 import Logging
+import Reservations
 import SSH
 import ShellSupport
 import Synchronization
 import SystemSupport
+import Wire
 
 /// Asks one agent for `boards --json` every `interval` seconds, on a thread
 /// of its own, and keeps the registry current: an agent that does not
@@ -30,6 +32,9 @@ public final class AgentMonitor: Sendable {
 
     /// What the agent is to be told of a board: from the store, unless locked.
     let holder: @Sendable (String) -> BoardHolding
+    /// The coordinator's events: the agent's are merged in, and its going
+    /// offline and coming back are written here.
+    let events: EventLog?
     /// Guarded by `wake`: stopping; a check asked for (`poke`).
     private struct Flags {
         var stopping = false
@@ -40,8 +45,9 @@ public final class AgentMonitor: Sendable {
     /// The open `watch` session, hung up by `stop`.
     private let watching = Mutex<SSHClientSession?>(nil)
 
-    public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger,
+    public init(link: AgentLink, registry: BoardRegistry, interval: Double, logger: Logger, events: EventLog? = nil,
                 holder: @escaping @Sendable (String) -> BoardHolding = { _ in .free }) {
+        self.events = events
         self.link = link
         self.registry = registry
         self.interval = interval
@@ -109,10 +115,17 @@ public final class AgentMonitor: Sendable {
     /// interval. While the agent is away it is tried again every quarter of
     /// a second at first, then every 2 s. An agent that has no `watch` (an
     /// older one: exit 2) is only polled, and asked again after a minute.
+    /// After its first line, `watch --events-since ID` streams the agent's
+    /// events, which are merged into the coordinator's (`events`): asked
+    /// after the last one merged, so a reconnect leaves no gap and no
+    /// duplicate. An agent that does not know the option is watched
+    /// without it.
     private func watch() {
         var delay = 0.25
+        var withEvents = events != nil
         while !stopping {
-            guard let session = try? link.open(["watch"], as: nil) else {
+            let words = withEvents ? ["watch", "--events-since", String(events?.lastAgentID(link.name) ?? 0)] : ["watch"]
+            guard let session = try? link.open(words, as: nil) else {
                 pause(delay)
                 delay = min(delay * 2, 2)
                 continue
@@ -121,14 +134,24 @@ public final class AgentMonitor: Sendable {
             if stopping { session.hangUp() }
             var greeted = false
             var status: Int32?
+            var pending: [UInt8] = []
             reading: while true {
                 switch session.read(timeout: nil) {
-                case .stdout:
-                    if !greeted {
-                        greeted = true
-                        delay = 0.25
-                        poke()
+                case .stdout(let bytes):
+                    pending += bytes
+                    while let newline = pending.firstIndex(of: 0x0A) {
+                        let line = Array(pending[..<newline])
+                        pending.removeFirst(newline + 1)
+                        if !greeted {
+                            greeted = true
+                            delay = 0.25
+                            noteOnline(true)
+                            poke()
+                        } else if let events, let event = try? Wire.decode(LabEvent.self, from: line) {
+                            events.merge(event, from: link.name)
+                        }
                     }
+                    if pending.count > 1 << 20 { pending.removeAll() }
                 case .stderr, .timeout: continue
                 case .exit(let ended):
                     status = ended
@@ -137,7 +160,10 @@ public final class AgentMonitor: Sendable {
             }
             watching.withLock { $0 = nil }
             if greeted {
+                noteOnline(false)
                 poke()
+            } else if status == ExitStatus.usage.rawValue && withEvents {
+                withEvents = false
             } else if status == ExitStatus.usage.rawValue {
                 pause(60)
             } else {
@@ -145,6 +171,25 @@ public final class AgentMonitor: Sendable {
                 delay = min(delay * 2, 2)
             }
         }
+    }
+
+    /// The agent's boards are shown offline, and why.
+    private func markDown(_ problem: String) {
+        registry.markDown(agent: link.name, problem: problem)
+        noteOnline(false)
+    }
+
+    /// Whether the agent was last seen online, for its events.
+    private let wasOnline = Mutex<Bool?>(nil)
+
+    /// Writes `agent.online` or `agent.offline` when that changed.
+    func noteOnline(_ online: Bool) {
+        let changed = wasOnline.withLock { state -> Bool in
+            defer { state = online }
+            return state != online
+        }
+        guard changed, let events else { return }
+        events.append(online ? "agent.online" : "agent.offline", agent: link.name)
     }
 
     /// Tells the agent the holder of each of its boards where what it
@@ -194,20 +239,21 @@ public final class AgentMonitor: Sendable {
                 let said = String(decoding: result.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 let problem = result.status == nil ? "no answer to 'boards --json'"
                     : "'boards --json' failed (status \(result.status!))\(said.isEmpty ? "" : ": \(said)")"
-                registry.markDown(agent: link.name, problem: problem)
+                markDown(problem)
                 return false
             }
             let boards: [BoardStatus]
             do { boards = try BoardRegistry.parse(result.stdout, agent: link.name) } catch {
-                registry.markDown(agent: link.name, problem: "its 'boards --json' is \(error)")
+                markDown("its 'boards --json' is \(error)")
                 return false
             }
             // Holders first: a board is routed to only once its agent knows who holds it.
             syncHolders(boards)
             registry.update(agent: link.name, boards: boards)
+            noteOnline(true)
             return true
         } catch {
-            registry.markDown(agent: link.name, problem: "\(error)")
+            markDown("\(error)")
             return false
         }
     }

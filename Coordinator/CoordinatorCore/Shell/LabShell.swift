@@ -23,18 +23,21 @@ public final class LabShell: Sendable {
     let calendar: CalendarSync?
     /// The lab's user names: a board held by anyone else is locked (nil: not checked).
     let users: Set<String>?
+    /// The lab's events: the coordinator's own and every agent's, merged.
+    let events: EventLog?
 
     /// - Parameter changed: a board's reservation changed here (reserve,
     ///   release): its agent is to be told now, not at its next check.
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
-                calendar: CalendarSync? = nil, users: Set<String>? = nil,
+                calendar: CalendarSync? = nil, users: Set<String>? = nil, events: EventLog? = nil,
                 now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
                 changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.calendar = calendar
         self.users = users
+        self.events = events
         self.registry = registry
-        reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, now: now,
-                                          changed: changed)
+        reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, events: events,
+                                          now: now, changed: changed)
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
         self.logger = logger
     }
@@ -137,6 +140,9 @@ extension LabShell: CommandBackend {
                 try reservations.reserve(reserve, candidates: try boardReports(for: "reserve"), session)
             }
         case .queue(let queue): reservations.queueListing(queue, session)
+        case .events(let command):
+            guard let events else { throw .failure("events: this coordinator keeps no events") }
+            events.serve(command, session)
         case .release(let release): try reservations.release(release, board: release.board, session)
         case .reservations(let list): try reservations.reservations(list, session)
         case .audit(let audit): try reservations.auditLog(audit, session)
