@@ -177,6 +177,31 @@ struct FlashTests {
         _ = try await lab.ssh("power", "pc", "off")
     }
 
+    /// Two boards of one agent flashed at once (a job per board): both
+    /// disks hold their own image, byte for byte.
+    @Test func twoBoardsOfOneAgentAreFlashedAtOnce() async throws {
+        let lab = try await VirtualLab()
+        let first = try Self.makeImage(at: lab.folder.path("first.img"))
+        let second = try Self.makeImage(at: lab.folder.path("second.img"))
+        try await lab.upload(path: lab.folder.path("first.img"), as: "first.img")
+        try await lab.upload(path: lab.folder.path("second.img"), as: "second.img")
+        async let one = lab.ssh("flash", "pc", "--rootfs", "first.img", timeout: .seconds(400))
+        async let two = lab.ssh("flash", "pc2", "--rootfs", "second.img", timeout: .seconds(400))
+        let (a, b) = try await (one, two)
+        #expect(a.exitCode == 0 && a.stdout.contains("flash: pc: first.img written, verified, and the board is up"), "\(a)")
+        #expect(b.exitCode == 0 && b.stdout.contains("flash: pc2: second.img written, verified, and the board is up"), "\(b)")
+        for (name, image) in [("pc", first), ("pc2", second)] {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: lab.folder.path("\(name).img")))
+            defer { try? handle.close() }
+            #expect(try handle.read(upToCount: image.count) == image, "\(name)'s disk holds its image")
+        }
+        let jobs = try await lab.ssh("events", "--json")
+        let starts = jobs.stdout.split(separator: "\n").filter { $0.contains("\"type\":\"job.start\"") }
+        #expect(starts.count == 2, "\(jobs.stdout.suffix(2000))")
+        _ = try await lab.ssh("power", "pc", "off")
+        _ = try await lab.ssh("power", "pc2", "off")
+    }
+
     /// The agent is killed (`kill -9`) while the flasher writes the disk, and
     /// started again in the same place: the job is recorded as interrupted
     /// (never left "running"), the uploaded image is as it was, and the

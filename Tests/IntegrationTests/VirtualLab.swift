@@ -5,7 +5,7 @@ import Synchronization
 /// The agent with virtual boards (QEMU, Debian's U-Boot) in a network
 /// namespace of its own: arm64 ones that differ in their U-Boot profiles,
 /// and x86 ones: `x86` boots with zboot, `fit` a FIT image with bootm, and
-/// `pc`, `pccut` (its HTTP through port 8081, for a relay a test breaks) and
+/// `pc`, `pc2`, `pccut` (its HTTP through port 8081, for a relay a test breaks) and
 /// `pcboot` have a disk and the flasher of `images/build-flasher`
 /// in the shared space.
 /// When the test ends, the agent is stopped, and any QEMU it left running
@@ -100,6 +100,7 @@ final class VirtualLab: Sendable {
             \(pc("fit", uboot: #"{ profile: qemu-x86, boot: bootm, addresses: { kernel: "0x8000000" } }"#,
                  flash: "{ target: /dev/vda, flasher: flasher-amd64, timeout: 5m }"))
             \(pc("pc"))
+            \(pc("pc2"))
             \(pc("pccut", http: 8081))
             \(pc("pcboot", disk: "64M", flash: #"{ target: /dev/vda, kernel_target: "/dev/vda1:/extra/kernel", timeout: 5m, "#
                     + #"success: "Command line: console=ttyS0,115200 provisioner.flashed=yes" }"#))
