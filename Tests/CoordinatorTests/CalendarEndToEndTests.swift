@@ -118,12 +118,24 @@ struct CalendarEndToEndTests {
         // Read back at the next polls, it stays carol's.
         try await Task.sleep(for: .seconds(2))
         #expect(try await Self.reservations(lab).contains { $0["board"] as? String == "b1" && $0["user"] as? String == "carol" })
+        // alice waits for an emmc board (only b1 has the tag).
+        let waiter = try RunningProcess("ssh", lab.sshArguments(as: "alice") + ["reserve", "--tag", "emmc", "--wait", "--for", "20m"])
+        defer { waiter.signal(SIGKILL) }
+        try await waiter.waitForLine(containing: "number 1 in the queue")
         // `release` ends the event in the calendar.
         #expect(try await lab.ssh("carol", "release", "b1").exitCode == 0)
         let ended = try #require(try fake.events(Self.calendars["b1"]!).first { $0["id"] as? String == written.first?["id"] as? String })
         let end = try #require((ended["end"] as? [String: Any])?["dateTime"] as? String)
         let endTime = try #require(ISO8601DateFormatter().date(from: end))
         #expect(abs(endTime.timeIntervalSinceNow) < 120, "the event ends now: \(end)")
+        // The queue's allocation of a calendar board writes its event first, as `reserve` does.
+        #expect(await waiter.waitForExit(timeout: .seconds(10)) == 0 && waiter.stdout == "b1\n", "\(waiter.stdout) \(waiter.stderr)")
+        let allocated = try fake.events(Self.calendars["b1"]!).filter {
+            ((($0["extendedProperties"] as? [String: Any])?["private"] as? [String: Any])?["provisioner_user"] as? String) == "alice"
+                && $0["status"] as? String == "confirmed"
+        }
+        #expect(allocated.count == 1, "alice's event: \(allocated)")
+        #expect(try await lab.ssh("alice", "release", "b1").exitCode == 0)
 
         await lab.stop()
         try Self.expectNoSecrets(fake, in: lab.coordinator.stderr)

@@ -144,4 +144,33 @@ struct BoardTagsTests {
         let usage = try await agent.ssh(as: "dave", "reserve", "imx1", "--wait")
         #expect(usage.exitCode == 2 && usage.stderr.hasPrefix("reserve: --wait is for --tag"), "\(usage)")
     }
+
+    /// A reservation that runs out hands the board to the waiter within a
+    /// second or so (the watch's pass), and Ctrl-C on a terminal leaves the queue.
+    @Test func aReservationsEndHandsTheBoardOnAndCtrlCLeaves() async throws {
+        let agent = try await ServedAgent(prefix: "queue-end", users: ["alice", "bob", "carol"], boards: """
+              - name: imx1
+                serial: { device: data/imx1.console }
+                power: { type: command, on: "true", off: "true" }
+                tags: [imx8mp]
+            """)
+        let formatter = ISO8601DateFormatter()
+        let end = Date().addingTimeInterval(4)
+        #expect(try await agent.ssh(as: "alice", "reserve", "imx1", "--until", formatter.string(from: end)).exitCode == 0)
+        let bob = try RunningProcess("ssh", agent.sshArguments(as: "bob") + ["reserve", "--tag", "imx8mp", "--wait"])
+        defer { bob.signal(SIGKILL) }
+        try await bob.waitForLine(containing: "number 1 in the queue")
+        #expect(await bob.waitForExit(timeout: .seconds(15)) == 0 && bob.stdout == "imx1\n", "\(bob.stdout) \(bob.stderr)")
+        let late = Date().timeIntervalSince(end)
+        #expect(late < 3, "handed on \(late) s after the end")
+
+        // On a terminal (ssh -t), Ctrl-C leaves the queue.
+        let waiting = try ConsoleProcess("ssh", agent.sshArguments(as: "carol", terminal: true) + ["reserve", "--tag", "imx8mp", "--wait"],
+                                         terminal: true)
+        _ = try await waiting.expect("number 1 in the queue")
+        waiting.send("\u{03}")
+        _ = try await waiting.expect("reserve: left the queue")
+        #expect(await eventually { !waiting.isRunning })
+        #expect(try await agent.ssh(as: "alice", "queue", "--json").stdout == "[]\n")
+    }
 }
