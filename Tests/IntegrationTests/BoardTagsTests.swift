@@ -5,6 +5,18 @@ import Testing
 /// `tags` in agent.yaml, as a lone agent's `boards` shows and selects them.
 @Suite(.enabled(if: Tools.isInstalled("ssh"), "needs OpenSSH"))
 struct BoardTagsTests {
+    /// Two i.MX 8M Plus boards, one with eMMC.
+    static let imxBoards = """
+          - name: imx1
+            serial: { device: data/imx1.console }
+            power: { type: command, on: "true", off: "true" }
+            tags: [imx8mp, emmc]
+          - name: imx2
+            serial: { device: data/imx2.console }
+            power: { type: command, on: "true", off: "true" }
+            tags: [imx8mp]
+        """
+
     @Test func boardsShowsTagsAndSelectsBoardsWithAllOfThem() async throws {
         let agent = try await ServedAgent(prefix: "tags", boards: """
               - name: imx1
@@ -45,16 +57,7 @@ struct BoardTagsTests {
     /// on stdout; a second call gets the next; when all are taken, one line
     /// names the one that frees first.
     @Test func reserveByTagTakesTheFirstFreeBoardWithAllTheTags() async throws {
-        let agent = try await ServedAgent(prefix: "reserve-tag", users: ["alice", "bob"], boards: """
-              - name: imx1
-                serial: { device: data/imx1.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp, emmc]
-              - name: imx2
-                serial: { device: data/imx2.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp]
-            """)
+        let agent = try await ServedAgent(prefix: "reserve-tag", users: ["alice", "bob"], boards: Self.imxBoards)
         let first = try await agent.ssh(as: "alice", "reserve", "--tag", "imx8mp", "--for", "1h")
         #expect(first.exitCode == 0 && first.stdout == "imx1\n", "\(first)")
         #expect(first.stderr.hasPrefix("imx1: reserved by alice until "), "\(first.stderr)")
@@ -82,16 +85,7 @@ struct BoardTagsTests {
     /// on stdout; positions are told on stderr; `queue` lists the waiters;
     /// one who disconnects is gone from it; `--timeout` gives up.
     @Test func waitersGetAFreedBoardInTheOrderTheyCame() async throws {
-        let agent = try await ServedAgent(prefix: "queue", users: ["alice", "bob", "carol", "dave"], boards: """
-              - name: imx1
-                serial: { device: data/imx1.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp, emmc]
-              - name: imx2
-                serial: { device: data/imx2.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp]
-            """)
+        let agent = try await ServedAgent(prefix: "queue", users: ["alice", "bob", "carol", "dave"], boards: Self.imxBoards)
         #expect(try await agent.ssh(as: "alice", "reserve", "--tag", "emmc").stdout == "imx1\n")
         let bob = try RunningProcess("ssh", agent.sshArguments(as: "bob") + ["reserve", "--tag", "emmc", "--wait", "--for", "10m"])
         defer { bob.signal(SIGKILL) }
