@@ -12,6 +12,14 @@ extension AgentShell {
         session.print(command.output(boardReports()))
     }
 
+    /// Records what a job or a command left the board at (nil: unknown) and
+    /// writes the `state` event: what `boards` shows now (`off` after a
+    /// power off).
+    func setState(_ state: String?, of board: any BoardHandle, by user: String, power: PowerState? = nil) {
+        jobs.setState(state, of: board.config.name)
+        events?.append("state", board: board.config.name, user: user, ["state": .string(power == .off ? "off" : state ?? "unknown")])
+    }
+
     /// Every board as `boards --json` shows it.
     func boardReports() -> [BoardReport] {
         boards.map { board -> BoardReport in

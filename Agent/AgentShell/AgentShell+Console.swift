@@ -132,10 +132,10 @@ extension AgentShell {
             try uboot.powerUp()
             try uboot.reachPrompt()
         } catch {
-            jobs.setState(nil, of: name)
+            setState(nil, of: board, by: user)
             return "reset to U-Boot failed: \(error)"
         }
-        jobs.setState("u-boot", of: name)
+        setState("u-boot", of: board, by: user)
         return "at the U-Boot prompt"
     }
 }

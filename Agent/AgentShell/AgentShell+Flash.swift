@@ -117,7 +117,7 @@ extension AgentShell {
             try flash.run()
         }
         display.finish()
-        jobs.setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board.config.name)
+        setState(outcome == nil ? (settings.success == nil ? "u-boot" : "linux") : nil, of: board, by: user)
         record("flash", by: user, startedAt: started, outcome,
                files: Dictionary(images.map { (String($0.url.split(separator: "/").last ?? ""), $0.sha256 ?? "") },
                                  uniquingKeysWith: { first, _ in first }),

@@ -80,7 +80,7 @@ extension AgentShell {
             job = netboot
             try netboot.run()
         }
-        jobs.setState(outcome == nil ? "linux" : nil, of: board.config.name)
+        setState(outcome == nil ? "linux" : nil, of: board, by: user)
         var names: [String: String] = [:]
         for file in [command.kernel, command.initrd, command.dtb] {
             if let name = file { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
@@ -170,6 +170,7 @@ extension AgentShell {
         let started = wallClock()
         history.begin(kind, by: user, startedAt: started, board: board.config.name)
         events?.append("job.start", board: board.config.name, user: user, ["kind": .string(kind)])
+        events?.append("state", board: board.config.name, user: user, ["state": .string(kind == "flash" ? "flashing" : kind)])
         var failure: JobFailure?
         do {
             try body { watcher.isCancelled }

@@ -19,7 +19,7 @@ extension AgentShell {
         }
         if verb != .status {
             events?.append("power", board: name, user: session.identity.user, ["action": .string(verb.rawValue)])
-            jobs.setState(nil, of: name)
+            setState(nil, of: board, by: session.identity.user, power: verb == .off ? .off : nil)
             logger.notice("power: \(name) \(verb.rawValue), asked by \(session.identity.user)\(command.force ? " (--force)" : "")")
         }
         let state: PowerState

@@ -97,7 +97,7 @@ struct SSHReservationTests {
     }
 
     @Test(arguments: [
-        (["reserve"], 2, "reserve: missing BOARD"),
+        (["reserve"], 2, "reserve: name a BOARD, or give --tag"),
         (["reserve", "board9"], 1, "reserve: no board 'board9'"),
         (["reserve", "board1", "--for", "10s"], 2, "not a duration of a minute or more"),
         (["reserve", "board1", "--for", "soon"], 2, "not a duration"),

@@ -183,7 +183,7 @@ struct CoordinatorEndToEndTests {
         _ = try await lab.waitForBoards { $0.first { $0["name"] as? String == "b1" }?["holder"] as? String == "alice" }
         #expect(try await lab.ssh("alice", "power", "b1", "on").exitCode == 0)
         #expect(await eventually { parse(follower.stdout).contains { $0["type"] as? String == "power" } }, "\(follower.stdout)")
-        let followed = parse(follower.stdout).filter { !($0["type"] as? String ?? "").hasPrefix("agent.") }
+        let followed = parse(follower.stdout).filter { ["reservation.start", "power"].contains($0["type"] as? String ?? "") }
         #expect(followed.map { $0["type"] as? String } == ["reservation.start", "power"], "\(follower.stdout)")
         #expect(followed.first?["agent"] is NSNull && followed.first?["user"] as? String == "alice", "the coordinator's own")
         #expect(followed.last?["agent"] as? String == "bench-1" && followed.last?["board"] as? String == "b1"
