@@ -107,6 +107,8 @@ struct FlashTests {
         let jobEvents = followed().filter { ($0["type"] as? String ?? "").hasPrefix("job.") && $0["type"] as? String != "job.progress" }
         #expect(jobEvents.first?["type"] as? String == "job.start" && jobEvents.last?["type"] as? String == "job.end", "\(jobEvents)")
         #expect(jobEvents.last?["result"] as? String == "ok" && jobEvents.last?["kind"] as? String == "flash", "\(jobEvents)")
+        #expect(!follower.stdout.contains("/api/v1/jobs/") && !follower.stdout.lowercased().contains("bearer"),
+                "no job URL or credential in the events: \(follower.stdout)")
         let phases = jobEvents.compactMap { $0["type"] as? String == "job.phase" ? $0["phase"] as? String : nil }
         #expect(phases.count >= 3, "\(phases)")
         var position = result.stdout.startIndex
