@@ -21,7 +21,9 @@ extension AgentShell {
             while case .bytes = session.read(timeout: nil) {}
             return
         }
-        var after = since
+        // Asked for more than this log holds: its ids began anew (a wiped
+        // data_dir). All of it, then: the coordinator sees the ids go back.
+        var after = since > events.lastID ? 0 : since
         while !session.streams.isClosed && session.cutMessage == nil {
             let batch = events.events(after: after, limit: 1000)
             for event in batch { session.print(Wire.line(event) + "\n") }

@@ -41,7 +41,9 @@ public final class EventLog: @unchecked Sendable {
                     board TEXT, user TEXT, agent TEXT, agent_id INTEGER, fields TEXT NOT NULL DEFAULT '{}');
                 CREATE INDEX IF NOT EXISTS events_by_agent ON events (agent, agent_id);
                 """)
-            let last = try database.query("SELECT COALESCE(MAX(id), 0) FROM events").first?.first?.integer ?? 0
+            // The last id handed out, even when pruning left no event behind.
+            let last = try database.query("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
+                .first?.first?.integer ?? 0
             latest.store(last, ordering: .releasing)
         } catch {
             let hint = error.code == SQLITE_NOTADB || error.code == SQLITE_CORRUPT ? " (move it aside to start with no events)" : ""
@@ -68,6 +70,14 @@ public final class EventLog: @unchecked Sendable {
         let time = ISOTime.parse(Array(event.time.utf8)).map { Double($0.seconds) + Double($0.millis) / 1000 } ?? wallClock()
         return insert(type: event.type, board: event.board, user: event.user, agent: agent, agentID: event.id,
                       fields: event.fields, time: time)
+    }
+
+    /// Forgets which of `agent`'s ids were merged (its log began anew):
+    /// the events stay, and its ids are merged again from 1.
+    public func forgetAgentIDs(_ agent: String) {
+        do { try database.query("UPDATE events SET agent_id = NULL WHERE agent = ?", [.text(agent)]) } catch {
+            logger.error("events: cannot forget \(agent)'s ids: \(error)")
+        }
     }
 
     /// The newest event of `agent` merged here (0: none).

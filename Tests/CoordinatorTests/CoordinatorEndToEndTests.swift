@@ -214,6 +214,33 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// An agent whose data_dir lost its events (emptied, restored from an
+    /// old backup) numbers them from 1 again: the coordinator notices the
+    /// ids going back and merges its new events all the same.
+    @Test func anAgentWhoseEventsBeganAnewIsStillMerged() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        #expect(try await lab.ssh("alice", "reserve", "b1").exitCode == 0)
+        _ = try await lab.waitForBoards { $0.first { $0["name"] as? String == "b1" }?["holder"] as? String == "alice" }
+        for action in ["on", "off", "on"] { #expect(try await lab.ssh("alice", "power", "b1", action).exitCode == 0) }
+        func powers() async throws -> [String] {
+            try await lab.ssh("bob", "events", "--board", "b1", "--json").stdout.split(separator: "\n").compactMap {
+                let event = try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                return event?["type"] as? String == "power" ? event?["action"] as? String : nil
+            }
+        }
+        #expect(await eventuallyAsync { try await powers() == ["on", "off", "on"] })
+        await lab.agents[0].terminate()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: lab.folder.path("agent1/data/events.sqlite" + suffix)) }
+        let again = try await lab.startAgent(1)
+        // Its boards are locked until the coordinator's next `hold`.
+        #expect(await eventuallyAsync { try await lab.ssh("alice", "power", "b1", "off").exitCode == 0 })
+        #expect(await eventuallyAsync { try await powers() == ["on", "off", "on", "off"] })
+        #expect(await eventually { lab.coordinator.stderr.contains("its event ids began anew") }, "\(lab.coordinator.stderr.suffix(1000))")
+        await again.terminate()
+        await lab.stop()
+    }
+
     /// `run` through the coordinator: routed to the board's agent, its
     /// output and the command's own exit status come back; holder only.
     @Test func runThroughTheCoordinatorPassesTheExitStatusOn() async throws {

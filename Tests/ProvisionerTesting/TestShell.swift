@@ -72,3 +72,14 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool
     }
     return condition()
 }
+
+/// Polls an async `condition` (an ssh command, say) every 100 ms until it
+/// holds or `timeout` passes; a throw counts as not yet.
+public func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return (try? await condition()) == true
+}

@@ -124,7 +124,8 @@ public final class AgentMonitor: Sendable {
         var delay = 0.25
         var withEvents = events != nil
         while !stopping {
-            let words = withEvents ? ["watch", "--events-since", String(events?.lastAgentID(link.name) ?? 0)] : ["watch"]
+            let since = events?.lastAgentID(link.name) ?? 0
+            let words = withEvents ? ["watch", "--events-since", String(since)] : ["watch"]
             guard let session = try? link.open(words, as: nil) else {
                 pause(delay)
                 delay = min(delay * 2, 2)
@@ -135,6 +136,7 @@ public final class AgentMonitor: Sendable {
             var greeted = false
             var status: Int32?
             var pending: [UInt8] = []
+            var restarted = false
             reading: while true {
                 switch session.read(timeout: nil) {
                 case .stdout(let bytes):
@@ -148,6 +150,12 @@ public final class AgentMonitor: Sendable {
                             noteOnline(true)
                             poke()
                         } else if let events, let event = try? Wire.decode(LabEvent.self, from: line) {
+                            // Ids at or below the one asked after: the agent's log began anew.
+                            if event.id <= since && since > 0 && !restarted {
+                                restarted = true
+                                logger.warning("agent \(link.name): its event ids began anew (was its data_dir emptied?): merging them from 1")
+                                events.forgetAgentIDs(link.name)
+                            }
                             events.merge(event, from: link.name)
                         }
                     }
