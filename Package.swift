@@ -30,6 +30,7 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Libraries/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Libraries/CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Libraries/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
 
@@ -65,6 +66,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ],
                 path: "Libraries/Reservations"),
+        // Postgres: PostgreSQL through libpq (the only module that imports
+        // CPostgres), for the coordinator's shared store (issue 17).
+        .target(name: "Postgres", dependencies: ["CPostgres"], path: "Libraries/Postgres"),
         .target(name: "ProvisionerCore", dependencies: [
             "ShellSupport", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -160,7 +164,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
-        .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "ProvisionerTesting"]),
+        .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "Postgres", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting", "Wire"]),

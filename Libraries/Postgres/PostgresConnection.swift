@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPostgres
+import Synchronization
+
+/// A PostgreSQL failure: its SQLSTATE (`23P01` an exclusion constraint,
+/// `40001` a serialization failure, …) when the server sent one, and its
+/// message as one line.
+public struct PostgresError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let sqlState: String?
+    public let message: String
+
+    public init(sqlState: String?, message: String) {
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    /// `exclusion_violation`: two rows an EXCLUDE constraint keeps apart.
+    public var isExclusionViolation: Bool { sqlState == "23P01" }
+
+    public var description: String { message }
+}
+
+/// One connection to PostgreSQL through libpq (the only module that
+/// imports CPostgres). Calls are serialized: any thread may use it, one at
+/// a time; each blocks its caller (never run it on the cooperative pool).
+/// Values go both ways as text (libpq's text format), so every number read
+/// back is checked by its reader before it is converted.
+public final class PostgresConnection: @unchecked Sendable {
+    // @unchecked: `connection` is used under `lock` only.
+    private let connection: OpaquePointer
+    private let lock = Mutex(())
+
+    /// Connects to `url` (`postgresql://user@host:5432/db`, or libpq's
+    /// `key=value` form), with `password` when given, giving up after
+    /// `timeout` seconds.
+    public init(url: String, password: String? = nil, timeout: Int = 10) throws(PostgresError) {
+        var keys = ["dbname", "connect_timeout", "application_name"]
+        var values = [url, String(min(max(timeout, 1), 600)), "provisioner"]
+        if let password {
+            keys.append("password")
+            values.append(password)
+        }
+        let made: OpaquePointer? = withCStrings(keys) { keyPointers in
+            withCStrings(values) { valuePointers in PQconnectdbParams(keyPointers, valuePointers, 1) }
+        }
+        guard let made else { throw PostgresError(sqlState: nil, message: "\(Self.redacted(url)): out of memory") }
+        guard PQstatus(made) == CONNECTION_OK else {
+            let message = Self.oneLine(String(cString: PQerrorMessage(made)))
+            PQfinish(made)
+            throw PostgresError(sqlState: nil, message: "\(Self.redacted(url)): \(message)")
+        }
+        connection = made
+    }
+
+    deinit { PQfinish(connection) }
+
+    /// Runs one statement with `parameters` for its `$1`, `$2`, … (text; nil
+    /// is NULL) and returns its rows, each a list of column values (nil:
+    /// NULL).
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> [[String?]] {
+        try lock.withLock { _ throws(PostgresError) -> [[String?]] in
+            let result: OpaquePointer? = withOptionalCStrings(parameters) { pointers in
+                PQexecParams(connection, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+            }
+            return try Self.rows(of: result, connection)
+        }
+    }
+
+    /// Runs one or more statements without parameters (schema, `BEGIN`).
+    public func execute(_ sql: String) throws(PostgresError) {
+        try lock.withLock { _ throws(PostgresError) in
+            _ = try Self.rows(of: PQexec(connection, sql), connection)
+        }
+    }
+
+    /// The rows of `result` (then freed), or its error.
+    private static func rows(of result: OpaquePointer?, _ connection: OpaquePointer) throws(PostgresError) -> [[String?]] {
+        guard let result else {
+            throw PostgresError(sqlState: nil, message: oneLine(String(cString: PQerrorMessage(connection))))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return []
+        case PGRES_TUPLES_OK:
+            let rowCount = PQntuples(result), columnCount = PQnfields(result)
+            return (0..<rowCount).map { row in
+                (0..<columnCount).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                }
+            }
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            throw PostgresError(sqlState: state, message: oneLine(String(cString: PQresultErrorMessage(result))))
+        }
+    }
+
+    /// libpq's multi-line messages as one line.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline)
+            .map { line in String(line.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+    }
+
+    /// The URL without a password in it, for messages and logs.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+}
+
+/// NUL-terminated copies of `strings` as a C array of pointers, for one call.
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    withOptionalCStrings(strings.map { Optional($0) }) { pointers in body(pointers + [nil]) }
+}
+
+private func withOptionalCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let copies = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { for copy in copies { free(copy) } }
+    return body(copies.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,48 @@
+import Foundation
+
+/// A PostgreSQL server of the test's own (Debian's postgresql-15): a new
+/// cluster made by `initdb` in a temporary folder, `postgres` on a free port
+/// of 127.0.0.1 and a socket in that folder, run as `nobody` when the test
+/// runs as root (PostgreSQL refuses root), stopped by its PID.
+public final class PostgresServer: Sendable {
+    public let folder: TemporaryDirectory
+    public let port: UInt16
+    let process: RunningProcess
+
+    /// Debian's server binaries, wherever its one version lives.
+    public static var binaries: String? {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted { $0.count == $1.count ? $0 > $1 : $0.count > $1.count }
+        return versions.map { "\(root)/\($0)/bin" }.first { FileManager.default.isExecutableFile(atPath: $0 + "/postgres") }
+    }
+
+    public static var isAvailable: Bool { binaries != nil && Tools.isInstalled("setpriv") }
+
+    /// `postgresql://postgres@127.0.0.1:PORT/postgres` (trust: no password).
+    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+
+    public init() async throws {
+        guard let binaries = Self.binaries else { throw TestSetupError("PostgreSQL is not installed (scripts/setup installs postgresql-15)") }
+        folder = try TemporaryDirectory(prefix: "postgres")
+        let asUser = getuid() == 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] : []
+        if getuid() == 0 { chown(folder.path, 65534, 65534) }
+        let made = try await RunningProcess.run(asUser.first ?? binaries + "/initdb",
+                                                Array(asUser.dropFirst()) + (asUser.isEmpty ? [] : [binaries + "/initdb"])
+                                                    + ["-D", folder.path("data"), "-A", "trust", "-U", "postgres", "--no-sync",
+                                                       "--encoding", "UTF8", "--locale", "C"], timeout: .seconds(60))
+        guard made.exitCode == 0 else { throw TestSetupError("initdb: \(made)") }
+        port = try freeTCPPort()
+        let server = [binaries + "/postgres", "-D", folder.path("data"), "-p", "\(port)", "-k", folder.path,
+                      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"]
+        process = try RunningProcess(asUser.first ?? server[0], Array(asUser.dropFirst()) + (asUser.isEmpty ? Array(server.dropFirst()) : server))
+        try await process.waitForLine(containing: "ready to accept connections", timeout: .seconds(30))
+    }
+
+    deinit { process.signal(SIGINT) }
+
+    /// Fast shutdown (SIGINT), and its exit status.
+    public func stop() async -> Int32? {
+        process.signal(SIGINT)
+        return await process.waitForExit(timeout: .seconds(20))
+    }
+}
