@@ -176,9 +176,8 @@ struct CoordinatorEndToEndTests {
         func parse(_ text: String) -> [[String: Any]] {
             text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         }
-        let follower = try RunningProcess("ssh", lab.sshArguments(as: "bob") + ["events", "--follow", "--json"])
+        let follower = try RunningProcess("ssh", lab.sshArguments(as: "bob") + ["events", "--since", "0", "--follow", "--json"])
         defer { follower.signal(SIGKILL) }
-        try await Task.sleep(for: .milliseconds(500))
         #expect(try await lab.ssh("alice", "reserve", "b1").exitCode == 0)
         _ = try await lab.waitForBoards { $0.first { $0["name"] as? String == "b1" }?["holder"] as? String == "alice" }
         #expect(try await lab.ssh("alice", "power", "b1", "on").exitCode == 0)
@@ -194,8 +193,11 @@ struct CoordinatorEndToEndTests {
             parse(follower.stdout).contains { $0["type"] as? String == "agent.offline" && $0["agent"] as? String == "bench-2" }
         }, "\(follower.stdout)")
         let again = try await lab.startAgent(2)
+        // Back online: an agent.online after the agent.offline.
         #expect(await eventually(timeout: .seconds(15)) {
-            parse(follower.stdout).contains { $0["type"] as? String == "agent.online" && $0["agent"] as? String == "bench-2" }
+            let bench2 = parse(follower.stdout).filter { $0["agent"] as? String == "bench-2" }.compactMap { $0["type"] as? String }
+            guard let offline = bench2.lastIndex(of: "agent.offline") else { return false }
+            return bench2[offline...].contains("agent.online")
         }, "\(follower.stdout)")
 
         let lastSeen = try #require(parse(follower.stdout).compactMap { $0["id"] as? Int }.max())

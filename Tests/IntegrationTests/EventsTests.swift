@@ -19,9 +19,8 @@ struct EventsTests {
 
     @Test func changesAreEventsAndSinceResumesWithoutGapsOrDuplicates() async throws {
         let agent = try await ServedAgent(prefix: "events", users: ["alice", "bob"], boards: Self.boards)
-        let follower = try RunningProcess("ssh", agent.sshArguments(as: "bob") + ["events", "--follow", "--json"])
+        let follower = try RunningProcess("ssh", agent.sshArguments(as: "bob") + ["events", "--since", "0", "--follow", "--json"])
         defer { follower.signal(SIGKILL) }
-        try await Task.sleep(for: .milliseconds(500))
         #expect(try await agent.ssh(as: "alice", "reserve", "b1", "--for", "1h").exitCode == 0)
         #expect(try await agent.ssh(as: "alice", "power", "b1", "on").exitCode == 0)
         #expect(await eventually { Self.parse(follower.stdout).contains { $0["type"] as? String == "state" } }, "\(follower.stdout)")

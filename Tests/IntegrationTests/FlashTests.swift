@@ -94,7 +94,8 @@ struct FlashTests {
         try await lab.upload(path: lab.folder.path("boot.img.zst"), as: "boot.img.zst")
         // A kernel too, into a file on the disk's new ext2 partition (flash.kernel_target).
         try await lab.upload("x86/initrd", as: "kernel-file")
-        let follower = try RunningProcess("nsenter", lab.nsenter(["events", "--board", "pcboot", "--follow", "--json"]))
+        // From the first event on (--since 0): the flash may start before the follower is connected.
+        let follower = try RunningProcess("nsenter", lab.nsenter(["events", "--board", "pcboot", "--since", "0", "--follow", "--json"]))
         defer { follower.signal(SIGKILL) }
         let result = try await lab.ssh("flash", "pcboot", "--rootfs", "boot.img.zst", "--kernel", "kernel-file", timeout: .seconds(300))
         #expect(result.exitCode == 0, "\(result)")
