@@ -18,15 +18,8 @@ struct BoardTagsTests {
         """
 
     @Test func boardsShowsTagsAndSelectsBoardsWithAllOfThem() async throws {
-        let agent = try await ServedAgent(prefix: "tags", boards: """
-              - name: imx1
-                serial: { device: data/imx1.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp, emmc]
-              - name: imx2
-                serial: { device: data/imx2.console }
-                power: { type: command, on: "true", off: "true" }
-                tags: [imx8mp]
+        let agent = try await ServedAgent(prefix: "tags", boards: Self.imxBoards + """
+
               - name: plain
                 serial: { device: data/plain.console }
                 power: { type: command, on: "true", off: "true" }
