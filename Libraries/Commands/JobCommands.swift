@@ -132,8 +132,8 @@ public struct RunCommand: BoardCommand {
         guard !command.isEmpty else { throw Self.usageError("give the command after --") }
         guard commandLine.utf8.count <= 4000 else { throw Self.usageError("the command is longer than 4000 bytes") }
         if let timeout {
-            guard let value = parseDuration(timeout), value > 0, value <= 86400 else {
-                throw Self.usageError("--timeout '\(timeout)' is not a duration up to a day (e.g. 90s, 5m)")
+            guard let value = parseDuration(timeout), value >= 1, value <= 86400 else {
+                throw Self.usageError("--timeout '\(timeout)' is not a duration from 1s to a day (e.g. 90s, 5m)")
             }
         }
     }

@@ -56,13 +56,13 @@ public struct ReserveCommand: CommandArguments {
         if board != nil && !tags.isEmpty { throw Self.usageError("name a BOARD or give --tag, not both") }
         if wait && tags.isEmpty { throw Self.usageError("--wait is for --tag") }
         if timeout != nil && !wait { throw Self.usageError("--timeout is for --wait") }
-        if let timeout, waitLimit == nil { throw Self.usageError("'\(timeout)' is not a duration (e.g. 30m, 2h)") }
+        if let timeout, waitLimit == nil { throw Self.usageError("'\(timeout)' is not a duration from 1s to a day (e.g. 30m, 2h)") }
     }
 
-    /// `--timeout` in seconds, bounded (a day at most: a CI job that waits
-    /// longer waits for nothing).
+    /// `--timeout` in seconds, bounded: a second to a day (a CI job that
+    /// waits longer waits for nothing).
     public var waitLimit: Double? {
-        guard let timeout, let seconds = parseDuration(timeout), seconds > 0, seconds <= 86400 else { return nil }
+        guard let timeout, let seconds = parseDuration(timeout), seconds >= 1, seconds <= 86400 else { return nil }
         return seconds
     }
 

@@ -53,6 +53,21 @@ struct CommandParsingTests {
         (["log", "b1", "--since", "soon"], "log: 'soon' is not a duration such as 90s, 10m, 2h or 1d"),
         (["reserve", "b1", "--for", "1h", "--until", "2099-01-01T00:00"], "reserve: give --for or --until, once"),
         (["reservations", "all"], "reservations: unexpected argument 'all' (usage: reservations [--json])"),
+        // The numbers of the new commands: each reaches no conversion unchecked.
+        (["reserve", "--tag", "x", "--wait", "--timeout", "nan"], "reserve: 'nan' is not a duration"),
+        (["reserve", "--tag", "x", "--wait", "--timeout", "1e19"], "reserve: '1e19' is not a duration"),
+        (["reserve", "--tag", "x", "--wait", "--timeout", "-1"], "reserve: missing value for '--timeout <DURATION>'"),
+        (["reserve", "--tag", "x", "--wait", "--timeout", "1e-300"], "reserve: '1e-300' is not a duration"),
+        (["reserve", "--tag", "x", "--timeout", "5m"], "reserve: --timeout is for --wait"),
+        (["events", "--since", "-1"], "events: missing value for '--since <ID>'"),
+        (["events", "--since", "9223372036854775808"], "events: --since wants an event id"),
+        (["events", "--since", "1e19"], "events: --since wants an event id"),
+        (["events", "--since", "nan"], "events: --since wants an event id"),
+        (["run", "b1", "--timeout", "1e19", "--", "true"], "run: --timeout '1e19' is not a duration from 1s to a day"),
+        (["run", "b1", "--timeout", "nan", "--", "true"], "run: --timeout 'nan' is not a duration from 1s to a day"),
+        (["run", "b1", "--timeout", "-1", "--", "true"], "run: missing value for '--timeout <DURATION>'"),
+        (["run", "b1", "--timeout", "1e-300", "--", "true"], "run: --timeout '1e-300' is not a duration from 1s to a day"),
+        (["queue", "all"], "queue: unexpected argument 'all' (usage: queue [--json])"),
         (["whoami", "me"], "whoami: unexpected argument 'me' (usage: whoami)"),
         (["fly", "b1"], "unknown command 'fly' (try 'help')"),
         (["hold", "b1", "--none"], "unknown command 'hold' (try 'help')"),
@@ -66,6 +81,17 @@ struct CommandParsingTests {
             #expect(error.status == .usage)
             #expect(error.message.hasPrefix(message), "\(error.message)")
             #expect(!error.message.contains("\n"))
+        }
+    }
+
+    @Test(arguments: ["-1", "nan", "1e19", "9223372036854775808", "1e-300"])
+    func watchsEventIdIsAWholeNumber(_ id: String) {
+        do {
+            _ = try Self.parse(["watch", "--events-since", id], for: .agent)
+            Issue.record("accepted \(id)")
+        } catch {
+            #expect(error.status == .usage && error.message.hasPrefix("watch: "), "\(error.message)")
+            #expect(id == "-1" || error.message.hasPrefix("watch: --events-since wants an event id"), "\(error.message)")
         }
     }
 
