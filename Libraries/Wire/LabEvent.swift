@@ -99,11 +99,10 @@ public struct LabEvent: Codable, Sendable, Equatable {
         for (key, value) in fields where !Self.reserved.contains(key) { try row.encode(value, forKey: Key(key)) }
     }
 
-    /// One line for a person: time, id, type, board, user, then the fields.
+    /// One line for a person: time, id, type, board and user (`-` for
+    /// none), then the fields.
     public var text: String {
-        var line = "\(time)  #\(id)  \(type)"
-        if let board { line += "  \(board)" }
-        if let user { line += "  \(user)" }
+        var line = "\(time)  #\(id)  \(type)  \(board ?? "-")  \(user ?? "-")"
         for key in fields.keys.sorted() { line += "  \(key)=\(fields[key]!)" }
         return line
     }
