@@ -69,6 +69,9 @@ let package = Package(
         // Postgres: PostgreSQL through libpq (the only module that imports
         // CPostgres), for the coordinator's shared store (issue 17).
         .target(name: "Postgres", dependencies: ["CPostgres"], path: "Libraries/Postgres"),
+        // PostgresStore: the store on PostgreSQL (PostgresEngine), for the
+        // coordinator only: the agent never links libpq.
+        .target(name: "PostgresStore", dependencies: ["Postgres", "Reservations", "SystemSupport"], path: "Libraries/PostgresStore"),
         .target(name: "ProvisionerCore", dependencies: [
             "ShellSupport", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -115,7 +118,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "Reservations", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
+            "Commands", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [
@@ -175,7 +178,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
-            "Commands", "CoordinatorCore", "Reservations", "ProvisionerCore", "ProvisionerTesting", "ShellSupport", "SystemSupport", "Wire",
+            "Commands", "CoordinatorCore", "Reservations", "PostgresStore", "ProvisionerCore", "ProvisionerTesting", "ShellSupport",
+            "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ArtifactsTests", dependencies: [

@@ -67,11 +67,26 @@ public final class CalendarSync: Sendable {
         let checks = options.syncEvery > 1 ? ", checked with freeBusy, an incremental sync at least every \(options.syncEvery) polls" : ""
         logger.info("calendar: polling \(options.boards.count) board calendar\(options.boards.count == 1 ? "" : "s") every \(options.poll)s\(checks) as \(auth.key.clientEmail)")
         try startThread(named: "calendar-sync") { [self] in
+            var leading = false
             while !stopping.withLock({ $0 }) {
                 let now = monotonicSeconds()
-                let due = states.withLock { states in states.filter { $0.value.nextAttempt <= now }.map(\.key) }
-                if !due.isEmpty { poll(boards: due) }
-                let next = states.withLock { $0.values.map(\.nextAttempt).min() } ?? now + options.poll
+                // One coordinator of those sharing a store syncs; the others
+                // follow what it saved, and try to take over at every poll.
+                if store.engine.lead(StoreLocks.calendar) != leading {
+                    leading.toggle()
+                    logger.notice(leading ? "calendar: this coordinator syncs the calendars now"
+                                          : "calendar: another coordinator syncs the calendars; following it")
+                    if leading { states.withLock { states in for board in states.keys { states[board]?.nextAttempt = 0 } } }
+                }
+                let next: Double
+                if leading {
+                    let due = states.withLock { states in states.filter { $0.value.nextAttempt <= now }.map(\.key) }
+                    if !due.isEmpty { poll(boards: due) }
+                    next = states.withLock { $0.values.map(\.nextAttempt).min() } ?? now + options.poll
+                } else {
+                    follow()
+                    next = now + options.poll
+                }
                 wake.lock()
                 if !stopping.withLock({ $0 }) {
                     _ = wake.wait(until: Date().addingTimeInterval(max(0.05, next - monotonicSeconds())))
@@ -84,6 +99,33 @@ public final class CalendarSync: Sendable {
     public func stop() {
         stopping.withLock { $0 = true }
         poke()
+        store.engine.resign(StoreLocks.calendar)
+    }
+
+    /// Takes how each calendar stands from the store (another coordinator
+    /// syncs them), so a stale board is refused here too.
+    func follow() {
+        guard let standings = try? store.calendarStandings() else { return }
+        states.withLock { states in
+            for (board, standing) in standings where states[board] != nil {
+                states[board]?.unreadableSince = standing.unreadableSince
+                states[board]?.lastError = standing.lastError
+                states[board]?.lastSync = standing.lastSync
+                // Taking over later starts with a full sync.
+                states[board]?.syncToken = nil
+            }
+        }
+    }
+
+    /// Saves how `board`'s calendar stands, for the coordinators following.
+    private func share(_ board: String) {
+        guard let state = states.withLock({ $0[board] }) else { return }
+        do {
+            try store.saveCalendarStanding(board: board, CalendarStanding(unreadableSince: state.unreadableSince,
+                                                                          lastError: state.lastError, lastSync: state.lastSync))
+        } catch {
+            logger.warning("calendar: \(board): cannot save how its calendar stands: \(error)")
+        }
     }
 
     /// Wakes the sync thread (it syncs the calendars that are due).
@@ -154,16 +196,18 @@ public final class CalendarSync: Sendable {
     }
 
     private func recordSuccess(_ board: String, nextPoll: Double?) {
-        let recovered: Bool = states.withLock { states in
-            let was = states[board]?.unreadableSince != nil
+        let (recovered, first): (Bool, Bool) = states.withLock { states in
+            let was = states[board]?.unreadableSince != nil, first = states[board]?.lastSync == nil
             states[board]?.unreadableSince = nil
             states[board]?.lastError = nil
             states[board]?.failures = 0
             states[board]?.lastSync = clock()
             states[board]?.nextAttempt = nextPoll ?? monotonicSeconds() + options.poll
-            return was
+            return (was, first)
         }
         if recovered { logger.notice("calendar: \(board): the calendar can be read again") }
+        // Saved as it changes, not at every poll.
+        if recovered || first { share(board) }
     }
 
     private func recordFailure(_ board: String, _ error: CalendarError) {
@@ -178,6 +222,7 @@ public final class CalendarSync: Sendable {
             states[board] = state
             return (first, state.failures)
         }
+        share(board)
         let known = (try? store.reservations(board: board, endingAfter: Int64(clock())).count) ?? 0
         if first {
             logger.warning("calendar: \(board): cannot read its calendar: \(error); keeping its \(known) known reservation\(known == 1 ? "" : "s") (stale); access is refused after \(Int(options.staleGrace))s")

@@ -1,8 +1,10 @@
 import CoordinatorCalendar
 import Reservations
+import PostgresStore
 import Foundation
 import Logging
 import SSH
+import Synchronization
 import SystemSupport
 
 /// The running coordinator: the reservation store, the calendar sync (when
@@ -18,15 +20,36 @@ public final class Coordinator: Sendable {
     /// The key the coordinator logs into agents with.
     public let clientKey: SSHPrivateKey
 
+    /// The lab's events: the coordinator's own and every agent's, merged.
+    public let events: EventLog
+    /// Hears the reservation changes of the other coordinators on a shared store.
+    let changes = Mutex<StoreListener?>(nil)
+
     /// The database file under `data_dir`.
     public static func databasePath(_ config: CoordinatorConfig) -> String {
         config.coordinator.dataDirectory + "/coordinator.sqlite"
     }
 
+    /// The channel a shared store announces a board's reservation change
+    /// on (the board's name; empty: any board).
+    static let reservationChannel = "provisioner_reservations"
+
+    /// The store of `config`, its schema brought up to date: SQLite files
+    /// in `data_dir` (`coordinator.sqlite`, `events.sqlite`), or the
+    /// PostgreSQL of `coordinator.store` that several coordinators share.
+    public static func openStore(_ config: CoordinatorConfig, logger: Logger) throws -> (ReservationStore, EventLog) {
+        guard let settings = config.coordinator.store else {
+            return (try ReservationStore(path: databasePath(config)),
+                    try EventLog(path: config.coordinator.dataDirectory + "/events.sqlite", logger: logger))
+        }
+        let engine = try PostgresEngine(url: settings.url, password: try settings.password(), maxConnections: settings.connections)
+        return (try ReservationStore(engine: engine), try EventLog(engine: engine, logger: logger))
+    }
+
     public init(config: CoordinatorConfig, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: config.coordinator.dataDirectory, withIntermediateDirectories: true)
         let clientKey = try Self.loadClientKey(config, logger: logger)
-        let store = try ReservationStore(path: Self.databasePath(config))
+        let (store, events) = try Self.openStore(config, logger: logger)
         let registry = BoardRegistry(agents: config.agents.map(\.name))
         let links = config.agents.map { AgentLink(agent: $0, identity: clientKey) }
         let calendar = try config.calendar.map { try Self.calendarSync($0, config: config, store: store, logger: logger) }
@@ -35,24 +58,89 @@ public final class Coordinator: Sendable {
         let holder: @Sendable (String) -> BoardHolding = { board in
             BoardHolding.of(board, store: store, calendar: calendar, users: users)
         }
-        let events = try EventLog(path: config.coordinator.dataDirectory + "/events.sqlite", logger: logger)
         let monitors = links.map {
             AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, events: events,
                          holder: holder)
         }
         self.monitors = monitors
-        calendar?.setOnChange { for monitor in monitors { monitor.poke() } }
+        calendar?.setOnChange {
+            for monitor in monitors { monitor.poke() }
+            store.engine.notify(Self.reservationChannel, "")
+        }
         self.calendar = calendar
         self.clientKey = clientKey
         self.store = store
         self.registry = registry
-        // A reservation made or ended here reaches the board's agent at once.
+        self.events = events
+        // A reservation made or ended here reaches the board's agent at once,
+        // and the other coordinators on a shared store hear of it.
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
                              events: events, changed: { board in
-                                 let agent = registry.board(board)?.agent
-                                 for monitor in monitors where monitor.link.name == agent { monitor.poke() }
+                                 Self.poke(monitors, for: board, registry: registry)
+                                 store.engine.notify(Self.reservationChannel, board)
                              })
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
+    }
+
+    /// `check-config`: connects to the configured store and says how far its
+    /// schema is (what `serve` would do to it), without changing it.
+    public static func checkStore(_ settings: CoordinatorConfig.StoreSettings) throws -> String {
+        let engine = try PostgresEngine(url: settings.url, password: try settings.password(), maxConnections: 1)
+        defer { engine.close() }
+        let parts = [StoreSchema.reservations, StoreSchema.events]
+        let versions = try engine.withSession { session in
+            let table = try session.query("SELECT to_regclass('schema_versions') IS NOT NULL").first?.first
+            guard table == .text("t") else { return parts.map { _ in 0 } }
+            return try parts.map { try StoreSchema.version(of: $0.part, in: session) }
+        }
+        var words: [String] = []
+        for (part, version) in zip(parts, versions) {
+            guard version <= part.latest else {
+                throw StoreError(.failed, "\(engine.name): its \(part.part) schema is version \(version), "
+                                 + "this coordinator knows up to \(part.latest): upgrade it")
+            }
+            words.append("\(part.part) \(version)/\(part.latest)"
+                         + (version == 0 ? " (created at start)" : version < part.latest ? " (migrated at start)" : ""))
+        }
+        return "\(engine.name) answers; schema " + words.joined(separator: ", ")
+    }
+
+    /// `migrate-store`: the SQLite store at `path` (a data_dir, or its
+    /// coordinator.sqlite) copied into the PostgreSQL at `url`; one line saying what arrived.
+    public static func migrateStore(from path: String, to url: String, passwordFile: String?, force: Bool) throws -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw StoreError(.failed, "\(path): no such file or folder")
+        }
+        let folder = isFolder.boolValue ? path : (path as NSString).deletingLastPathComponent
+        let database = isFolder.boolValue ? path + "/coordinator.sqlite" : path
+        guard FileManager.default.fileExists(atPath: database) else { throw StoreError(.failed, "\(database): no such file") }
+        let eventsPath = (folder.isEmpty ? "." : folder) + "/events.sqlite"
+        let password = try CoordinatorConfig.StoreSettings(url: url, passwordFile: passwordFile, connections: 1).password()
+        let target = try PostgresEngine(url: url, password: password, maxConnections: 1)
+        defer { target.close() }
+        let events = FileManager.default.fileExists(atPath: eventsPath) ? try SQLiteEngine(path: eventsPath) : nil
+        let counts = try StoreCopy.copy(store: try SQLiteEngine(path: database), events: events, to: target, force: force)
+        return "migrate-store: \(counts.reservations) reservations, \(counts.audit) audit lines and \(counts.events) events "
+            + "copied from \(database)\(events == nil ? "" : " and \(eventsPath)") into \(target.name)"
+    }
+
+    /// Asks the agent of `board` (every agent: an empty name) for its boards now.
+    static func poke(_ monitors: [AgentMonitor], for board: String, registry: BoardRegistry) {
+        let agent = board.isEmpty ? nil : registry.board(board)?.agent
+        for monitor in monitors where agent == nil || monitor.link.name == agent { monitor.poke() }
+    }
+
+    /// Hears reservation changes made by the other coordinators sharing the
+    /// store: the board's agent is told at once, and a board set free goes
+    /// to this coordinator's queue.
+    func listenForChanges() {
+        let monitors = monitors, registry = registry, reservations = server.shell.reservations
+        let listener = store.engine.listen(Self.reservationChannel) { board in
+            Self.poke(monitors, for: board, registry: registry)
+            reservations.offerFreedBoards()
+        }
+        changes.withLock { $0 = listener }
     }
 
     /// The client key, generated on first start; its public line is what
@@ -98,6 +186,8 @@ public final class Coordinator: Sendable {
         }
         let shell = server.shell, server = server
         services.append(ClosureService(name: "reservation watch", start: { try shell.startWatch() }, stop: { shell.stopWatch() }))
+        services.append(ClosureService(name: "store listener", start: { [self] in listenForChanges() },
+                                       stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close() }))
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services
     }

@@ -11,7 +11,7 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "provisioner-coordinator",
         abstract: "The Provisioner coordinator: the lab's SSH front door, reservations and routing to agents.",
         version: Provisioner.version,
-        subcommands: [ServeCommand.self, CheckConfigCommand.self, ClientKeyCommand.self])
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, ClientKeyCommand.self, MigrateStoreCommand.self])
 
     static func main() { Daemon.main(Self.self) }
 }
@@ -30,6 +30,49 @@ struct CheckConfigCommand: ParsableCommand {
         print("\(config): ok: \(users) user\(users == 1 ? "" : "s"), \(agents) agent\(agents == 1 ? "" : "s")"
               + (agents == 0 ? "" : " (\(loaded.agents.map(\.name).joined(separator: ", ")))")
               + (loaded.calendar.map { ", calendar for \($0.google.boards.count) board\($0.google.boards.count == 1 ? "" : "s")" } ?? ""))
+        guard let store = loaded.coordinator.store else { return }
+        do {
+            print("\(config): store: " + (try Coordinator.checkStore(store)))
+        } catch {
+            throw StartupError(description: "\(config): store: \(error)")
+        }
+    }
+}
+
+struct MigrateStoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-store",
+        abstract: "Copy a lab's SQLite store (reservations, audit, events) into PostgreSQL, ids and all.",
+        discussion: "Stop the coordinator that uses the SQLite files first. The target must be empty unless --force "
+            + "(which replaces what it holds). The queue lives in memory: there is none to copy.")
+
+    @Option(help: "sqlite:PATH, the coordinator's data_dir or its coordinator.sqlite (events.sqlite beside it comes too).")
+    var from: String
+
+    @Option(help: "postgresql://USER@HOST:PORT/DATABASE")
+    var to: String
+
+    @Option(name: .customLong("password-file"), help: "A file whose first line is the database password.")
+    var passwordFile: String?
+
+    @Flag(help: "Replace what the target already holds.")
+    var force = false
+
+    func validate() throws {
+        guard from.hasPrefix("sqlite:"), from.count > 7 else { throw ValidationError("--from takes sqlite:PATH") }
+        guard to.hasPrefix("postgresql://") || to.hasPrefix("postgres://") else {
+            throw ValidationError("--to takes postgresql://USER@HOST:PORT/DATABASE")
+        }
+    }
+
+    func run() throws {
+        let line: String
+        do {
+            line = try Coordinator.migrateStore(from: String(from.dropFirst(7)), to: to, passwordFile: passwordFile, force: force)
+        } catch {
+            throw StartupError(description: "migrate-store: \(error)")
+        }
+        print(line)
     }
 }
 

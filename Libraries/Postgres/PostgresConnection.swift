@@ -61,7 +61,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// NULL).
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> [[String?]] {
-        try lock.withLock { _ throws(PostgresError) -> [[String?]] in
+        try typedQuery(sql, parameters).rows
+    }
+
+    /// `query`, with each column's type (its OID: `int8OID`, …) beside the rows.
+    public func typedQuery(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
+        try lock.withLock { _ throws(PostgresError) -> PostgresRows in
             let result: OpaquePointer? = withOptionalCStrings(parameters) { pointers in
                 PQexecParams(connection, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
             }
@@ -76,22 +81,57 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Whether the connection to the server is lost (it went away, or
+    /// closed this session): throw it away and connect again.
+    public var isBroken: Bool { lock.withLock { _ in PQstatus(connection) != CONNECTION_OK } }
+
+    /// Waits up to `timeout` seconds for notifications on the channels this
+    /// connection `LISTEN`s to, and returns those that came (maybe none).
+    /// A lost connection throws.
+    public func notifications(timeout: Double) throws(PostgresError) -> [PostgresNotification] {
+        try lock.withLock { _ throws(PostgresError) -> [PostgresNotification] in
+            var found = Self.pending(connection)
+            if !found.isEmpty { return found }
+            let socket = PQsocket(connection)
+            guard socket >= 0 else { throw PostgresError(sqlState: nil, message: "the connection to the server is lost") }
+            var poller = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(min(max(timeout, 0), 3600) * 1000)
+            guard poll(&poller, 1, milliseconds) > 0 else { return [] }
+            guard PQconsumeInput(connection) == 1 else {
+                throw PostgresError(sqlState: nil, message: Self.oneLine(String(cString: PQerrorMessage(connection))))
+            }
+            found = Self.pending(connection)
+            return found
+        }
+    }
+
+    private static func pending(_ connection: OpaquePointer) -> [PostgresNotification] {
+        var found: [PostgresNotification] = []
+        while let notice = PQnotifies(connection) {
+            found.append(PostgresNotification(channel: String(cString: notice.pointee.relname),
+                                              payload: String(cString: notice.pointee.extra)))
+            PQfreemem(notice)
+        }
+        return found
+    }
+
     /// The rows of `result` (then freed), or its error.
-    private static func rows(of result: OpaquePointer?, _ connection: OpaquePointer) throws(PostgresError) -> [[String?]] {
+    private static func rows(of result: OpaquePointer?, _ connection: OpaquePointer) throws(PostgresError) -> PostgresRows {
         guard let result else {
             throw PostgresError(sqlState: nil, message: oneLine(String(cString: PQerrorMessage(connection))))
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return []
+            return PostgresRows(types: [], rows: [])
         case PGRES_TUPLES_OK:
             let rowCount = PQntuples(result), columnCount = PQnfields(result)
-            return (0..<rowCount).map { row in
+            let types = (0..<columnCount).map { PQftype(result, $0) }
+            return PostgresRows(types: types, rows: (0..<rowCount).map { row in
                 (0..<columnCount).map { column in
                     PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
                 }
-            }
+            })
         default:
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             throw PostgresError(sqlState: state, message: oneLine(String(cString: PQresultErrorMessage(result))))
@@ -112,6 +152,21 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let colon = credentials.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
+}
+
+/// A query's rows as text (nil: NULL), and each column's type OID.
+public struct PostgresRows: Sendable, Equatable {
+    public let types: [UInt32]
+    public let rows: [[String?]]
+
+    /// The type OIDs of the integers: int8, int4 and int2.
+    public static let integerTypes: Set<UInt32> = [20, 23, 21]
+}
+
+/// One `NOTIFY` that reached a listening connection.
+public struct PostgresNotification: Sendable, Equatable {
+    public let channel: String
+    public let payload: String
 }
 
 /// NUL-terminated copies of `strings` as a C array of pointers, for one call.

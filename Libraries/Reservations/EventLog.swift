@@ -10,46 +10,78 @@ import Synchronization
 import SystemSupport
 import Wire
 
-/// The lab's events (DESIGN.md "Events"), in SQLite (`DATA_DIR/events.sqlite`):
-/// what changed, on which board, by whom, each with an increasing id that
-/// `events --since ID` resumes after. Kept 7 days and at most 200,000, the
-/// oldest going first. Writers never fail their command over it: a store
-/// error is logged. Followers wait on it (`waitForMore`).
+/// The lab's events (DESIGN.md "Events"), in the store (`DATA_DIR/events.sqlite`,
+/// or the PostgreSQL several coordinators share): what changed, on which
+/// board, by whom, each with an increasing id that `events --since ID`
+/// resumes after. Kept 7 days and at most 200,000, the oldest going first.
+/// Writers never fail their command over it: a store error is logged.
+/// Followers wait on it (`waitForMore`); on a shared store they hear the
+/// other coordinators' events too (`LISTEN`).
 public final class EventLog: @unchecked Sendable {
-    // @unchecked: `database` is serialized by SQLite; `wake` is a condition.
-    private let database: SQLiteDatabase
+    // @unchecked: `engine` serializes itself; `wake` is a condition.
+    public let engine: any StoreEngine
     private let logger: Logger
     private let wake = NSCondition()
     private let latest = Atomic<Int64>(0)
     private let appended = Atomic<Int>(0)
+    private let listener = Mutex<StoreListener?>(nil)
     /// Who this log's own events are from (an agent's name), if anyone.
     let origin: String?
 
     public static let keepSeconds: Int64 = 7 * 86400
     public static let maxEvents: Int64 = 200_000
+    /// The channel a shared store announces each new event's id on.
+    static let channel = "provisioner_events"
 
-    /// Opens (or creates) `path`; a file that is not a database, or one
-    /// another program holds locked, is one error naming it.
-    public init(path: String, origin: String? = nil, logger: Logger) throws(SQLiteError) {
+    /// Opens (or creates) the SQLite log at `path`; a file that is not a
+    /// database, or one another program holds locked, is one error naming it.
+    public convenience init(path: String, origin: String? = nil, logger: Logger) throws {
+        do {
+            try self.init(engine: try SQLiteEngine(path: path), origin: origin, logger: logger)
+        } catch {
+            let code = (error as? SQLiteError)?.code
+            let message = (error as? SQLiteError)?.message ?? (error as? StoreError)?.message ?? "\(error)"
+            let hint = code == SQLITE_NOTADB || code == SQLITE_CORRUPT || message.contains("not a database")
+                ? " (move it aside to start with no events)" : ""
+            throw StoreError(.failed, "the events database \(path): \(message)\(hint)")
+        }
+    }
+
+    /// Opens the log on `engine`, bringing its schema up to date; on a
+    /// shared store, starts listening for the other writers' events.
+    public init(engine: any StoreEngine, origin: String? = nil, logger: Logger) throws {
+        self.engine = engine
         self.logger = logger
         self.origin = origin
-        do {
-            database = try SQLiteDatabase(path: path)
-            try database.execute("""
-                CREATE TABLE IF NOT EXISTS events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, type TEXT NOT NULL,
-                    board TEXT, user TEXT, agent TEXT, agent_id INTEGER, fields TEXT NOT NULL DEFAULT '{}');
-                CREATE INDEX IF NOT EXISTS events_by_agent ON events (agent, agent_id);
-                """)
-            // The last id handed out, even when pruning left no event behind.
-            let last = try database.query("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
+        try StoreSchema.events.apply(to: engine)
+        // The last id handed out, even when pruning left no event behind.
+        let last = try engine.withSession { session in
+            try session.query(engine.dialect == .sqlite
+                              ? "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+                              : "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('events', 'id')), 0)")
+        }.first?.first?.integer ?? 0
+        latest.store(last, ordering: .releasing)
+        listener.withLock { $0 = engine.listen(Self.channel) { [weak self] payload in
+            guard let self else { return }
+            // An empty payload: the listener was away; read where the log is.
+            let id = Int64(payload) ?? (try? engine.withSession { try $0.query("SELECT COALESCE(MAX(id), 0) FROM events") })?
                 .first?.first?.integer ?? 0
-            latest.store(last, ordering: .releasing)
-        } catch {
-            let hint = error.code == SQLITE_NOTADB || error.code == SQLITE_CORRUPT ? " (move it aside to start with no events)" : ""
-            throw SQLiteError(code: error.code, message: "the events database \(path): \(error.message)\(hint)")
-        }
+            if id > 0 { self.announce(id) }
+        } }
         prune()
+    }
+
+    deinit { listener.withLock { $0?.stop() } }
+
+    /// Stops hearing other writers (a shared store's listener thread).
+    public func close() { listener.withLock { $0?.stop(); $0 = nil } }
+
+    /// Wakes followers: events up to `id` are there to read.
+    private func announce(_ id: Int64) {
+        wake.lock()
+        if id > latest.load(ordering: .acquiring) { latest.store(id, ordering: .releasing) }
+        wake.broadcast()
+        wake.unlock()
     }
 
     /// The id of the newest event (0: none yet).
@@ -75,14 +107,14 @@ public final class EventLog: @unchecked Sendable {
     /// Forgets which of `agent`'s ids were merged (its log began anew):
     /// the events stay, and its ids are merged again from 1.
     public func forgetAgentIDs(_ agent: String) {
-        do { try database.query("UPDATE events SET agent_id = NULL WHERE agent = ?", [.text(agent)]) } catch {
+        do { try engine.withSession { try $0.query("UPDATE events SET agent_id = NULL WHERE agent = ?", [.text(agent)]) } } catch {
             logger.error("events: cannot forget \(agent)'s ids: \(error)")
         }
     }
 
     /// The newest event of `agent` merged here (0: none).
     public func lastAgentID(_ agent: String) -> Int64 {
-        (try? database.query("SELECT COALESCE(MAX(agent_id), 0) FROM events WHERE agent = ?", [.text(agent)]))?
+        (try? engine.withSession { try $0.query("SELECT COALESCE(MAX(agent_id), 0) FROM events WHERE agent = ?", [.text(agent)]) })?
             .first?.first?.integer ?? 0
     }
 
@@ -90,35 +122,42 @@ public final class EventLog: @unchecked Sendable {
                         fields: [String: EventValue], time: Double) -> Int64? {
         let text = Wire.line(fields)
         let milliseconds = Int64(exactly: (min(max(time, 0), 1e12) * 1000).rounded()) ?? 0
+        let id: Int64
         do {
-            try database.query("INSERT INTO events (time_ms, type, board, user, agent, agent_id, fields) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [.integer(milliseconds), .text(type), board.map { .text($0) } ?? .null, user.map { .text($0) } ?? .null,
-                                agent.map { .text($0) } ?? .null, agentID.map { .integer($0) } ?? .null, .text(text)])
+            // One writer at a time on a shared store, so ids become visible
+            // in their order and a follower reading after ID misses none.
+            let rows = try engine.transaction { session in
+                if engine.dialect == .postgresql { try session.query("SELECT pg_advisory_xact_lock(\(StoreLocks.events))") }
+                return try session.query("INSERT INTO events (time_ms, type, board, \"user\", agent, agent_id, fields) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                                         + "ON CONFLICT DO NOTHING RETURNING id",
+                                         [.integer(milliseconds), .text(type), board.map { .text($0) } ?? .null, user.map { .text($0) } ?? .null,
+                                          agent.map { .text($0) } ?? .null, agentID.map { .integer($0) } ?? .null, .text(text)])
+            }
+            // Nothing inserted: another coordinator merged this agent event first.
+            guard let inserted = rows.first?.first?.integer else { return nil }
+            id = inserted
         } catch {
             logger.error("events: cannot record \(type)\(board.map { " of \($0)" } ?? ""): \(error)")
             return nil
         }
-        let id = database.lastInsertedRow
-        wake.lock()
-        latest.store(id, ordering: .releasing)
-        wake.broadcast()
-        wake.unlock()
+        announce(id)
+        engine.notify(Self.channel, String(id))
         if appended.add(1, ordering: .relaxed).newValue % 1000 == 0 { prune() }
         return id
     }
 
     /// Events after `id`, oldest first, at most `limit`; only `board`'s when given.
     public func events(after id: Int64, board: String? = nil, limit: Int = 1000) -> [LabEvent] {
-        var sql = "SELECT id, time_ms, type, board, user, agent, fields FROM events WHERE id > ?"
-        var parameters: [SQLiteValue] = [.integer(id)]
+        var sql = "SELECT id, time_ms, type, board, \"user\", agent, fields FROM events WHERE id > ?"
+        var parameters: [SQLValue] = [.integer(id)]
         if let board {
             sql += " AND board = ?"
             parameters.append(.text(board))
         }
         sql += " ORDER BY id LIMIT ?"
         parameters.append(.integer(Int64(min(max(limit, 1), 100_000))))
-        let rows: [[SQLiteValue]]
-        do { rows = try database.query(sql, parameters) } catch {
+        let rows: [[SQLValue]]
+        do { rows = try engine.withSession { try $0.query(sql, parameters) } } catch {
             logger.error("events: cannot read: \(error)")
             return []
         }
@@ -147,8 +186,10 @@ public final class EventLog: @unchecked Sendable {
     func prune() {
         let cutoff = (Int64(wallClock()) - Self.keepSeconds) * 1000
         do {
-            try database.query("DELETE FROM events WHERE time_ms < ?", [.integer(cutoff)])
-            try database.query("DELETE FROM events WHERE id <= ?", [.integer(lastID - Self.maxEvents)])
+            try engine.withSession { session in
+                try session.query("DELETE FROM events WHERE time_ms < ?", [.integer(cutoff)])
+                try session.query("DELETE FROM events WHERE id <= ?", [.integer(lastID - Self.maxEvents)])
+            }
         } catch {
             logger.warning("events: cannot drop old events: \(error)")
         }

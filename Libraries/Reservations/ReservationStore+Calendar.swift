@@ -39,7 +39,7 @@ extension ReservationStore {
     public func applyCalendarEvent(board: String, source: String, user: String, start: Int64, end: Int64,
                                    guests: [String] = []) throws -> CalendarApplyResult {
         let event = CalendarEventReservation(source: source, user: user, start: start, end: end, guests: guests)
-        return try lock.withLock { _ in try applyLocked(board: board, event) }
+        return try engine.transaction { session in try Self.apply(session, board: board, event) }
     }
 
     /// `applyCalendarEvent` for many events of `board` in one transaction:
@@ -50,61 +50,48 @@ extension ReservationStore {
     /// no order of single moves resolves) all land.
     public func applyCalendarEvents(board: String, _ events: [CalendarEventReservation],
                                     clearingFirst: Bool = false) throws -> [Result<CalendarApplyResult, any Error>] {
-        try lock.withLock { _ in
-            try database.execute("BEGIN IMMEDIATE")
+        try engine.transaction { session in
             if clearingFirst {
-                do {
-                    for event in events {
-                        try database.query("DELETE FROM reservations WHERE board = ? AND source = ?", [.text(board), .text(event.source)])
-                    }
-                } catch {
-                    try? database.execute("ROLLBACK")
-                    throw error
+                for event in events {
+                    try session.query("DELETE FROM reservations WHERE board = ? AND source = ?", [.text(board), .text(event.source)])
                 }
             }
-            let results = events.map { event in Result { try applyLocked(board: board, event) } }
-            do {
-                try database.execute("COMMIT")
-            } catch {
-                try? database.execute("ROLLBACK")
-                throw error
-            }
-            return results
+            return events.map { event in Result { try Self.apply(session, board: board, event) } }
         }
     }
 
-    /// One event, inside a savepoint of its own (the caller holds `lock`).
-    private func applyLocked(board: String, _ event: CalendarEventReservation) throws -> CalendarApplyResult {
+    /// One event, inside a savepoint of its own (the caller's transaction).
+    private static func apply(_ session: any StoreSession, board: String, _ event: CalendarEventReservation) throws -> CalendarApplyResult {
         let (source, user, start, end, guests) = (event.source, event.user, event.start, event.end, event.guests)
         guard end > start else { throw ReservationRefusal.emptyPeriod }
-        let guestsValue: SQLiteValue = guests.isEmpty ? .null : .text(guests.joined(separator: " "))
-        let existing = try reservations("WHERE board = ? AND source = ?", [.text(board), .text(source)]).first
+        let guestsValue: SQLValue = guests.isEmpty ? .null : .text(guests.joined(separator: " "))
+        let existing = try select(session, "WHERE board = ? AND source = ?", [.text(board), .text(source)]).first
         if let existing, existing.user == user, existing.start == start, existing.end == end, existing.guests == guests {
             return CalendarApplyResult(reservation: existing, changed: false, displaced: [])
         }
-        let overlapping = try overlappingLocked(board: board, start: start, end: end).filter { $0.id != existing?.id }
+        let overlapping = try overlapping(session, board: board, start: start, end: end).filter { $0.id != existing?.id }
         if let other = overlapping.first(where: { $0.source != nil }) { throw ReservationRefusal.conflict(other) }
-        try database.execute("SAVEPOINT apply_event")
+        try session.execute("SAVEPOINT apply_event")
         do {
             for local in overlapping {
-                try database.query("DELETE FROM reservations WHERE id = ?", [.integer(local.id)])
+                try session.query("DELETE FROM reservations WHERE id = ?", [.integer(local.id)])
             }
             let id: Int64
             if let existing {
-                try database.query("UPDATE reservations SET user = ?, start = ?, end = ?, guests = ? WHERE id = ?",
-                                   [.text(user), .integer(start), .integer(end), guestsValue, .integer(existing.id)])
+                try session.query("UPDATE reservations SET \"user\" = ?, start = ?, \"end\" = ?, guests = ? WHERE id = ?",
+                                  [.text(user), .integer(start), .integer(end), guestsValue, .integer(existing.id)])
                 id = existing.id
             } else {
-                try database.query("INSERT INTO reservations (board, user, start, end, source, guests) VALUES (?, ?, ?, ?, ?, ?)",
-                                   [.text(board), .text(user), .integer(start), .integer(end), .text(source), guestsValue])
-                id = database.lastInsertedRow
+                id = try session.query("INSERT INTO reservations (board, \"user\", start, \"end\", source, guests) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                                       [.text(board), .text(user), .integer(start), .integer(end), .text(source), guestsValue])
+                    .first?.first?.integer ?? 0
             }
-            try database.execute("RELEASE apply_event")
+            try session.execute("RELEASE apply_event")
             let stored = Reservation(id: id, board: board, user: user, start: start, end: end, source: source, guests: guests)
             return CalendarApplyResult(reservation: stored, changed: true, displaced: overlapping)
         } catch {
-            try? database.execute("ROLLBACK TO apply_event")
-            try? database.execute("RELEASE apply_event")
+            try? session.execute("ROLLBACK TO apply_event")
+            try? session.execute("RELEASE apply_event")
             throw error
         }
     }
@@ -113,41 +100,75 @@ extension ReservationStore {
     /// nil when there was none.
     @discardableResult
     public func removeCalendarEvent(board: String, source: String) throws -> Reservation? {
-        try lock.withLock { _ in
-            guard let existing = try reservations("WHERE board = ? AND source = ?", [.text(board), .text(source)]).first else {
-                return nil
-            }
-            try database.query("DELETE FROM reservations WHERE id = ?", [.integer(existing.id)])
-            return existing
+        try engine.withSession { session in
+            try session.query("DELETE FROM reservations WHERE board = ? AND source = ? "
+                              + "RETURNING id, board, \"user\", start, \"end\", source, guests", [.text(board), .text(source)])
+                .first.map(Self.reservation)
         }
     }
 
     /// Reservations of `board` not ended at `now`, calendar and local, by start.
     public func reservations(board: String, endingAfter now: Int64) throws -> [Reservation] {
-        try lock.withLock { _ in
-            try reservations("WHERE board = ? AND end > ? ORDER BY start", [.text(board), .integer(now)])
-        }
+        try select("WHERE board = ? AND \"end\" > ? ORDER BY start", [.text(board), .integer(now)])
     }
 
     /// Reservations of `board` overlapping `start..<end`, by start.
     public func overlapping(board: String, start: Int64, end: Int64) throws -> [Reservation] {
-        try lock.withLock { _ in try overlappingLocked(board: board, start: start, end: end) }
+        try engine.withSession { session in try Self.overlapping(session, board: board, start: start, end: end) }
     }
 
     /// Removes one reservation (by its row).
     public func remove(_ reservation: Reservation) throws {
-        try lock.withLock { _ -> Void in
-            try database.query("DELETE FROM reservations WHERE id = ?", [.integer(reservation.id)])
-        }
+        try execute("DELETE FROM reservations WHERE id = ?", [.integer(reservation.id)])
     }
 
     /// Moves the end of one reservation (the overlap triggers apply).
     public func setEnd(_ reservation: Reservation, to end: Int64) throws -> Reservation {
         guard end > reservation.start else { throw ReservationRefusal.emptyPeriod }
-        return try lock.withLock { _ in
-            try database.query("UPDATE reservations SET end = ? WHERE id = ?", [.integer(end), .integer(reservation.id)])
-            return Reservation(id: reservation.id, board: reservation.board, user: reservation.user,
-                               start: reservation.start, end: end, source: reservation.source, guests: reservation.guests)
+        try execute("UPDATE reservations SET \"end\" = ? WHERE id = ?", [.integer(end), .integer(reservation.id)])
+        return Reservation(id: reservation.id, board: reservation.board, user: reservation.user,
+                           start: reservation.start, end: end, source: reservation.source, guests: reservation.guests)
+    }
+}
+
+/// How one board's calendar stands, as the coordinator syncing it saw it
+/// last: shared so that every coordinator refuses a stale board alike.
+public struct CalendarStanding: Sendable, Equatable {
+    public var unreadableSince: Double?
+    public var lastError: String?
+    public var lastSync: Double?
+
+    public init(unreadableSince: Double?, lastError: String?, lastSync: Double?) {
+        self.unreadableSince = unreadableSince
+        self.lastError = lastError
+        self.lastSync = lastSync
+    }
+}
+
+extension ReservationStore {
+    /// Saves how `board`'s calendar stands (the syncing coordinator).
+    public func saveCalendarStanding(board: String, _ standing: CalendarStanding) throws {
+        func milliseconds(_ time: Double?) -> SQLValue {
+            time.flatMap { Int64(exactly: (min(max($0, 0), 1e12) * 1000).rounded()) }.map(SQLValue.integer) ?? .null
         }
+        try execute("INSERT INTO calendar_status (board, unreadable_since_ms, last_error, last_sync_ms) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (board) DO UPDATE SET unreadable_since_ms = excluded.unreadable_since_ms, "
+                    + "last_error = excluded.last_error, last_sync_ms = excluded.last_sync_ms",
+                    [.text(board), milliseconds(standing.unreadableSince), standing.lastError.map(SQLValue.text) ?? .null,
+                     milliseconds(standing.lastSync)])
+    }
+
+    /// How every board's calendar stands, by board.
+    public func calendarStandings() throws -> [String: CalendarStanding] {
+        let rows = try engine.withSession { session in
+            try session.query("SELECT board, unreadable_since_ms, last_error, last_sync_ms FROM calendar_status")
+        }
+        var standings: [String: CalendarStanding] = [:]
+        for row in rows {
+            guard let board = row[0].text else { continue }
+            standings[board] = CalendarStanding(unreadableSince: row[1].integer.map { Double($0) / 1000 }, lastError: row[2].text,
+                                                lastSync: row[3].integer.map { Double($0) / 1000 })
+        }
+        return standings
     }
 }

@@ -1,5 +1,4 @@
 import CSQLite
-import Synchronization
 
 /// One reservation: `user` holds `board` from `start` to `end` (Unix seconds,
 /// end excluded). `source` is nil for a reservation made in the built-in
@@ -57,76 +56,34 @@ public enum ReservationRefusal: Error, Sendable, Equatable {
     case emptyPeriod
 }
 
-/// Reservations and the audit log in SQLite under the coordinator's
-/// `data_dir` (DESIGN.md "State and scale"). The store itself refuses two
-/// reservations of one board that overlap: a trigger aborts such an INSERT
-/// or UPDATE, whichever code path (or `sqlite3` shell) issues it.
+/// Reservations and the audit log, in SQLite under `data_dir` or in a
+/// PostgreSQL several coordinators share (DESIGN.md "State and scale"),
+/// behind one `StoreEngine`: no SQL dialect is seen above this type. The
+/// database itself refuses two reservations of one board that overlap,
+/// whichever code path, program or coordinator writes them.
 public final class ReservationStore: Sendable {
-    let database: SQLiteDatabase
-    /// One writer at a time in this process, so "insert, then read back the
-    /// conflict" sees a consistent table.
-    let lock = Mutex<Void>(())
+    public let engine: any StoreEngine
 
-    public static let schema = """
-        CREATE TABLE IF NOT EXISTS reservations (
-            id INTEGER PRIMARY KEY,
-            board TEXT NOT NULL,
-            user TEXT NOT NULL,
-            start INTEGER NOT NULL,
-            end INTEGER NOT NULL,
-            source TEXT,
-            CHECK (end > start)
-        );
-        CREATE INDEX IF NOT EXISTS reservations_by_board ON reservations (board, end);
-        CREATE TRIGGER IF NOT EXISTS reservations_no_overlap_insert
-        BEFORE INSERT ON reservations
-        WHEN EXISTS (SELECT 1 FROM reservations
-                     WHERE board = NEW.board AND start < NEW.end AND NEW.start < end)
-        BEGIN SELECT RAISE(ABORT, 'overlapping reservation'); END;
-        CREATE TRIGGER IF NOT EXISTS reservations_no_overlap_update
-        BEFORE UPDATE OF board, start, end ON reservations
-        WHEN EXISTS (SELECT 1 FROM reservations
-                     WHERE id != NEW.id AND board = NEW.board AND start < NEW.end AND NEW.start < end)
-        BEGIN SELECT RAISE(ABORT, 'overlapping reservation'); END;
-        CREATE TABLE IF NOT EXISTS audit (
-            id INTEGER PRIMARY KEY,
-            time INTEGER NOT NULL,
-            user TEXT NOT NULL,
-            action TEXT NOT NULL,
-            board TEXT,
-            detail TEXT
-        );
-        """
-
-    /// Opens (or creates) `path` and its tables.
-    /// Opens (or creates) the store at `path`; a file that is not a SQLite
-    /// database, or one another program holds locked, is one error naming
-    /// the file and what to do.
-    public init(path: String) throws(SQLiteError) {
-        do {
-            database = try SQLiteDatabase(path: path)
-            try database.execute(Self.schema)
-            try Self.migrate(database)
-        } catch {
-            let hint = error.code == SQLITE_NOTADB || error.code == SQLITE_CORRUPT
-                ? " (move it aside to start with no reservations, or restore it from a backup)"
-                : error.code == SQLITE_BUSY || error.code == SQLITE_LOCKED ? " (another program holds it: is a second agent or coordinator running on this data_dir?)" : ""
-            throw SQLiteError(code: error.code, message: "the reservations database \(path): \(error.message)\(hint)")
-        }
+    /// Opens the store on `engine`, bringing its schema up to date.
+    public init(engine: any StoreEngine) throws {
+        self.engine = engine
+        try StoreSchema.reservations.apply(to: engine)
     }
 
-    /// Brings a database made by an older version up to this schema; each
-    /// step checks what is there, so running it again changes nothing.
-    static func migrate(_ database: SQLiteDatabase) throws(SQLiteError) {
-        // 1: `source` (calendar event ID; NULL for local reservations).
-        let columns = try database.query("PRAGMA table_info(reservations)").compactMap { $0[1].text }
-        if !columns.contains("source") {
-            try database.execute("ALTER TABLE reservations ADD COLUMN source TEXT")
-        }
-        try database.execute("CREATE UNIQUE INDEX IF NOT EXISTS reservations_by_source ON reservations (board, source)")
-        // 2: `guests` (user names separated by spaces; NULL: none).
-        if !columns.contains("guests") {
-            try database.execute("ALTER TABLE reservations ADD COLUMN guests TEXT")
+    /// Opens (or creates) the SQLite store at `path`; a file that is not a
+    /// SQLite database, or one another program holds locked, is one error
+    /// naming the file and what to do.
+    public convenience init(path: String) throws {
+        do {
+            try self.init(engine: try SQLiteEngine(path: path))
+        } catch {
+            let code = (error as? SQLiteError)?.code
+            let message = (error as? SQLiteError)?.message ?? (error as? StoreError)?.message ?? "\(error)"
+            let hint = code == SQLITE_NOTADB || code == SQLITE_CORRUPT || message.contains("not a database")
+                ? " (move it aside to start with no reservations, or restore it from a backup)"
+                : code == SQLITE_BUSY || code == SQLITE_LOCKED || message.contains("locked")
+                ? " (another program holds it: is a second agent or coordinator running on this data_dir?)" : ""
+            throw StoreError(.failed, "the reservations database \(path): \(message)\(hint)")
         }
     }
 
@@ -137,92 +94,103 @@ public final class ReservationStore: Sendable {
     /// `end` instead (a `reserve` again extends or shortens it).
     public func reserve(board: String, user: String, start: Int64, end: Int64) throws -> Reservation {
         guard end > start else { throw ReservationRefusal.emptyPeriod }
-        return try lock.withLock { _ in
-            do {
-                try database.query("INSERT INTO reservations (board, user, start, end) VALUES (?, ?, ?, ?)",
-                                   [.text(board), .text(user), .integer(start), .integer(end)])
-                return Reservation(id: database.lastInsertedRow, board: board, user: user, start: start, end: end)
-            } catch let error as SQLiteError where error.isConstraint {
-                let overlapping = try overlappingLocked(board: board, start: start, end: end)
-                if overlapping.count == 1, let own = overlapping.first, own.user == user, own.start <= start {
-                    do {
-                        try database.query("UPDATE reservations SET end = ? WHERE id = ?", [.integer(end), .integer(own.id)])
-                        return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source,
-                                           guests: own.guests)
-                    } catch let error as SQLiteError where error.isConstraint {}
+        return try engine.withSession { session in
+            // Another writer may end the conflict between the refusal and the
+            // read of it: then the insert is tried again.
+            for _ in 0..<3 {
+                do {
+                    let rows = try session.query("INSERT INTO reservations (board, \"user\", start, \"end\") VALUES (?, ?, ?, ?) RETURNING id",
+                                                 [.text(board), .text(user), .integer(start), .integer(end)])
+                    return Reservation(id: rows.first?.first?.integer ?? 0, board: board, user: user, start: start, end: end)
+                } catch let error as StoreError where error.isConstraint {
+                    let overlapping = try Self.overlapping(session, board: board, start: start, end: end)
+                    if overlapping.count == 1, let own = overlapping.first, own.user == user, own.start <= start {
+                        do {
+                            try session.query("UPDATE reservations SET \"end\" = ? WHERE id = ?", [.integer(end), .integer(own.id)])
+                            return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source,
+                                               guests: own.guests)
+                        } catch let error as StoreError where error.isConstraint {}
+                    }
+                    if let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first {
+                        throw ReservationRefusal.conflict(holder)
+                    }
                 }
-                guard let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first else { throw error }
-                throw ReservationRefusal.conflict(holder)
             }
+            throw StoreError(.failed, "reserving \(board) kept conflicting with reservations that then were gone")
         }
     }
 
     /// The reservation of `board` current at `now`, if any.
     public func current(board: String, at now: Int64) throws -> Reservation? {
-        try lock.withLock { _ in
-            try reservations("WHERE board = ? AND start <= ? AND end > ?", [.text(board), .integer(now), .integer(now)]).first
-        }
+        try select("WHERE board = ? AND start <= ? AND \"end\" > ?", [.text(board), .integer(now), .integer(now)]).first
     }
 
     /// Each board's reservation at `now`, in one query.
     public func currentByBoard(at now: Int64) throws -> [String: Reservation] {
-        Dictionary(try active(at: now).filter { $0.isCurrent(at: now) }.map { ($0.board, $0) }) { first, _ in first }
+        Dictionary(try select("WHERE start <= ? AND \"end\" > ?", [.integer(now), .integer(now)]).map { ($0.board, $0) }) { first, _ in first }
     }
 
     /// Reservations that have not ended at `now`, by board then start.
     public func active(at now: Int64) throws -> [Reservation] {
-        try lock.withLock { _ in try reservations("WHERE end > ? ORDER BY board, start", [.integer(now)]) }
+        try select("WHERE \"end\" > ? ORDER BY board, start", [.integer(now)])
     }
 
     /// Ends a reservation at `now` (one that has not begun is removed).
     public func end(_ reservation: Reservation, at now: Int64) throws {
-        try lock.withLock { _ -> Void in
+        try engine.withSession { session in
             if reservation.start >= now {
-                try database.query("DELETE FROM reservations WHERE id = ?", [.integer(reservation.id)])
+                try session.query("DELETE FROM reservations WHERE id = ?", [.integer(reservation.id)])
             } else {
-                try database.query("UPDATE reservations SET end = ? WHERE id = ? AND end > ?",
-                                   [.integer(now), .integer(reservation.id), .integer(now)])
+                try session.query("UPDATE reservations SET \"end\" = ? WHERE id = ? AND \"end\" > ?",
+                                  [.integer(now), .integer(reservation.id), .integer(now)])
             }
         }
     }
 
-    func overlappingLocked(board: String, start: Int64, end: Int64) throws -> [Reservation] {
-        try reservations("WHERE board = ? AND start < ? AND ? < end ORDER BY start",
-                         [.text(board), .integer(end), .integer(start)])
+    static func overlapping(_ session: any StoreSession, board: String, start: Int64, end: Int64) throws -> [Reservation] {
+        try select(session, "WHERE board = ? AND start < ? AND ? < \"end\" ORDER BY start", [.text(board), .integer(end), .integer(start)])
     }
 
-    func reservations(_ clause: String, _ parameters: [SQLiteValue]) throws -> [Reservation] {
-        try database.query("SELECT id, board, user, start, end, source, guests FROM reservations " + clause, parameters).map { row in
-            Reservation(id: row[0].integer ?? 0, board: row[1].text ?? "", user: row[2].text ?? "",
-                        start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text,
-                        guests: row[6].text.map { $0.split(separator: " ").map(String.init) } ?? [])
-        }
+    func select(_ clause: String, _ parameters: [SQLValue]) throws -> [Reservation] {
+        try engine.withSession { session in try Self.select(session, clause, parameters) }
+    }
+
+    static let columns = "SELECT id, board, \"user\", start, \"end\", source, guests FROM reservations "
+
+    static func select(_ session: any StoreSession, _ clause: String, _ parameters: [SQLValue]) throws -> [Reservation] {
+        try session.query(columns + clause, parameters).map(reservation)
+    }
+
+    static func reservation(_ row: [SQLValue]) -> Reservation {
+        Reservation(id: row[0].integer ?? 0, board: row[1].text ?? "", user: row[2].text ?? "",
+                    start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text,
+                    guests: row[6].text.map { $0.split(separator: " ").map(String.init) } ?? [])
     }
 
     // MARK: Audit
 
     /// Appends one line to the audit log.
     public func audit(user: String, action: String, board: String?, detail: String? = nil, at time: Int64) throws {
-        try lock.withLock { _ -> Void in
-            try database.query("INSERT INTO audit (time, user, action, board, detail) VALUES (?, ?, ?, ?, ?)",
-                               [.integer(time), .text(user), .text(action), board.map(SQLiteValue.text) ?? .null,
-                                detail.map(SQLiteValue.text) ?? .null])
+        try engine.withSession { session in
+            try session.query("INSERT INTO audit (time, \"user\", action, board, detail) VALUES (?, ?, ?, ?, ?)",
+                              [.integer(time), .text(user), .text(action), board.map(SQLValue.text) ?? .null,
+                               detail.map(SQLValue.text) ?? .null])
         }
     }
 
     /// The last `limit` audit lines, oldest first.
     public func auditLog(limit: Int = 1000) throws -> [AuditEntry] {
-        try lock.withLock { _ in
-            try database.query("SELECT time, user, action, board, detail FROM "
-                               + "(SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id", [.integer(Int64(limit))]).map { row in
+        try engine.withSession { session in
+            try session.query("SELECT time, \"user\", action, board, detail FROM "
+                              + "(SELECT * FROM audit ORDER BY id DESC LIMIT ?) AS newest ORDER BY id", [.integer(Int64(limit))]).map { row in
                 AuditEntry(time: row[0].integer ?? 0, user: row[1].text ?? "", action: row[2].text ?? "",
                            board: row[3].text, detail: row[4].text)
             }
         }
     }
 
-    /// Direct SQL on the store, for tests and maintenance: the triggers apply.
-    public func execute(_ sql: String, _ parameters: [SQLiteValue] = []) throws {
-        _ = try lock.withLock { _ in try database.query(sql, parameters) }
+    /// Direct SQL on the store, for tests and maintenance: the constraints apply.
+    public func execute(_ sql: String, _ parameters: [SQLValue] = []) throws {
+        try engine.withSession { session in _ = try session.query(sql, parameters) }
     }
 }

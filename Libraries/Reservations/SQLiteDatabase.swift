@@ -1,7 +1,7 @@
 import CSQLite
 
-/// An SQLite value bound to, or read from, a statement.
-public enum SQLiteValue: Sendable, Equatable {
+/// A value bound to, or read from, a statement (of either engine).
+public enum SQLValue: Sendable, Equatable {
     case integer(Int64)
     case text(String)
     case null
@@ -9,6 +9,8 @@ public enum SQLiteValue: Sendable, Equatable {
     public var integer: Int64? { if case .integer(let value) = self { value } else { nil } }
     public var text: String? { if case .text(let value) = self { value } else { nil } }
 }
+
+public typealias SQLiteValue = SQLValue
 
 /// An SQLite failure: the result code and SQLite's message.
 public struct SQLiteError: Error, CustomStringConvertible, Sendable {

@@ -19,3 +19,36 @@ public enum DedicatedThread {
         }
     }
 }
+
+/// Runs `body(0)` … `body(count - 1)` each on a thread of its own, all
+/// started before any is let go, and returns when every one has ended:
+/// writers that meet at the same instant, as separate processes would.
+public func onThreadsAtOnce(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let start = DispatchSemaphore(value: 0), done = DispatchGroup()
+    for index in 0..<count {
+        done.enter()
+        Thread.detachNewThread {
+            start.wait()
+            body(index)
+            done.leave()
+        }
+    }
+    for _ in 0..<count { start.signal() }
+    done.wait()
+}
+
+/// A value several threads update under a lock.
+public final class Shared<Value: Sendable>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+
+    public init(_ value: Value) { self.value = value }
+
+    public func update<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+
+    public var current: Value { update { $0 } }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A PostgreSQL server of the test's own (Debian's postgresql-15): a new
 /// cluster made by `initdb` in a temporary folder, `postgres` on a free port
@@ -7,7 +8,9 @@ import Foundation
 public final class PostgresServer: Sendable {
     public let folder: TemporaryDirectory
     public let port: UInt16
-    let process: RunningProcess
+    let running: Mutex<RunningProcess>
+    let serverArguments: (String, [String])
+    var process: RunningProcess { running.withLock { $0 } }
 
     /// Debian's server binaries, wherever its one version lives.
     public static var binaries: String? {
@@ -34,8 +37,24 @@ public final class PostgresServer: Sendable {
         port = try freeTCPPort()
         let server = [binaries + "/postgres", "-D", folder.path("data"), "-p", "\(port)", "-k", folder.path,
                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"]
-        process = try RunningProcess(asUser.first ?? server[0], Array(asUser.dropFirst()) + (asUser.isEmpty ? Array(server.dropFirst()) : server))
+        serverArguments = (asUser.first ?? server[0], Array(asUser.dropFirst()) + (asUser.isEmpty ? Array(server.dropFirst()) : server))
+        let process = try RunningProcess(serverArguments.0, serverArguments.1)
+        running = Mutex(process)
         try await process.waitForLine(containing: "ready to accept connections", timeout: .seconds(30))
+    }
+
+    /// Starts the server again (after `stop`), on the same folder and port.
+    public func startAgain() async throws {
+        let process = try RunningProcess(serverArguments.0, serverArguments.1)
+        running.withLock { $0 = process }
+        try await process.waitForLine(containing: "ready to accept connections", timeout: .seconds(30))
+    }
+
+    /// A new, empty database on this server; its URL.
+    public func createDatabase(_ name: String) async throws -> String {
+        let made = try await RunningProcess.run("psql", ["-X", "-q", url, "-c", "CREATE DATABASE \(name)"], timeout: .seconds(30))
+        guard made.exitCode == 0 else { throw TestSetupError("CREATE DATABASE \(name): \(made)") }
+        return "postgresql://postgres@127.0.0.1:\(port)/\(name)"
     }
 
     deinit { process.signal(SIGINT) }

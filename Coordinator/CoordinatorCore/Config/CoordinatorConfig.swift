@@ -1,5 +1,6 @@
 import Foundation
 import ProvisionerCore
+import Reservations
 import SSH
 import SystemSupport
 
@@ -19,6 +20,27 @@ public struct CoordinatorConfig: Sendable {
         public var ssh: SSHSettings
         /// How often each agent is asked for its boards.
         public var healthInterval: Double
+        /// Where reservations, audit and events live: nil, SQLite in
+        /// `data_dir`; else a PostgreSQL that several coordinators share.
+        public var store: StoreSettings?
+    }
+
+    /// `coordinator.store`: `url` (`postgresql://user@host:5432/db`), an
+    /// optional `password_file` (read at start; its first line), and how
+    /// many `connections` the pool may open (1 to 100, 8 by default).
+    public struct StoreSettings: Sendable {
+        public var url: String
+        public var passwordFile: String?
+        public var connections: Int
+
+        /// The password, read from `password_file` (its first line).
+        public func password() throws -> String? {
+            guard let passwordFile else { return nil }
+            guard let text = FileManager.default.contents(atPath: passwordFile).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                throw StoreError(.failed, "\(passwordFile): cannot read the store's password file (coordinator.store.password_file)")
+            }
+            return text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        }
     }
 
     public struct SSHSettings: Sendable {
@@ -41,6 +63,24 @@ public struct CoordinatorConfig: Sendable {
         public var port: UInt16
         public var hostKey: SSHHostKeyPin
         public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    static func store(_ value: ConfigValue) throws(ConfigError) -> StoreSettings {
+        let map = try value.mapping()
+        let urlValue = try map.required("url")
+        let url = try urlValue.string()
+        guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://"), url.count <= 1000,
+              !url.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }) else {
+            throw urlValue.error("must be a PostgreSQL URL, postgresql://USER@HOST:5432/DATABASE (absent: SQLite in data_dir)")
+        }
+        let afterScheme = url[url.firstRange(of: "://")!.upperBound...]
+        if let at = afterScheme.firstIndex(of: "@"), afterScheme[..<at].contains(":") {
+            throw urlValue.error("holds a password: put it in password_file instead")
+        }
+        let passwordFile = try map.optional("password_file")?.filePath()
+        let connections = try map.optional("connections")?.int(in: 1...100) ?? 8
+        try map.finish()
+        return StoreSettings(url: url, passwordFile: passwordFile, connections: connections)
     }
 
     /// Loads and validates `file`; the first problem is thrown as
@@ -68,8 +108,9 @@ public struct CoordinatorConfig: Sendable {
         if healthInterval < 0.1 || healthInterval > 300, let value = settings.optional("health_interval") {
             throw value.error("must be from 100ms to 5m")
         }
+        let store = try settings.optional("store").map(Self.store)
         try settings.finish()
-        coordinator = Settings(dataDirectory: dataDirectory, ssh: ssh, healthInterval: healthInterval)
+        coordinator = Settings(dataDirectory: dataDirectory, ssh: ssh, healthInterval: healthInterval, store: store)
 
         var users: [User] = []
         for item in try top.optional("users")?.list() ?? [] {
