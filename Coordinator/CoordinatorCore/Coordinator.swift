@@ -55,8 +55,9 @@ public final class Coordinator: Sendable {
         let calendar = try config.calendar.map { try Self.calendarSync($0, config: config, store: store, logger: logger) }
         // Free, held, or locked: a stale calendar or a holder who is no user locks the board.
         let users = Set(config.users.map(\.name))
+        let confirmed = ConfirmedHolders()
         let holder: @Sendable (String) -> BoardHolding = { board in
-            BoardHolding.of(board, store: store, calendar: calendar, users: users)
+            BoardHolding.of(board, store: store, calendar: calendar, users: users, confirmed: confirmed)
         }
         let monitors = links.map {
             AgentMonitor(link: $0, registry: registry, interval: config.coordinator.healthInterval, logger: logger, events: events,

@@ -51,6 +51,8 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(made)
             throw PostgresError(sqlState: nil, message: "\(Self.redacted(url)): \(message)")
         }
+        // NOTICEs ("relation … already exists, skipping") are for a person at psql, not a log.
+        PQsetNoticeProcessor(made, ignoreNotices, nil)
         connection = made
     }
 
@@ -153,6 +155,9 @@ public final class PostgresConnection: @unchecked Sendable {
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
 }
+
+/// libpq's notice processor that drops every notice.
+private let ignoreNotices: PQnoticeProcessor = { _, _ in }
 
 /// A query's rows as text (nil: NULL), and each column's type OID.
 public struct PostgresRows: Sendable, Equatable {

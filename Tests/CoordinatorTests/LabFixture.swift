@@ -11,6 +11,9 @@ final class LabFixture: Sendable {
     let port: UInt16
     let agentPorts: [UInt16]
     let coordinator: RunningProcess
+    /// A second coordinator on the same store (`coordinators: 2`) and its port.
+    let coordinator2: RunningProcess?
+    let port2: UInt16
     let agents: [RunningProcess]
     let socats: [RunningProcess]
     /// Users whose keys the coordinator knows; the first is an admin.
@@ -22,8 +25,12 @@ final class LabFixture: Sendable {
     /// `virtualBoards`: each board is QEMU with Debian's arm64 U-Boot
     /// (TESTING.md's virtual board) instead of a socat pty.
     /// `healthInterval`: the coordinator's `health_interval`.
+    /// `storeURL`: `coordinator.store.url` (a PostgreSQL); `coordinators: 2`
+    /// starts a second coordinator on it (its own data_dir, port and client
+    /// key; the agents list both keys), as docs/scale.md says.
     init(users: [String] = ["alice", "bob"], keyTypes: [String: String] = [:], agent2Pin: String? = nil,
-         extraConfig: String = "", virtualBoards: Bool = false, healthInterval: String = "300ms") async throws {
+         extraConfig: String = "", virtualBoards: Bool = false, healthInterval: String = "300ms",
+         storeURL: String? = nil, coordinators: Int = 1) async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-lab")
         self.folder = folder
         self.users = users
@@ -85,23 +92,30 @@ final class LabFixture: Sendable {
             let key = try String(contentsOfFile: folder.path(user + ".pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             userLines += "  - { name: \(user), email: \(user)@example.com, admin: \(index == 0), keys: [\"\(key)\"] }\n"
         }
-        try folder.createFile("coordinator.yaml", text: """
-            coordinator:
-              data_dir: coordinator
-              ssh: { listen: "127.0.0.1:\(port)" }
-              health_interval: \(healthInterval)
-            users:
-            \(userLines)agents:
-              - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
-              - { name: bench-2, address: "127.0.0.1:\(agentPorts[1])", host_key: "\(pins[1])" }
-            \(extraConfig)
+        port2 = try freeTCPPort()
+        var clientKeys = ""
+        for number in 1...coordinators {
+            try folder.createFile(number == 1 ? "coordinator.yaml" : "coordinator\(number).yaml", text: """
+                coordinator:
+                  data_dir: coordinator\(number == 1 ? "" : "\(number)")
+                  ssh: { listen: "127.0.0.1:\(number == 1 ? port : port2)" }
+                  health_interval: \(healthInterval)
+                \(storeURL.map { "  store: { url: \"\($0)\" }" } ?? "")
+                users:
+                \(userLines)agents:
+                  - { name: bench-1, address: "127.0.0.1:\(agentPorts[0])", host_key: "\(pins[0])" }
+                  - { name: bench-2, address: "127.0.0.1:\(agentPorts[1])", host_key: "\(pins[1])" }
+                \(extraConfig)
 
-            """)
-        // The coordinator makes its client key; each agent lists it.
-        let clientKey = try await RunningProcess.run(try Tools.coordinator(), ["client-key", "--config", folder.path("coordinator.yaml")])
-        guard clientKey.exitCode == 0, clientKey.stdout.hasPrefix("ssh-ed25519 ") else { throw TestSetupError("client-key: \(clientKey)") }
+                """)
+            // Each coordinator makes its client key; each agent lists them all.
+            let config = folder.path(number == 1 ? "coordinator.yaml" : "coordinator\(number).yaml")
+            let clientKey = try await RunningProcess.run(try Tools.coordinator(), ["client-key", "--config", config])
+            guard clientKey.exitCode == 0, clientKey.stdout.hasPrefix("ssh-ed25519 ") else { throw TestSetupError("client-key: \(clientKey)") }
+            clientKeys += clientKey.stdout
+        }
         for index in 1...2 {
-            try folder.createFile("agent\(index)/coordinator_keys", text: clientKey.stdout)
+            try folder.createFile("agent\(index)/coordinator_keys", text: clientKeys)
             for _ in 0..<200 where !virtualBoards && !FileManager.default.fileExists(atPath: folder.path("agent\(index)/tty")) {
                 try await Task.sleep(for: .milliseconds(10))
             }
@@ -115,12 +129,19 @@ final class LabFixture: Sendable {
         self.agents = agents
         coordinator = try RunningProcess(try Tools.coordinator(), ["serve", "--config", folder.path("coordinator.yaml")])
         try await coordinator.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+        if coordinators > 1 {
+            let second = try RunningProcess(try Tools.coordinator(), ["serve", "--config", folder.path("coordinator2.yaml")])
+            try await second.waitForLine(containing: "ssh: listening on", timeout: .seconds(20))
+            coordinator2 = second
+        } else {
+            coordinator2 = nil
+        }
     }
 
     /// The ssh options and destination for `user`'s key.
-    func sshArguments(as user: String, login: String? = nil, terminal: Bool = false) -> [String] {
+    func sshArguments(as user: String, login: String? = nil, terminal: Bool = false, via number: Int = 1) -> [String] {
         (terminal ? ["-tt", "-e", "none"] : [])
-            + ["-p", "\(port)", "-i", folder.path(user), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            + ["-p", "\(number == 1 ? port : port2)", "-i", folder.path(user), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                (login.map { "\($0)@" } ?? "") + "127.0.0.1"]
     }
@@ -136,16 +157,17 @@ final class LabFixture: Sendable {
         try await ssh(user, command, stdinPath: stdinPath)
     }
 
-    func ssh(_ user: String, _ command: [String], stdinPath: String? = nil) async throws -> ProcessResult {
-        try await RunningProcess.run("ssh", sshArguments(as: user) + command, timeout: .seconds(30), stdinPath: stdinPath)
+    func ssh(_ user: String, _ command: [String], stdinPath: String? = nil, via number: Int = 1) async throws -> ProcessResult {
+        try await RunningProcess.run("ssh", sshArguments(as: user, via: number) + command, timeout: .seconds(30), stdinPath: stdinPath)
     }
 
     /// Waits until `boards --json` (as the first user) satisfies `condition`.
-    func waitForBoards(timeout: Duration = .seconds(15), _ condition: ([[String: Any]]) -> Bool) async throws -> [[String: Any]] {
+    func waitForBoards(timeout: Duration = .seconds(15), via number: Int = 1,
+                       _ condition: ([[String: Any]]) -> Bool) async throws -> [[String: Any]] {
         let deadline = ContinuousClock.now + timeout
         var last: ProcessResult?
         while ContinuousClock.now < deadline {
-            let result = try await ssh(users[0], "boards", "--json")
+            let result = try await ssh(users[0], ["boards", "--json"], via: number)
             last = result
             if result.exitCode == 0, let rows = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]],
                condition(rows) {
@@ -188,6 +210,7 @@ final class LabFixture: Sendable {
 
     func stop() async {
         await coordinator.terminate()
+        if let coordinator2 { await coordinator2.terminate() }
         for agent in agents { await agent.terminate() }
         for socat in socats { await socat.terminate() }
         // A virtual board keeps running without its agent.
