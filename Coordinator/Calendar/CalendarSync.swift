@@ -67,16 +67,19 @@ public final class CalendarSync: Sendable {
         let checks = options.syncEvery > 1 ? ", checked with freeBusy, an incremental sync at least every \(options.syncEvery) polls" : ""
         logger.info("calendar: polling \(options.boards.count) board calendar\(options.boards.count == 1 ? "" : "s") every \(options.poll)s\(checks) as \(auth.key.clientEmail)")
         try startThread(named: "calendar-sync") { [self] in
-            var leading = false
+            var wasLeading: Bool?
             while !stopping.withLock({ $0 }) {
                 let now = monotonicSeconds()
                 // One coordinator of those sharing a store syncs; the others
                 // follow what it saved, and try to take over at every poll.
-                if store.engine.lead(StoreLocks.calendar) != leading {
-                    leading.toggle()
-                    logger.notice(leading ? "calendar: this coordinator syncs the calendars now"
-                                          : "calendar: another coordinator syncs the calendars; following it")
+                let leading = store.engine.lead(StoreLocks.calendar)
+                if leading != wasLeading {
+                    if store.engine.dialect != .sqlite || !leading {
+                        logger.notice(leading ? "calendar: this coordinator syncs the calendars now"
+                                              : "calendar: another coordinator syncs the calendars; following it")
+                    }
                     if leading { states.withLock { states in for board in states.keys { states[board]?.nextAttempt = 0 } } }
+                    wasLeading = leading
                 }
                 let next: Double
                 if leading {

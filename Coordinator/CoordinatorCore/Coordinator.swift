@@ -22,6 +22,8 @@ public final class Coordinator: Sendable {
 
     /// The lab's events: the coordinator's own and every agent's, merged.
     public let events: EventLog
+    /// Who waits for a board (in the store, shared, on PostgreSQL).
+    let queue: ReservationQueue
     /// Hears the reservation changes of the other coordinators on a shared store.
     let changes = Mutex<StoreListener?>(nil)
 
@@ -75,8 +77,12 @@ public final class Coordinator: Sendable {
         self.events = events
         // A reservation made or ended here reaches the board's agent at once,
         // and the other coordinators on a shared store hear of it.
+        // On a shared store the coordinators share one queue.
+        let queue = store.engine.dialect == .sqlite ? ReservationQueue()
+            : try ReservationQueue(sharedIn: store.engine, owner: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
+        self.queue = queue
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
-                             events: events, changed: { board in
+                             events: events, queue: queue, changed: { board in
                                  Self.poke(monitors, for: board, registry: registry)
                                  store.engine.notify(Self.reservationChannel, board)
                              })
@@ -188,7 +194,7 @@ public final class Coordinator: Sendable {
         let shell = server.shell, server = server
         services.append(ClosureService(name: "reservation watch", start: { try shell.startWatch() }, stop: { shell.stopWatch() }))
         services.append(ClosureService(name: "store listener", start: { [self] in listenForChanges() },
-                                       stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close() }))
+                                       stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close(); queue.close() }))
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services
     }

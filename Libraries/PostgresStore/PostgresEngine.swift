@@ -33,7 +33,8 @@ public final class PostgresEngine: StoreEngine, @unchecked Sendable {
     public init(url: String, password: String? = nil, maxConnections: Int = 8, waitSeconds: Double = 5) throws {
         self.url = url
         self.password = password
-        self.maxConnections = min(max(maxConnections, 1), 100)
+        // Two at least: `exclusively` holds one while its body uses another.
+        self.maxConnections = min(max(maxConnections, 2), 100)
         self.waitSeconds = min(max(waitSeconds, 0.1), 60)
         let first = try connect()
         idle.append(first)
@@ -182,6 +183,17 @@ public final class PostgresEngine: StoreEngine, @unchecked Sendable {
                   rows.first?.first == "t" else { return false }
             leaders[key] = connection
             return true
+        }
+    }
+
+    /// Holds the session lock `key` on one connection while `body` runs on
+    /// others (the pool keeps at least two).
+    @discardableResult
+    public func exclusively<T>(_ key: Int64, _ body: () throws -> T) throws -> T {
+        try withSession { session in
+            try session.query("SELECT pg_advisory_lock(\(key))")
+            defer { _ = try? session.query("SELECT pg_advisory_unlock(\(key))") }
+            return try body()
         }
     }
 

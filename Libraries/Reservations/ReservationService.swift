@@ -38,7 +38,7 @@ public final class ReservationService: Sendable {
     /// Sessions that live on a reservation, warned and cut as it ends.
     public let watch = ReservationWatch()
     /// Requests waiting for a board by its tags (`reserve --tag … --wait`).
-    public let queue = ReservationQueue()
+    public let queue: ReservationQueue
     /// Every board as `boards --json` shows it, for the queue (set by `startWatch`).
     private let queueBoards = Mutex<(@Sendable () -> [BoardReport])?>(nil)
     /// One offer of freed boards to the queue at a time.
@@ -59,9 +59,11 @@ public final class ReservationService: Sendable {
     let events: EventLog?
 
     public init(store: ReservationStore, calendar: (any ReservationCalendar)? = nil, auditIsForAdmins: Bool, logger: Logger,
-                events: EventLog? = nil, now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
+                events: EventLog? = nil, queue: ReservationQueue = ReservationQueue(),
+                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
                 changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
+        self.queue = queue
         self.events = events
         self.calendar = calendar
         self.auditIsForAdmins = auditIsForAdmins
@@ -130,8 +132,13 @@ public final class ReservationService: Sendable {
     func waitInQueue(_ command: ReserveCommand, request: ReserveRequest, start: Int64, _ session: ShellSession) throws(ShellError) {
         let wanted = command.tags.joined(separator: ", ")
         let user = session.identity.user
-        let waiter = queue.join(user: user, tags: command.tags, since: start,
-                                length: command.until == nil ? request.end - start : nil, until: command.until == nil ? nil : request.end)
+        let waiter: ReservationQueue.Waiter
+        do {
+            waiter = try queue.join(user: user, tags: command.tags, since: start,
+                                    length: command.until == nil ? request.end - start : nil, until: command.until == nil ? nil : request.end)
+        } catch {
+            throw .failure("reserve: the reservation store failed: \(error)")
+        }
         logger.notice("queue: \(user) waits for a board with the tags \(wanted)")
         events?.append("queue.join", user: user, ["tags": .string(command.tags.joined(separator: ",")), "waiter": .int(Int64(waiter.id))])
         let deadline = command.waitLimit.map { monotonicSeconds() + $0 }
@@ -180,21 +187,26 @@ public final class ReservationService: Sendable {
         events?.append("queue.leave", user: waiter.user, ["tags": .string(waiter.tags.joined(separator: ",")), "why": .string(why),
                                                           "waiter": .int(Int64(waiter.id))])
         guard let board = queue.leave(waiter.id) else { return }
+        giveBack(board, from: waiter.user, why: "its waiter left the queue")
+        offerFreedBoards()
+    }
+
+    /// Ends `user`'s reservation of `board`, made for a waiter that left.
+    func giveBack(_ board: String, from user: String, why: String) {
         do {
-            if let current = try store.current(board: board, at: now()), current.user == waiter.user {
+            if let current = try store.current(board: board, at: now()), current.user == user {
                 if let calendar, calendar.manages(board: board) {
                     try? calendar.release(current, at: now())
                 } else {
                     try store.end(current, at: now())
                 }
                 changed(board)
-                events?.append("reservation.end", board: board, user: waiter.user, ["why": .string("its waiter left the queue")])
-                record(waiter.user, "release", board: board, "allocated as its session left the queue")
+                events?.append("reservation.end", board: board, user: user, ["why": .string(why)])
+                record(user, "release", board: board, "allocated as its session left the queue")
             }
         } catch {
-            logger.error("queue: cannot give back \(board), allocated to \(waiter.user) as it left: \(error)")
+            logger.error("queue: cannot give back \(board), allocated to \(user) as it left: \(error)")
         }
-        offerFreedBoards()
     }
 
     /// Offers the free, online, unlocked boards to the waiters, first come
@@ -203,30 +215,39 @@ public final class ReservationService: Sendable {
     /// ended, a board that came online), and as a waiter joins.
     public func offerFreedBoards() {
         guard !queue.isEmpty, let boards = queueBoards.withLock({ $0 }) else { return }
+        // One offer at a time, in this process and (a shared store) among
+        // the coordinators: a waiter is never given two boards.
         offering.withLock { _ in
-            let rows = boards()
-            let time = now()
-            let current: [String: Reservation]
-            do { current = try store.currentByBoard(at: time) } catch {
-                logger.error("queue: the reservation store failed: \(error)")
-                return
-            }
-            var offered = Set(current.keys)
-            for waiter in queue.waiting {
-                for row in rows where row.online && row.locked == nil && !offered.contains(row.name) && waiter.tags.allSatisfy(row.tags.contains) {
-                    offered.insert(row.name)
-                    let attempt: Attempt
-                    do { attempt = try self.attempt(board: row.name, user: waiter.user, start: time, end: waiter.end(allocatedAt: time)) } catch {
-                        logger.warning("queue: \(row.name) for \(waiter.user): \(error)")
-                        continue
+            _ = try? store.engine.exclusively(StoreLocks.queue) {
+                try? queue.refresh()
+                let rows = boards()
+                let time = now()
+                let current: [String: Reservation]
+                do { current = try store.currentByBoard(at: time) } catch {
+                    logger.error("queue: the reservation store failed: \(error)")
+                    return
+                }
+                var offered = Set(current.keys)
+                for waiter in queue.waiting {
+                    for row in rows where row.online && row.locked == nil && !offered.contains(row.name) && waiter.tags.allSatisfy(row.tags.contains) {
+                        offered.insert(row.name)
+                        let attempt: Attempt
+                        do { attempt = try self.attempt(board: row.name, user: waiter.user, start: time, end: waiter.end(allocatedAt: time)) } catch {
+                            logger.warning("queue: \(row.name) for \(waiter.user): \(error)")
+                            continue
+                        }
+                        guard case .reserved(let line) = attempt else { continue }
+                        guard queue.allocate(waiter.id, board: row.name, line: line) else {
+                            // It left as the board was reserved for it: given back.
+                            giveBack(row.name, from: waiter.user, why: "its waiter left the queue")
+                            break
+                        }
+                        events?.append("queue.allocate", board: row.name, user: waiter.user,
+                                       ["tags": .string(waiter.tags.joined(separator: ",")), "waiter": .int(Int64(waiter.id)),
+                                        "waited_seconds": .int(max(0, time - waiter.since))])
+                        logger.notice("queue: \(row.name) goes to \(waiter.user), waiting since \(TimeText.format(waiter.since))")
+                        break
                     }
-                    guard case .reserved(let line) = attempt else { continue }
-                    queue.allocate(waiter.id, board: row.name, line: line)
-                    events?.append("queue.allocate", board: row.name, user: waiter.user,
-                                   ["tags": .string(waiter.tags.joined(separator: ",")), "waiter": .int(Int64(waiter.id)),
-                                    "waited_seconds": .int(max(0, time - waiter.since))])
-                    logger.notice("queue: \(row.name) goes to \(waiter.user), waiting since \(TimeText.format(waiter.since))")
-                    break
                 }
             }
         }
@@ -366,6 +387,7 @@ public final class ReservationService: Sendable {
                            powerOff: @escaping @Sendable (_ board: String, _ user: String) -> Void) throws {
         self.queueBoards.withLock { $0 = queueBoards }
         try watch.start(interval: interval) { [self] in
+            queue.keepAlive()
             for (board, user) in pass(boards: boards()) {
                 if endAnnounced.withLock({ $0.remove(board) }) == nil {
                     events?.append("reservation.end", board: board, user: user, ["why": .string("its time ran out")])

@@ -84,6 +84,10 @@ public protocol StoreEngine: Sendable {
     func lead(_ key: Int64) -> Bool
     /// Gives the lead for `key` up (at a stop).
     func resign(_ key: Int64)
+    /// Runs `body` while holding the lock `key` among every process on the
+    /// store (SQLite: one process, so at once).
+    @discardableResult
+    func exclusively<T>(_ key: Int64, _ body: () throws -> T) throws -> T
 }
 
 /// A running `listen`: `stop` ends it and waits for its thread.
@@ -106,6 +110,8 @@ public enum StoreLocks {
     public static let events: Int64 = 0x5052_4F56_0002
     /// Syncing the Google Calendar (held on a session: the leader).
     public static let calendar: Int64 = 0x5052_4F56_0003
+    /// Offering freed boards to the shared queue.
+    public static let queue: Int64 = 0x5052_4F56_0004
 }
 
 /// SQLite: one file, one connection serialized by a lock; transactions are
@@ -157,6 +163,9 @@ public final class SQLiteEngine: StoreEngine, @unchecked Sendable {
     public func lead(_ key: Int64) -> Bool { true }
 
     public func resign(_ key: Int64) {}
+
+    @discardableResult
+    public func exclusively<T>(_ key: Int64, _ body: () throws -> T) throws -> T { try body() }
 }
 
 /// The SQLite connection as a `StoreSession`.

@@ -81,17 +81,32 @@ struct SharedStoreTests {
         await lab.stop()
     }
 
-    /// A queue waiter on one coordinator gets the board released on the other.
-    @Test func aBoardReleasedOnOneCoordinatorGoesToTheQueueOfTheOther() async throws {
-        let (lab, _) = try await Self.twoCoordinators()
+    /// One queue for both coordinators, first come first served: a board
+    /// released on one goes to the first waiter of all, on the other.
+    @Test func theQueueIsOneAcrossCoordinators() async throws {
+        let (lab, _) = try await Self.twoCoordinators(users: ["alice", "bob", "carol"])
         defer { Task { await lab.stop() } }
         #expect(try await lab.ssh("alice", ["reserve", "b1", "--for", "30m"], via: 1).exitCode == 0)
         #expect(try await lab.ssh("alice", ["reserve", "b2", "--for", "30m"], via: 1).exitCode == 0)
-        let waiter = try RunningProcess("ssh", lab.sshArguments(as: "bob", via: 2) + ["reserve", "--tag", "arm", "--wait", "--timeout", "30s"])
-        try await waiter.waitForLine(containing: "number 1 in the queue", timeout: .seconds(10))
+        let bob = try RunningProcess("ssh", lab.sshArguments(as: "bob", via: 2) + ["reserve", "--tag", "arm", "--wait", "--timeout", "60s"])
+        try await bob.waitForLine(containing: "number 1 in the queue", timeout: .seconds(10))
+        let carol = try RunningProcess("ssh", lab.sshArguments(as: "carol", via: 1) + ["reserve", "--tag", "arm", "--wait", "--timeout", "60s"])
+        try await carol.waitForLine(containing: "number 2 in the queue", timeout: .seconds(10))
+        // Either coordinator lists both waiters, in order.
+        for via in [1, 2] {
+            let listed = try await lab.ssh("alice", ["queue", "--json"], via: via)
+            #expect(listed.exitCode == 0 && listed.stdout.contains(#""position":1"#) && listed.stdout.range(of: "bob")?.lowerBound
+                    ?? listed.stdout.endIndex < listed.stdout.range(of: "carol")?.lowerBound ?? listed.stdout.startIndex, "via \(via): \(listed)")
+        }
+        // Released on coordinator 1, where carol waits: bob, first, gets it on coordinator 2.
         #expect(try await lab.ssh("alice", ["release", "b2"], via: 1).exitCode == 0)
-        let status = await waiter.waitForExit(timeout: .seconds(10))
-        #expect(status == 0 && waiter.stdout == "b2\n", "\(waiter.stdout) \(waiter.stderr)")
+        #expect(await bob.waitForExit(timeout: .seconds(10)) == 0 && bob.stdout == "b2\n", "\(bob.stdout) \(bob.stderr)")
+        try await carol.waitForLine(containing: "number 1 in the queue", timeout: .seconds(10))
+        #expect(carol.isRunning)
+        #expect(try await lab.ssh("alice", ["release", "b1"], via: 2).exitCode == 0)
+        #expect(await carol.waitForExit(timeout: .seconds(10)) == 0 && carol.stdout == "b1\n", "\(carol.stdout) \(carol.stderr)")
+        let empty = try await lab.ssh("alice", ["queue"], via: 2)
+        #expect(empty.stdout == "nobody is waiting\n", "\(empty)")
         await lab.stop()
     }
 
@@ -211,4 +226,42 @@ struct SharedStoreTests {
         #expect(password.exitCode == 2 && password.stderr.contains("coordinator.yaml:3:") && password.stderr.contains("password_file"),
                 "\(password)")
     }
+
+    /// One coordinator syncs the calendars; killed, the other takes the
+    /// sync over within two polls and carries on from the fake Google.
+    @Test(.enabled(if: Tools.isInstalled("python3") && Tools.isInstalled("openssl"), "needs python3 and openssl"))
+    func theCalendarLeaderKilledTheOtherTakesTheSyncOver() async throws {
+        let fake = try await FakeGoogle()
+        let (lab, _) = try await Self.twoCoordinators(users: ["alice", "bob"],
+                                                      extraConfig: CalendarEndToEndTests.calendarBlock(fake, attendees: false))
+        defer { Task { await lab.stop() } }
+        let second = try #require(lab.coordinator2)
+        let leads = "calendar: this coordinator syncs the calendars now"
+        #expect(await eventually { lab.coordinator.stderr.contains(leads) != second.stderr.contains(leads) },
+                "\(lab.coordinator.stderr.suffix(1000))\n\(second.stderr.suffix(1000))")
+        let (leader, follower, followerVia) = lab.coordinator.stderr.contains(leads) ? (lab.coordinator, second, 2) : (second, lab.coordinator, 1)
+        #expect(follower.stderr.contains("another coordinator syncs the calendars; following it"))
+
+        // A booking made now reaches both coordinators through the leader's sync.
+        try fake.put(CalendarEndToEndTests.calendars["b1"]!,
+                     CalendarEndToEndTests.booking("bob1", by: "bob@example.com", from: CalendarEndToEndTests.now - 60,
+                                                   to: CalendarEndToEndTests.now + 600))
+        #expect(try await CalendarEndToEndTests.within { try await lab.ssh("bob", ["power", "b1", "on"], via: followerVia).exitCode == 0 })
+
+        leader.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        #expect(await eventually(timeout: .seconds(20)) { follower.stderr.contains(leads) }, "\(follower.stderr.suffix(1500))")
+        let takeover = ContinuousClock.now - killed
+        // poll is 1s: two polls, and slack for a loaded machine (the time is in the note).
+        print("calendar takeover after \(takeover)")
+        let requestsBefore = try fake.requests().count
+        try fake.put(CalendarEndToEndTests.calendars["b2"]!,
+                     CalendarEndToEndTests.booking("alice2", by: "alice@example.com", from: CalendarEndToEndTests.now - 60,
+                                                   to: CalendarEndToEndTests.now + 600))
+        #expect(try await CalendarEndToEndTests.within { try await lab.ssh("alice", ["power", "b2", "on"], via: followerVia).exitCode == 0 },
+                "\(follower.stderr.suffix(1500))")
+        #expect(try fake.requests().count > requestsBefore)
+        await lab.stop()
+    }
 }
+

@@ -27,7 +27,7 @@ public struct CoordinatorConfig: Sendable {
 
     /// `coordinator.store`: `url` (`postgresql://user@host:5432/db`), an
     /// optional `password_file` (read at start; its first line), and how
-    /// many `connections` the pool may open (1 to 100, 8 by default).
+    /// many `connections` the pool may open (2 to 100, 8 by default).
     public struct StoreSettings: Sendable {
         public var url: String
         public var passwordFile: String?
@@ -78,7 +78,7 @@ public struct CoordinatorConfig: Sendable {
             throw urlValue.error("holds a password: put it in password_file instead")
         }
         let passwordFile = try map.optional("password_file")?.filePath()
-        let connections = try map.optional("connections")?.int(in: 1...100) ?? 8
+        let connections = try map.optional("connections")?.int(in: 2...100) ?? 8
         try map.finish()
         return StoreSettings(url: url, passwordFile: passwordFile, connections: connections)
     }

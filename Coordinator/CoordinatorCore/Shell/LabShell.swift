@@ -30,14 +30,14 @@ public final class LabShell: Sendable {
     ///   release): its agent is to be told now, not at its next check.
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
                 calendar: CalendarSync? = nil, users: Set<String>? = nil, events: EventLog? = nil,
-                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
+                queue: ReservationQueue = ReservationQueue(), now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
                 changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.calendar = calendar
         self.users = users
         self.events = events
         self.registry = registry
         reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, events: events,
-                                          now: now, changed: changed)
+                                          queue: queue, now: now, changed: changed)
         self.links = Dictionary(uniqueKeysWithValues: links.map { ($0.name, $0) })
         self.logger = logger
     }
