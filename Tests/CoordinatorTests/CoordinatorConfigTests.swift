@@ -81,10 +81,35 @@ struct CoordinatorConfigTests {
         #expect(calendar?.line == 3 && calendar?.message.contains("calendar.google.poll") == true, "\(String(describing: calendar))")
     }
 
+    /// `coordinator.store`: a PostgreSQL URL without a password, a bounded pool.
+    @Test(arguments: [
+        (#"store: { url: "mysql://db/lab" }"#, "must be a PostgreSQL URL"),
+        (#"store: { url: "postgresql://lab:hunter2@db/lab" }"#, "holds a password: put it in password_file"),
+        (#"store: { url: "postgresql://lab@db/lab x" }"#, "must be a PostgreSQL URL"),
+        (#"store: { url: "postgresql://lab@db/lab", connections: 1 }"#, "connections"),
+        (#"store: { url: "postgresql://lab@db/lab", connections: 1e19 }"#, "connections"),
+        (#"store: { password_file: /p }"#, "missing required key 'url'"),
+        (#"store: { url: "postgresql://lab@db/lab", pool: 3 }"#, "unknown key 'pool'"),
+    ])
+    func aStoreIsChecked(_ line: String, _ message: String) {
+        let refused = refusal("coordinator:\n  data_dir: /d\n  \(line)\n")
+        #expect(refused?.line == 3 && refused?.message.contains(message) == true, "\(String(describing: refused))")
+    }
+
+    @Test func aStoreIsRead() throws {
+        let config = try CoordinatorConfig(text: """
+            coordinator:
+              data_dir: /d
+              store: { url: "postgresql://lab@db.lab:5432/lab", password_file: pw }
+            """, file: "/etc/c.yaml")
+        #expect(config.coordinator.store?.url == "postgresql://lab@db.lab:5432/lab")
+        #expect(config.coordinator.store?.passwordFile == "/etc/pw" && config.coordinator.store?.connections == 8)
+    }
+
     @Test func checkConfigSaysTheSame() async throws {
         let folder = try TemporaryDirectory(prefix: "coordinator-config")
         try folder.createFile("c.yaml", text: "coordinator:\n  data_dir: d\n  sssh: {}\n")
         let result = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("c.yaml")])
-        #expect(result.exitCode == 2 && result.stderr == "\(folder.path("c.yaml")):3: unknown key 'sssh' in coordinator (known: data_dir, health_interval, ssh)\n", "\(result)")
+        #expect(result.exitCode == 2 && result.stderr == "\(folder.path("c.yaml")):3: unknown key 'sssh' in coordinator (known: data_dir, health_interval, ssh, store)\n", "\(result)")
     }
 }
