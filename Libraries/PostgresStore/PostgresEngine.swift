@@ -101,17 +101,7 @@ public final class PostgresEngine: StoreEngine, @unchecked Sendable {
 
     @discardableResult
     public func transaction<T>(_ body: (any StoreSession) throws -> T) throws -> T {
-        try withSession { session in
-            try session.execute("BEGIN")
-            do {
-                let result = try body(session)
-                try session.execute("COMMIT")
-                return result
-            } catch {
-                try? session.execute("ROLLBACK")
-                throw error
-            }
-        }
+        try withSession { session in try session.inTransaction(body) }
     }
 
     @discardableResult

@@ -169,6 +169,17 @@ public final class EventLog: @unchecked Sendable {
         }
     }
 
+    /// Whether an event of `type` on `board` was written in the last
+    /// `seconds` (by any coordinator on a shared store).
+    public func recently(_ type: String, board: String, seconds: Int64) -> Bool {
+        let since = (Int64(wallClock()) - seconds) * 1000
+        let rows = try? engine.withSession { session in
+            try session.query("SELECT 1 FROM events WHERE type = ? AND board = ? AND time_ms >= ? LIMIT 1",
+                              [.text(type), .text(board), .integer(since)])
+        }
+        return rows?.isEmpty == false
+    }
+
     /// The id of the last of the latest `count` events (to list the recent ones).
     public func idBefore(last count: Int) -> Int64 {
         max(0, lastID - Int64(count))

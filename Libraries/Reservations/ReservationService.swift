@@ -388,11 +388,18 @@ public final class ReservationService: Sendable {
         self.queueBoards.withLock { $0 = queueBoards }
         try watch.start(interval: interval) { [self] in
             queue.keepAlive()
-            for (board, user) in pass(boards: boards()) {
-                if endAnnounced.withLock({ $0.remove(board) }) == nil {
-                    events?.append("reservation.end", board: board, user: user, ["why": .string("its time ran out")])
+            let freed = pass(boards: boards())
+            // Coordinators sharing a store each cut their own sessions (the
+            // pass); one of them powers the freed boards off and says so.
+            if !freed.isEmpty && store.engine.lead(StoreLocks.watch) {
+                for (board, user) in freed {
+                    let announced = endAnnounced.withLock { $0.remove(board) } != nil
+                        || (store.engine.dialect != .sqlite && events?.recently("reservation.end", board: board, seconds: 5) == true)
+                    if !announced {
+                        events?.append("reservation.end", board: board, user: user, ["why": .string("its time ran out")])
+                    }
+                    powerOff(board, user)
                 }
-                powerOff(board, user)
             }
             offerFreedBoards()
         }

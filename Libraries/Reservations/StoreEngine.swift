@@ -1,5 +1,5 @@
 import CSQLite
-import Synchronization
+import Foundation
 
 /// Why the store failed, the same for every engine: the code above the
 /// store tells a refused write from a database that cannot be reached, and
@@ -49,6 +49,19 @@ public protocol StoreSession {
 extension StoreSession {
     @discardableResult
     public func query(_ sql: String) throws(StoreError) -> [[SQLValue]] { try query(sql, []) }
+
+    /// `body` between `begin` and COMMIT, rolled back when it throws.
+    public func inTransaction<T>(begin: String = "BEGIN", _ body: (any StoreSession) throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let result = try body(self)
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
 }
 
 /// Where the coordinator's state lives: SQLite in `data_dir` (the default),
@@ -112,6 +125,8 @@ public enum StoreLocks {
     public static let calendar: Int64 = 0x5052_4F56_0003
     /// Offering freed boards to the shared queue.
     public static let queue: Int64 = 0x5052_4F56_0004
+    /// Powering boards off as their reservations end (held on a session).
+    public static let watch: Int64 = 0x5052_4F56_0005
 }
 
 /// SQLite: one file, one connection serialized by a lock; transactions are
@@ -120,7 +135,7 @@ public enum StoreLocks {
 public final class SQLiteEngine: StoreEngine, @unchecked Sendable {
     // @unchecked: `database` is used under `lock` only.
     private let database: SQLiteDatabase
-    private let lock = Mutex(())
+    private let lock = NSLock()
     public let path: String
     public var dialect: StoreDialect { .sqlite }
     public var name: String { "sqlite:" + path }
@@ -132,23 +147,16 @@ public final class SQLiteEngine: StoreEngine, @unchecked Sendable {
 
     @discardableResult
     public func withSession<T>(_ body: (any StoreSession) throws -> T) throws -> T {
-        try lock.withLock { _ in try body(SQLiteSession(database: database)) }
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(SQLiteSession(database: database))
     }
 
     @discardableResult
     public func transaction<T>(_ body: (any StoreSession) throws -> T) throws -> T {
-        try lock.withLock { _ in
-            let session = SQLiteSession(database: database)
-            try session.execute("BEGIN IMMEDIATE")
-            do {
-                let result = try body(session)
-                try session.execute("COMMIT")
-                return result
-            } catch {
-                try? session.execute("ROLLBACK")
-                throw error
-            }
-        }
+        lock.lock()
+        defer { lock.unlock() }
+        return try SQLiteSession(database: database).inTransaction(begin: "BEGIN IMMEDIATE", body)
     }
 
     @discardableResult

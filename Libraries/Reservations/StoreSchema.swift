@@ -30,6 +30,10 @@ public struct StoreSchema: Sendable {
     /// Brings the database up to `latest`; a database already past it
     /// (written by a newer program) is refused, naming both versions.
     public func apply(to engine: any StoreEngine) throws {
+        // Up to date (every start but the first after an upgrade): a read,
+        // no lock, so a store another program holds locked still opens.
+        let found = try? engine.withSession { session in try Self.version(of: part, in: session) }
+        if found == latest { return }
         try engine.migrating { session in
             try session.execute(Self.versionsTable)
             let current = try Self.version(of: part, in: session)

@@ -69,10 +69,20 @@ struct SharedStoreTests {
         #expect(follower.stdout.contains(#""board":"b2""#) && follower.stdout.contains(#""user":"bob""#), "\(follower.stdout)")
         // The holder reaches the agent at once, whichever coordinator changed it.
         #expect(await eventually { lab.agents[1].stderr.contains("hold: b2 held by bob until") }, "\(lab.agents[1].stderr.suffix(800))")
-        // Released on the other coordinator: the agent hears the board is free.
+        // Bob's console on coordinator 1; released on coordinator 2: the watch
+        // of the coordinator that carries the console ends it.
+        let console = try ConsoleProcess("ssh", lab.sshArguments(as: "bob", terminal: true) + ["console", "b2"], terminal: true)
+        defer { console.stop() }
+        try await console.expect("b2 console")
         let released = try await lab.ssh("bob", ["release", "b2"], via: 2)
         #expect(released.exitCode == 0, "\(released)")
+        try await console.expect("your reservation of b2 has ended: this session is closed")
         try await follower.waitForLine(containing: #""type":"reservation.end""#, in: .stdout, timeout: .seconds(10))
+        // One end, said once (both coordinators' watches saw it), and one power-off.
+        try await Task.sleep(for: .seconds(3))
+        #expect(follower.stdout.components(separatedBy: #""type":"reservation.end""#).count == 2, "\(follower.stdout)")
+        let audit = try await lab.ssh("alice", ["audit", "--json"], via: 1)
+        #expect(audit.stdout.components(separatedBy: "the reservation ended").count == 2, "\(audit.stdout)")
         // Each event once, though both coordinators merge every agent's.
         let listed = try await lab.ssh("alice", ["events", "--json"], via: 1)
         let lines = listed.stdout.split(separator: "\n")
@@ -195,34 +205,20 @@ struct SharedStoreTests {
         let server = try await SharedPostgres.server()
         let url = try await server.createDatabase("check\(UInt32.random(in: 0...UInt32.max))")
         let folder = try TemporaryDirectory(prefix: "check-store")
-        try folder.createFile("coordinator.yaml", text: """
-            coordinator:
-              data_dir: data
-              store: { url: "\(url)" }
-
-            """)
-        let fresh = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("coordinator.yaml")])
+        func checkConfig(_ url: String) async throws -> ProcessResult {
+            try folder.createFile("coordinator.yaml", text: "coordinator:\n  data_dir: data\n  store: { url: \"\(url)\" }\n")
+            return try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("coordinator.yaml")])
+        }
+        let fresh = try await checkConfig(url)
         #expect(fresh.exitCode == 0 && fresh.stdout.contains("answers; schema reservations 0/") && fresh.stdout.contains("(created at start)"),
                 "\(fresh)")
         _ = try ReservationStore(engine: try PostgresEngine(url: url))
-        let made = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("coordinator.yaml")])
+        let made = try await checkConfig(url)
         #expect(made.exitCode == 0 && made.stdout.contains("reservations \(StoreSchema.reservations.latest)/\(StoreSchema.reservations.latest)"),
                 "\(made)")
-        try folder.createFile("coordinator.yaml", text: """
-            coordinator:
-              data_dir: data
-              store: { url: "postgresql://postgres@127.0.0.1:1/nothing" }
-
-            """)
-        let unreachable = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("coordinator.yaml")])
+        let unreachable = try await checkConfig("postgresql://postgres@127.0.0.1:1/nothing")
         #expect(unreachable.exitCode == 1 && unreachable.stderrLines.count == 1 && unreachable.stderr.contains("unreachable"), "\(unreachable)")
-        try folder.createFile("coordinator.yaml", text: """
-            coordinator:
-              data_dir: data
-              store: { url: "postgresql://postgres:secret@127.0.0.1/x" }
-
-            """)
-        let password = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("coordinator.yaml")])
+        let password = try await checkConfig("postgresql://postgres:secret@127.0.0.1/x")
         #expect(password.exitCode == 2 && password.stderr.contains("coordinator.yaml:3:") && password.stderr.contains("password_file"),
                 "\(password)")
     }
