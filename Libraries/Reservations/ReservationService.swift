@@ -439,7 +439,7 @@ extension ReservationReport {
     /// one line of JSON (docs/json.md), or a table. A row's `start` is nil
     /// for a holder a coordinator told an agent about (`hold`).
     public static func listing(_ rows: [ReservationReport], json: Bool) -> String {
-        if json { return Wire.line(rows) + "\n" }
+        if json { return ReservationReport.jsonLine(rows) + "\n" }
         var table = [["BOARD", "USER", "START", "END", "SOURCE"]]
         for row in rows {
             let source = row.stale ? row.source + " (stale)" : row.source

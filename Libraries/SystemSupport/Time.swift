@@ -70,12 +70,33 @@ public enum ISOTime {
     public static func format(_ seconds: Int64, millis: Int? = nil, offset: Int = 0) -> String {
         let offset = min(max(offset, -86_399), 86_399)
         let local = CivilTime(unixSeconds: seconds.addingReportingOverflow(Int64(offset)).partialValue)
-        var text = pad(local.year, 4) + "-" + pad(local.month) + "-" + pad(local.day) + "T"
-            + pad(local.hour) + ":" + pad(local.minute) + ":" + pad(local.second)
-        if let millis { text += "." + pad(min(max(millis, 0), 999), 3) }
-        if offset == 0 { return text + "Z" }
-        let minutes = abs(offset) / 60
-        return text + (offset < 0 ? "-" : "+") + pad(minutes / 60) + ":" + pad(minutes % 60)
+        // Written as bytes: listings format tens of thousands of these.
+        var text: [UInt8] = []
+        text.reserveCapacity(30)
+        func digits(_ value: Int, _ width: Int) {
+            var value = max(value, 0), place = 1
+            for _ in 1..<width { place *= 10 }
+            while value / place >= 10 { place *= 10 }
+            while place > 0 {
+                text.append(UInt8(0x30 + value / place % 10))
+                place /= 10
+            }
+        }
+        digits(local.year, 4); text.append(0x2D); digits(local.month, 2); text.append(0x2D); digits(local.day, 2)
+        text.append(0x54)
+        digits(local.hour, 2); text.append(0x3A); digits(local.minute, 2); text.append(0x3A); digits(local.second, 2)
+        if let millis {
+            text.append(0x2E)
+            digits(min(max(millis, 0), 999), 3)
+        }
+        if offset == 0 {
+            text.append(0x5A)
+        } else {
+            let minutes = abs(offset) / 60
+            text.append(offset < 0 ? 0x2D : 0x2B)
+            digits(minutes / 60, 2); text.append(0x3A); digits(minutes % 60, 2)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// `format` of a time with a fraction (bounded; nan and infinities

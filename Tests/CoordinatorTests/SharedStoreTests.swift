@@ -129,6 +129,19 @@ struct SharedStoreTests {
         defer { console.stop() }
         try await console.expect("b1 console")
 
+        // Load through both coordinators while the database goes and comes back.
+        let loading = Shared(true)
+        let load = Task { () -> [ProcessResult] in
+            var results: [ProcessResult] = []
+            var round = 0
+            while loading.current {
+                round += 1
+                results.append(try await lab.ssh("bob", ["reserve", "b2", "--for", "1m"], via: 1 + round % 2))
+                results.append(try await lab.ssh("bob", ["release", "b2"], via: 2 - round % 2))
+            }
+            return results
+        }
+        try await Task.sleep(for: .seconds(1))
         #expect(await server.stop() == 0)
         for via in [1, 2] {
             let refused = try await lab.ssh("bob", ["reserve", "b2", "--for", "30m"], via: via)
@@ -145,7 +158,19 @@ struct SharedStoreTests {
         #expect(console.isRunning, "\(console.transcript)\n\(lab.coordinator.stderr.suffix(1500))")
         #expect(lab.coordinator.isRunning && lab.coordinator2?.isRunning == true)
 
+        try await Task.sleep(for: .seconds(1))
         try await server.startAgain()
+        try await Task.sleep(for: .seconds(2))
+        loading.update { $0 = false }
+        let results = try await load.value
+        // Each command either worked or said why in one line; none hung or crashed a coordinator.
+        let failed = results.filter { $0.exitCode != 0 }
+        #expect(!failed.isEmpty && failed.count < results.count, "\(results.count) commands, \(failed.count) failed")
+        for result in failed {
+            #expect((result.exitCode == 1 || result.exitCode == 3) && result.stderrLines.count == 1, "\(result)")
+        }
+        #expect(lab.coordinator.isRunning && lab.coordinator2?.isRunning == true)
+        _ = try await lab.ssh("bob", ["release", "b2"], via: 1)
         // Back by themselves, no restart.
         var again: ProcessResult?
         for _ in 0..<50 {

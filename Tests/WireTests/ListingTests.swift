@@ -33,3 +33,18 @@ struct ListingTests {
         #expect(throws: WireError.self) { try Wire.decode([AuditReport].self, from: Array(#"[{"time":"x","user":"a"}]"#.utf8)) }
     }
 }
+
+/// `reservations --json` is written by hand for speed (bench/store): it must
+/// be the very bytes JSONEncoder writes, whatever the strings hold.
+@Test(arguments: [
+    "b1", "", "quote\"back\\slash/", "new\nline\ttab\r\u{08}\u{0C}", "\u{01}\u{1F}\u{7F}", "Éve ⌚️ 東京", "\u{2028}",
+])
+func theReservationListingWrittenByHandIsJSONEncodersToTheByte(_ text: String) {
+    let rows = [
+        ReservationReport(board: text, user: "alice", guests: [], start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z",
+                          source: "local", stale: false),
+        ReservationReport(board: "b2", user: text, guests: [text, "bob"], start: nil, end: text, source: text, stale: true),
+    ]
+    #expect(ReservationReport.jsonLine(rows) == Wire.line(rows))
+    #expect(ReservationReport.jsonLine([]) == Wire.line([ReservationReport]()))
+}
