@@ -8,15 +8,16 @@ import SystemSupport
 import Testing
 
 /// The one reservation service of the coordinator and a lone agent, in
-/// memory over a real SQLite store: the texts users see, the audit lines,
-/// and the watch's power-off at a reservation's end.
+/// memory over a real store, SQLite and PostgreSQL: the texts users see, the
+/// audit lines, and the watch's power-off at a reservation's end.
+@Suite(.serialized)
 struct ReservationServiceTests {
-    let folder: TemporaryDirectory
+    let place: StorePlace
     let service: ReservationService
 
-    init() throws {
-        folder = try TemporaryDirectory(prefix: "reservation-service")
-        let store = try ReservationStore(path: folder.path("reservations.sqlite"))
+    init(_ engine: Engine) async throws {
+        place = try await engine.place()
+        let store = try ReservationStore(engine: try place.open())
         service = ReservationService(store: store, auditIsForAdmins: true, logger: Logger(label: "test"))
     }
 
@@ -37,7 +38,12 @@ struct ReservationServiceTests {
         }
     }
 
-    @Test func reserveReleaseAndForceAsTheUsersSeeThem() {
+    @Test(arguments: Engine.available)
+    static func reserveReleaseAndForceAsTheUsersSeeThem(_ engine: Engine) async throws {
+        try await Self(engine).reserveReleaseAndForce()
+    }
+
+    func reserveReleaseAndForce() {
         #expect(run("alice", ["reserve", "b1", "--for", "2h"]).stdout.hasPrefix("b1: reserved by alice until "))
         let refused = run("bob", ["reserve", "b1"])
         #expect(refused.status == 1 && refused.stderr.hasPrefix("reserve: b1 is held by alice until "), "\(refused)")
@@ -53,7 +59,12 @@ struct ReservationServiceTests {
 
     /// A reservation made and released between two passes of the watch still
     /// powers the board off (the watch is told of the holder at once).
-    @Test func aReservationReleasedBeforeTheNextPassStillPowersTheBoardOff() throws {
+    @Test(arguments: Engine.available)
+    static func aReservationReleasedBeforeTheNextPassStillPowersTheBoardOff(_ engine: Engine) async throws {
+        try await Self(engine).releasedBeforeTheNextPass()
+    }
+
+    func releasedBeforeTheNextPass() throws {
         let offs = Mutex<[String]>([])
         let done = ThreadSignal()
         #expect(run("alice", ["reserve", "b1"]).status == 0)
