@@ -128,7 +128,8 @@ public final class Coordinator: Sendable {
         defer { target.close() }
         let events = FileManager.default.fileExists(atPath: eventsPath) ? try SQLiteEngine(path: eventsPath) : nil
         let counts = try StoreCopy.copy(store: try SQLiteEngine(path: database), events: events, to: target, force: force)
-        return "migrate-store: \(counts.reservations) reservations, \(counts.audit) audit lines and \(counts.events) events "
+        func count(_ number: Int, _ what: String) -> String { "\(number) \(what)\(number == 1 ? "" : "s")" }
+        return "migrate-store: \(count(counts.reservations, "reservation")), \(count(counts.audit, "audit line")) and \(count(counts.events, "event")) "
             + "copied from \(database)\(events == nil ? "" : " and \(eventsPath)") into \(target.name)"
     }
 

@@ -45,7 +45,7 @@ public final class PostgresEngine: StoreEngine, @unchecked Sendable {
         do {
             return try PostgresConnection(url: url, password: password, timeout: Int(waitSeconds.rounded(.up)))
         } catch {
-            throw StoreError(.unavailable, "the store \(name) is unreachable: \(Self.withoutURL(error.message, url: url))")
+            throw StoreError(.unavailable, "the store \(name) is unreachable: \(Self.firstClause(Self.withoutURL(error.message, url: url)))")
         }
     }
 
@@ -211,6 +211,12 @@ public final class PostgresEngine: StoreEngine, @unchecked Sendable {
         return String(url[..<colon]) + ":***" + String(url[at...])
     }
 
+    /// libpq's first clause ("server closed the connection unexpectedly"),
+    /// without the hints it adds after it.
+    static func firstClause(_ message: String) -> String {
+        message.components(separatedBy: "; ").first ?? message
+    }
+
     /// libpq's connect message begins with the (redacted) URL; the caller names it already.
     static func withoutURL(_ message: String, url: String) -> String {
         let prefix = redacted(url) + ": "
@@ -256,7 +262,7 @@ struct PostgresSession: StoreSession {
         let state = error.sqlState ?? ""
         if state.hasPrefix("23") { return StoreError(.constraint, error.message) }
         if state.isEmpty || state.hasPrefix("08") || state.hasPrefix("57P") || connection.isBroken {
-            return StoreError(.unavailable, "the store \(engine.name) is unreachable: \(error.message)")
+            return StoreError(.unavailable, "the store \(engine.name) is unreachable: \(PostgresEngine.firstClause(error.message))")
         }
         return StoreError(.failed, "the store \(engine.name): \(error.message)")
     }

@@ -35,7 +35,7 @@ public enum StoreCopy {
             if !held.isEmpty {
                 guard force else {
                     throw StoreError(.failed, "\(target.name) already holds "
-                                     + held.map { "\($0.1) \($0.0) row\($0.1 == 1 ? "" : "s")" }.joined(separator: ", ")
+                                     + held.map { "\($0.1) row\($0.1 == 1 ? "" : "s") of \($0.0)" }.joined(separator: ", ")
                                      + ": give --force to replace them")
                 }
                 try session.execute("TRUNCATE reservations, audit, events")

@@ -88,6 +88,8 @@ struct SharedStoreTests {
         let lines = listed.stdout.split(separator: "\n")
         let ids = lines.compactMap { line in line.firstRange(of: #""id":"#).map { line[$0.upperBound...].prefix { $0.isNumber } } }
         #expect(Set(ids).count == ids.count && !ids.isEmpty, "\(listed.stdout)")
+        // Both coordinators saw both agents come online: said once each.
+        #expect(lines.filter { $0.contains(#""type":"agent.online""#) }.count == 2, "\(listed.stdout)")
         await lab.stop()
     }
 

@@ -196,7 +196,9 @@ public final class AgentMonitor: Sendable {
             defer { state = online }
             return state != online
         }
-        guard changed, let events else { return }
+        // Coordinators sharing a store each watch every agent; the one that
+        // leads the reservation watch says it, so it is said once.
+        guard changed, let events, events.engine.lead(StoreLocks.watch) else { return }
         events.append(online ? "agent.online" : "agent.offline", agent: link.name)
     }
 
