@@ -69,6 +69,8 @@ let package = Package(
         // Postgres: PostgreSQL through libpq (the only module that imports
         // CPostgres), for the coordinator's shared store (issue 17).
         .target(name: "Postgres", dependencies: ["CPostgres"], path: "Libraries/Postgres"),
+        // Web: the lab's web page (DESIGN.md "Web") on the HTTPDaemon wrapper.
+        .target(name: "Web", dependencies: ["HTTPDaemon", "SystemSupport", "Wire"], path: "Libraries/Web"),
         // PostgresStore: the store on PostgreSQL (PostgresEngine), for the
         // coordinator only: the agent never links libpq.
         .target(name: "PostgresStore", dependencies: ["Postgres", "Reservations", "SystemSupport"], path: "Libraries/PostgresStore"),
@@ -118,7 +120,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
+            "Commands", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
+            "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
         .executableTarget(name: "provisioner-coordinator", dependencies: [

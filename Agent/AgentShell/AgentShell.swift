@@ -113,6 +113,7 @@ extension AgentShell: CommandBackend {
         case .audit(let audit): try auditCommand(audit, session)
         case .hold(let hold): try holdCommand(hold, session)
         case .watch(let watch): try watchCommand(watch, session)
+        case .web: throw .failure("web: a lone agent serves no web page yet; its coordinator does (web.listen in coordinator.yaml)")
         case .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }

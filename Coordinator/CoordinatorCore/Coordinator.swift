@@ -5,6 +5,8 @@ import Foundation
 import Logging
 import SSH
 import Synchronization
+import HTTPDaemon
+import Web
 import SystemSupport
 
 /// The running coordinator: the reservation store, the calendar sync (when
@@ -81,13 +83,31 @@ public final class Coordinator: Sendable {
         let queue = store.engine.dialect == .sqlite ? ReservationQueue()
             : try ReservationQueue(sharedIn: store.engine, owner: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
         self.queue = queue
+        let webAccess = config.web.map { _ in WebAccess() }
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
-                             events: events, queue: queue, changed: { board in
+                             events: events, queue: queue, web: webAccess.map { ($0, config.web!.publicURL) }, changed: { board in
                                  Self.poke(monitors, for: board, registry: registry)
                                  store.engine.notify(Self.reservationChannel, board)
                              })
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
+        self.logger = logger
+        if let settings = config.web, let webAccess {
+            webServer = WebServer(access: webAccess, publicURL: settings.publicURL, boards: { _ in
+                try? shell.boardReports(for: "web")
+            }, log: { logger.notice("\($0)") })
+            webListen = settings.listen
+        } else {
+            webServer = nil
+            webListen = nil
+        }
     }
+
+    let logger: Logger
+    /// The web page (`web` in coordinator.yaml), and where it listens.
+    public let webServer: WebServer?
+    let webListen: SocketAddress?
+    /// The web page's daemon while it runs.
+    let webDaemon = Mutex<HTTPDaemon?>(nil)
 
     /// `check-config`: connects to the configured store and says how far its
     /// schema is (what `serve` would do to it), without changing it.
@@ -196,6 +216,14 @@ public final class Coordinator: Sendable {
         services.append(ClosureService(name: "reservation watch", start: { try shell.startWatch() }, stop: { shell.stopWatch() }))
         services.append(ClosureService(name: "store listener", start: { [self] in listenForChanges() },
                                        stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close(); queue.close() }))
+        if let webServer, let webListen {
+            let logger = logger
+            services.append(ClosureService(name: "web", start: { [self] in
+                let daemon = try HTTPDaemon(listeningOn: webListen, handler: webServer)
+                logger.info("web: serving on \(daemon.localAddress), as \(webServer.publicURL)")
+                webDaemon.withLock { $0 = daemon }
+            }, stop: { [self] in webDaemon.withLock { $0?.stop(); $0 = nil } }))
+        }
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services
     }

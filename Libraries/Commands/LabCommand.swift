@@ -99,6 +99,7 @@ public enum LabCommand: Sendable {
     case jobs(JobsCommand)
     case hold(HoldCommand)
     case watch(WatchCommand)
+    case web(WebCommand)
     case whoami(WhoamiCommand)
     case version(VersionCommand)
     case help(HelpCommand)
@@ -110,7 +111,8 @@ public enum LabCommand: Sendable {
         BoardsCommand.self, ReserveCommand.self, QueueCommand.self, ReleaseCommand.self, ReservationsCommand.self,
         ConsoleCommand.self, PowerCommand.self, LogCommand.self, UploadCommand.self, FilesCommand.self, RmCommand.self,
         TokenCommand.self, NetbootCommand.self, FlashCommand.self, RunCommand.self, JobsCommand.self, ConnectCommand.self,
-        EventsCommand.self, AuditCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self, HelpCommand.self,
+        EventsCommand.self, AuditCommand.self, WebCommand.self, HoldCommand.self, WatchCommand.self, WhoamiCommand.self, VersionCommand.self,
+        HelpCommand.self,
     ]
 
     /// The command that acts on a board, if this is one.
@@ -167,6 +169,7 @@ public enum LabCommand: Sendable {
         case is JobsCommand.Type: return try read(arguments, as: JobsCommand.self, LabCommand.jobs)
         case is HoldCommand.Type: return try read(arguments, as: HoldCommand.self, LabCommand.hold)
         case is WatchCommand.Type: return try read(arguments, as: WatchCommand.self, LabCommand.watch)
+        case is WebCommand.Type: return try read(arguments, as: WebCommand.self, LabCommand.web)
         case is WhoamiCommand.Type: return try read(arguments, as: WhoamiCommand.self, LabCommand.whoami)
         case is VersionCommand.Type: return try read(arguments, as: VersionCommand.self, LabCommand.version)
         default:

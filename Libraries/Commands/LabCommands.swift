@@ -195,6 +195,22 @@ public struct WatchCommand: CommandArguments {
     }
 }
 
+/// `web [--token] [--revoke]`.
+public struct WebCommand: CommandArguments {
+    public static let configuration = CommandConfiguration(
+        commandName: "web", abstract: "A one-time link that signs your browser in to the lab's web page (5 minutes, once).",
+        usage: "web [--token | --revoke]")
+
+    @Flag(help: "A bearer token for /api/v1/ instead (for tools; valid until --revoke).") public var token = false
+    @Flag(help: "End every browser session and token of yours.") public var revoke = false
+
+    public init() {}
+
+    public func check() throws(ShellError) {
+        if token && revoke { throw Self.usageError("--token and --revoke go alone") }
+    }
+}
+
 /// `whoami`.
 public struct WhoamiCommand: CommandArguments {
     public static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Who you act as.",

@@ -14,6 +14,16 @@ public struct CoordinatorConfig: Sendable {
     public var agents: [Agent]
     /// Accepted and validated; the calendar sync is another issue.
     public var calendar: CalendarSettings?
+    /// The lab's web page; nil: none.
+    public var web: WebSettings?
+
+    /// `web`: where the page listens, and the URL browsers reach it at
+    /// (default: http://LISTEN; set it when the listener is 0.0.0.0 or
+    /// behind a proxy: sign-in links and the same-origin check use it).
+    public struct WebSettings: Sendable {
+        public var listen: SocketAddress
+        public var publicURL: String
+    }
 
     public struct Settings: Sendable {
         public var dataDirectory: String
@@ -133,6 +143,7 @@ public struct CoordinatorConfig: Sendable {
         }
         self.agents = agents
         calendar = try top.optional("calendar").map(CalendarSettings.init)
+        web = try top.optional("web").map(Self.web)
         try top.finish()
     }
 
@@ -193,6 +204,21 @@ public struct CoordinatorConfig: Sendable {
         let allowed = text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
         guard allowed, !text.isEmpty, text.count <= 64, let first = text.utf8.first else { return false }
         return first != 0x2e && first != 0x2d
+    }
+
+    static func web(_ value: ConfigValue) throws(ConfigError) -> WebSettings {
+        let map = try value.mapping()
+        let listen = try Self.listen(try map.required("listen"))
+        var publicURL = "http://\(listen)"
+        if let given = map.optional("public_url") {
+            let text = try given.word()
+            guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count <= 300, !text.contains("?"), !text.contains("#") else {
+                throw given.error("must be http://HOST[:PORT] or https://… as browsers reach the page")
+            }
+            publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        try map.finish()
+        return WebSettings(listen: listen, publicURL: publicURL)
     }
 
     static func listen(_ value: ConfigValue) throws(ConfigError) -> SocketAddress {

@@ -6,6 +6,7 @@ import Logging
 import SSH
 import ShellSupport
 import SystemSupport
+import Web
 
 /// The coordinator's commands (DESIGN.md "What a user types"), run for one
 /// SSH request on that request's own thread. Reservations and the audit log
@@ -25,16 +26,20 @@ public final class LabShell: Sendable {
     let users: Set<String>?
     /// The lab's events: the coordinator's own and every agent's, merged.
     let events: EventLog?
+    /// Who is signed in to the web page, and the page's URL; nil: no page.
+    let web: (access: WebAccess, publicURL: String)?
 
     /// - Parameter changed: a board's reservation changed here (reserve,
     ///   release): its agent is to be told now, not at its next check.
     public init(registry: BoardRegistry, store: ReservationStore, links: [AgentLink], logger: Logger,
                 calendar: CalendarSync? = nil, users: Set<String>? = nil, events: EventLog? = nil,
-                queue: ReservationQueue = ReservationQueue(), now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
+                queue: ReservationQueue = ReservationQueue(), web: (access: WebAccess, publicURL: String)? = nil,
+                now: @escaping @Sendable () -> Int64 = { Int64(wallClock()) },
                 changed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.calendar = calendar
         self.users = users
         self.events = events
+        self.web = web
         self.registry = registry
         reservations = ReservationService(store: store, calendar: calendar, auditIsForAdmins: true, logger: logger, events: events,
                                           queue: queue, now: now, changed: changed)
@@ -146,11 +151,32 @@ extension LabShell: CommandBackend {
         case .release(let release): try reservations.release(release, board: release.board, session)
         case .reservations(let list): try reservations.reservations(list, session)
         case .audit(let audit): try reservations.auditLog(audit, session)
+        case .web(let command): try webCommand(command, session)
         case .hold, .watch, .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }
             return try routed(boardCommand, session)
         }
         return ExitStatus.success.rawValue
+    }
+}
+
+extension LabShell {
+    /// `web [--token | --revoke]`: a one-time sign-in link (or a bearer
+    /// token) for the caller, or the end of all of theirs.
+    func webCommand(_ command: WebCommand, _ session: ShellSession) throws(ShellError) {
+        guard let web else { throw .failure("web: this lab serves no web page (web.listen is not set in coordinator.yaml)") }
+        let user = session.identity.user, admin = session.identity.admin
+        if command.revoke {
+            let ended = web.access.revoke(user)
+            audit(session, "web-revoke", board: nil, "\(ended) ended")
+            session.print("web: \(ended) session\(ended == 1 ? "" : "s"), token\(ended == 1 ? "" : "s") and link\(ended == 1 ? "" : "s") of yours ended\n")
+        } else if command.token {
+            audit(session, "web-token", board: nil)
+            session.print(web.access.token(for: user, admin: admin) + "\n")
+        } else {
+            session.print(web.publicURL + "/login?t=" + web.access.link(for: user, admin: admin) + "\n")
+            session.printError("web: open it within 5 minutes; it works once")
+        }
     }
 }

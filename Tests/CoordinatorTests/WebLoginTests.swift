@@ -1,0 +1,88 @@
+import Foundation
+import ProvisionerTesting
+import Testing
+
+/// Signing in to the lab's web page without a password (issue 18, its
+/// first part), as a user does it: `ssh lab web` prints a link, the
+/// browser (here curl, keeping its cookies) opens it once, and is then
+/// signed in; the link fails the second time; a cross-origin POST is
+/// refused; `--revoke` signs every browser out; `--token` is for tools.
+@Suite(.enabled(if: Tools.isInstalled("ssh") && Tools.isInstalled("socat") && Tools.isInstalled("curl"), "needs OpenSSH, socat and curl"))
+struct WebLoginTests {
+    static func curl(_ arguments: [String]) async throws -> (status: Int, headers: String, body: String) {
+        let result = try await RunningProcess.run("curl", ["-s", "-i", "--max-time", "10"] + arguments, timeout: .seconds(20))
+        let text = result.stdout
+        guard let split = text.range(of: "\r\n\r\n") else { throw TestSetupError("curl: \(result)") }
+        let headers = String(text[..<split.lowerBound])
+        let status = Int(headers.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return (status, headers, String(text[split.upperBound...]))
+    }
+
+    @Test func aOneTimeLinkSignsTheBrowserInOnce() async throws {
+        let port = try freeTCPPort()
+        let site = "http://127.0.0.1:\(port)"
+        let lab = try await LabFixture(extraConfig: "web: { listen: \"127.0.0.1:\(port)\" }")
+        defer { Task { await lab.stop() } }
+        _ = try await lab.waitForBoards { $0.count == 2 }
+        let jar = lab.folder.path("cookies")
+
+        let before = try await Self.curl(["\(site)/api/v1/boards"])
+        #expect(before.status == 401 && before.body.contains("not signed in"), "\(before)")
+        let page = try await Self.curl(["\(site)/"])
+        #expect(page.status == 401 && page.body.contains("ssh lab web"), "\(page)")
+        #expect(page.headers.contains("Content-Security-Policy: default-src 'self'") && !page.headers.contains("unsafe-inline"))
+
+        let web = try await lab.ssh("bob", "web")
+        #expect(web.exitCode == 0 && web.stdout.hasPrefix("\(site)/login?t=") && web.stderr.contains("once"), "\(web)")
+        let link = web.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let signIn = try await Self.curl(["-c", jar, link])
+        #expect(signIn.status == 303, "\(signIn)")
+        let cookie = signIn.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") } ?? ""
+        #expect(cookie.contains("provisioner_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict")
+                && cookie.contains("Max-Age=43200") && !cookie.contains("Secure"), "\(cookie)")
+        let again = try await Self.curl([link])
+        #expect(again.status == 403 && again.body.contains("used already"), "the link worked twice: \(again)")
+
+        let boards = try await Self.curl(["-b", jar, "\(site)/api/v1/boards"])
+        #expect(boards.status == 200 && boards.body.contains(#""name":"b1""#) && boards.body.contains(#""name":"b2""#), "\(boards)")
+        let signedIn = try await Self.curl(["-b", jar, "\(site)/"])
+        #expect(signedIn.status == 200 && signedIn.body.contains("Signed in as <b>bob</b>") && signedIn.body.contains("<td>b1</td>"),
+                "\(signedIn)")
+
+        // A form posted from another site is refused; from the page itself it works.
+        let forged = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: http://evil.example", "\(site)/logout"])
+        #expect(forged.status == 403, "\(forged)")
+        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 200, "a forged logout signed bob out")
+
+        // A token for tools; --revoke ends it and the browser session.
+        let token = try await lab.ssh("bob", "web", "--token")
+        let bearer = token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.exitCode == 0 && bearer.count == 64, "\(token)")
+        #expect(try await Self.curl(["-H", "Authorization: Bearer \(bearer)", "\(site)/api/v1/boards"]).status == 200)
+        let revoked = try await lab.ssh("bob", "web", "--revoke")
+        #expect(revoked.exitCode == 0 && revoked.stdout.contains("2 sessions"), "\(revoked)")
+        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 401)
+        #expect(try await Self.curl(["-H", "Authorization: Bearer \(bearer)", "\(site)/api/v1/boards"]).status == 401)
+
+        // Signing out from the page itself.
+        let second = try await lab.ssh("alice", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await Self.curl(["-c", jar, second]).status == 303)
+        let logout = try await Self.curl(["-b", jar, "-c", jar, "-X", "POST", "-H", "Origin: \(site)", "\(site)/logout"])
+        #expect(logout.status == 303, "\(logout)")
+        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 401)
+
+        let usage = try await lab.ssh("bob", "web", "--token", "--revoke")
+        #expect(usage.exitCode == 2, "\(usage)")
+        let audit = try await lab.ssh("alice", "audit")
+        #expect(audit.stdout.contains("web-token") && audit.stdout.contains("web-revoke"), "\(audit)")
+        await lab.stop()
+    }
+
+    @Test func aLabWithoutAWebPageSaysSo() async throws {
+        let lab = try await LabFixture()
+        defer { Task { await lab.stop() } }
+        let web = try await lab.ssh("bob", "web")
+        #expect(web.exitCode == 1 && web.stderr.contains("web.listen is not set"), "\(web)")
+        await lab.stop()
+    }
+}
