@@ -182,7 +182,7 @@ let package = Package(
         ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
             "Commands", "CoordinatorCore", "Reservations", "PostgresStore", "ProvisionerCore", "ProvisionerTesting", "ShellSupport",
-            "SystemSupport", "Wire",
+            "SystemSupport", "Web", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ArtifactsTests", dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import ProvisionerTesting
 import Testing
+import Web
 
 /// Signing in to the lab's web page without a password (issue 18, its
 /// first part), as a user does it: `ssh lab web` prints a link, the
@@ -84,5 +85,27 @@ struct WebLoginTests {
         let web = try await lab.ssh("bob", "web")
         #expect(web.exitCode == 1 && web.stderr.contains("web.listen is not set"), "\(web)")
         await lab.stop()
+    }
+
+    /// What a user or a calendar controls is text on the page, never markup.
+    @Test func everythingShownIsEscaped() {
+        #expect(WebServer.escape("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;")
+        #expect(WebServer.escape(#"a "b" & 'c'"#) == "a &quot;b&quot; &amp; &#39;c&#39;")
+        #expect(WebServer.escape("Éve ⌚️") == "Éve ⌚️")
+    }
+
+    /// A link is good once, for 5 minutes; a session for 12 hours.
+    @Test func linksAndSessionsRunOut() {
+        let now = Shared(1000.0)
+        let access = WebAccess(clock: { now.current })
+        let link = access.link(for: "alice", admin: false)
+        now.update { $0 += WebAccess.linkSeconds }
+        #expect(access.redeem(link) == nil, "a link past 5 minutes signed in")
+        let fresh = access.link(for: "alice", admin: false)
+        let session = try? #require(access.redeem(fresh)?.session)
+        #expect(access.grant(session: session, bearer: nil)?.user == "alice")
+        now.update { $0 += WebAccess.sessionSeconds }
+        #expect(access.grant(session: session, bearer: nil) == nil, "a session outlived 12 hours")
+        #expect(access.grant(session: "0", bearer: "0") == nil)
     }
 }
