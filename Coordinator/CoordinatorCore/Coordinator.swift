@@ -94,7 +94,7 @@ public final class Coordinator: Sendable {
         if let settings = config.web, let webAccess {
             webServer = WebServer(access: webAccess, publicURL: settings.publicURL, boards: { _ in
                 try? shell.boardReports(for: "web")
-            }, log: { logger.notice("\($0)") })
+            }, execute: { words, session in shell.execute(words, in: session) }, events: events, log: { logger.notice("\($0)") })
             webListen = settings.listen
         } else {
             webServer = nil
@@ -219,10 +219,13 @@ public final class Coordinator: Sendable {
         if let webServer, let webListen {
             let logger = logger
             services.append(ClosureService(name: "web", start: { [self] in
-                let daemon = try HTTPDaemon(listeningOn: webListen, handler: webServer)
+                let daemon = try HTTPDaemon(listeningOn: webListen, options: WebServer.daemonOptions, handler: webServer)
                 logger.info("web: serving on \(daemon.localAddress), as \(webServer.publicURL)")
                 webDaemon.withLock { $0 = daemon }
-            }, stop: { [self] in webDaemon.withLock { $0?.stop(); $0 = nil } }))
+            }, stop: { [self] in
+                webServer.stop()
+                webDaemon.withLock { $0?.stop(); $0 = nil }
+            }))
         }
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services

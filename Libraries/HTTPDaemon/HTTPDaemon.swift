@@ -305,12 +305,37 @@ private func queue(_ answer: HTTPResponse, on connection: OpaquePointer) -> MHD_
         if response == nil { close(fd) }
     case .cached(let body):
         return MHD_queue_response(connection, UInt32(answer.status), body.response)
+    case .stream(let stream):
+        let context = Unmanaged.passRetained(StreamBox(stream)).toOpaque()
+        response = MHD_create_response_from_callback(UInt64.max, 16 * 1024, streamReader, context, streamFreed)
+        if response == nil { Unmanaged<StreamBox>.fromOpaque(context).release() }
     }
     guard let response else { return .NO }
     for (name, value) in answer.headers { MHD_add_response_header(response, name, value) }
     let result = MHD_queue_response(connection, UInt32(answer.status), response)
     MHD_destroy_response(response)
     return result
+}
+
+/// A stream as the context of libmicrohttpd's reader callbacks.
+final class StreamBox {
+    let stream: any HTTPStream
+    init(_ stream: any HTTPStream) { self.stream = stream }
+}
+
+/// libmicrohttpd asks a streamed body for its next bytes (-1: its end).
+let streamReader: MHD_ContentReaderCallback = { context, _, buffer, size in
+    guard let context, let buffer, size > 0 else { return -1 }
+    let box = Unmanaged<StreamBox>.fromOpaque(context).takeUnretainedValue()
+    guard let count = box.stream.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size)), count > 0 else { return -1 }
+    return min(count, size)
+}
+
+/// The streamed response is done with (sent, or the client went).
+let streamFreed: MHD_ContentReaderFreeCallback = { context in
+    guard let context else { return }
+    let box = Unmanaged<StreamBox>.fromOpaque(context).takeRetainedValue()
+    box.stream.close()
 }
 
 func makeBufferResponse(_ bytes: UnsafeRawBufferPointer) -> OpaquePointer? {

@@ -48,6 +48,9 @@ public enum HTTPBody: Sendable {
     /// A prepared response body with its own headers, sent as is (the
     /// response's `headers` are not added to it).
     case cached(HTTPCachedBody)
+    /// Written as it comes (server-sent events, a console): chunked, until
+    /// the stream ends or the client goes.
+    case stream(any HTTPStream)
 }
 
 /// A small body that libmicrohttpd keeps ready and sends to any number of
@@ -132,7 +135,28 @@ public struct HTTPResponse: Sendable {
         case .bytes(let bytes): return UInt64(bytes.count)
         case .file(let range): return range.length
         case .cached(let body): return UInt64(body.length)
+        case .stream: return 0
         }
+    }
+}
+
+/// A body written as it comes. `read` is called on the connection's own
+/// thread (the daemon must run a thread per connection) and may wait;
+/// `close` once the response is done: it ended, the client went, or the
+/// daemon stops (then `read` must return soon).
+public protocol HTTPStream: AnyObject, Sendable {
+    /// Up to `buffer.count` bytes into `buffer`; their count (more than 0),
+    /// or nil at the end. Waiting longer than a few seconds, it should
+    /// write something (an SSE comment), or a client that left is not noticed.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Int?
+    func close()
+}
+
+extension HTTPResponse {
+    public init(status: Int, headers: [(String, String)] = [], stream: any HTTPStream) {
+        self.status = status
+        self.headers = headers
+        self.body = .stream(stream)
     }
 }
 

@@ -14,6 +14,9 @@ public final class WebAccess: Sendable {
         public let admin: Bool
         /// Monotonic seconds it ends at (nil: at `--revoke`).
         let expires: Double?
+        /// A browser session's token for its state-changing requests (the
+        /// page sends it as X-CSRF-Token); nil for a bearer token.
+        public var csrf: String? = nil
     }
 
     public static let linkSeconds: Double = 5 * 60
@@ -50,7 +53,7 @@ public final class WebAccess: Sendable {
         state.withLock { state in
             guard let grant = state.links.removeValue(forKey: link), !Self.ended(grant, at: clock()) else { return nil }
             let session = Self.secret()
-            let signedIn = Grant(user: grant.user, admin: grant.admin, expires: clock() + Self.sessionSeconds)
+            let signedIn = Grant(user: grant.user, admin: grant.admin, expires: clock() + Self.sessionSeconds, csrf: Self.secret())
             state.sessions = state.sessions.filter { !Self.ended($0.value, at: clock()) }
             state.sessions[session] = signedIn
             return (session, signedIn)

@@ -47,13 +47,28 @@ struct WebLoginTests {
         let boards = try await Self.curl(["-b", jar, "\(site)/api/v1/boards"])
         #expect(boards.status == 200 && boards.body.contains(#""name":"b1""#) && boards.body.contains(#""name":"b2""#), "\(boards)")
         let signedIn = try await Self.curl(["-b", jar, "\(site)/"])
-        #expect(signedIn.status == 200 && signedIn.body.contains("Signed in as <b>bob</b>") && signedIn.body.contains("<td>b1</td>"),
-                "\(signedIn)")
+        #expect(signedIn.status == 200 && signedIn.body.contains(#"signed in as <b id="me">bob</b>"#)
+                && signedIn.body.contains(#"<script src="/static/app.js">"#) && !signedIn.body.contains("<script>"), "\(signedIn)")
+        let csrf = try #require(signedIn.body.firstRange(of: #"name="csrf" content=""#).map { range in
+            String(signedIn.body[range.upperBound...].prefix { $0 != "\"" })
+        })
+        #expect(csrf.count == 64)
 
-        // A form posted from another site is refused; from the page itself it works.
-        let forged = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: http://evil.example", "\(site)/logout"])
+        // A form posted from another site is refused, and one without the
+        // session's CSRF token; bob stays signed in.
+        let forged = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: http://evil.example", "-H", "X-CSRF-Token: \(csrf)",
+                                          "\(site)/api/v1/boards/b1/reserve"])
         #expect(forged.status == 403, "\(forged)")
-        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 200, "a forged logout signed bob out")
+        let tokenless = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "\(site)/api/v1/boards/b1/reserve"])
+        #expect(tokenless.status == 403, "\(tokenless)")
+        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 200, "a forged request signed bob out")
+        // From the page: a button's request does what `ssh lab reserve` does, as bob.
+        let reserved = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)",
+                                            "--data-binary", "30m", "\(site)/api/v1/boards/b1/reserve"])
+        #expect(reserved.status == 200 && reserved.body.contains("b1: reserved by bob until"), "\(reserved)")
+        let refused = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)",
+                                           "\(site)/api/v1/boards/b2/power/on"])
+        #expect(refused.status == 403 && refused.body.contains("needs a reservation of b2"), "\(refused)")
 
         // A token for tools; --revoke ends it and the browser session.
         let token = try await lab.ssh("bob", "web", "--token")
@@ -68,14 +83,18 @@ struct WebLoginTests {
         // Signing out from the page itself.
         let second = try await lab.ssh("alice", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await Self.curl(["-c", jar, second]).status == 303)
-        let logout = try await Self.curl(["-b", jar, "-c", jar, "-X", "POST", "-H", "Origin: \(site)", "\(site)/logout"])
+        let alicePage = try await Self.curl(["-b", jar, "\(site)/"]).body
+        let aliceCSRF = alicePage.firstRange(of: #"name="csrf" value=""#).map { String(alicePage[$0.upperBound...].prefix { $0 != "\"" }) } ?? ""
+        let logout = try await Self.curl(["-b", jar, "-c", jar, "-X", "POST", "-H", "Origin: \(site)", "--data", "csrf=\(aliceCSRF)",
+                                          "\(site)/logout"])
         #expect(logout.status == 303, "\(logout)")
         #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 401)
 
         let usage = try await lab.ssh("bob", "web", "--token", "--revoke")
         #expect(usage.exitCode == 2, "\(usage)")
         let audit = try await lab.ssh("alice", "audit")
-        #expect(audit.stdout.contains("web-token") && audit.stdout.contains("web-revoke"), "\(audit)")
+        #expect(audit.stdout.contains("web-token") && audit.stdout.contains("web-revoke") && audit.stdout.contains("until") && audit.stdout.contains("reserve"),
+                "\(audit)")
         await lab.stop()
     }
 

@@ -1,0 +1,150 @@
+/// The page's script and style, served by the coordinator itself (the
+/// Content-Security-Policy allows nothing else: no inline script or style).
+/// The script writes every string it shows with `textContent`, never as
+/// markup.
+enum WebAssets {
+    static let script = #"""
+"use strict";
+const meta = name => document.querySelector(`meta[name="${name}"]`).content;
+const csrf = meta("csrf"), me = meta("user"), admin = meta("admin") === "true";
+
+// State-changing requests carry the session's CSRF token; one at a time, in order.
+let posting = Promise.resolve();
+function post(path, body) {
+  const sent = posting.then(() => fetch(path, { method: "POST", headers: { "X-CSRF-Token": csrf }, body: body || "" }));
+  posting = sent.catch(() => {});
+  return sent;
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.appendChild(td);
+  return td;
+}
+
+function say(text) {
+  const line = document.getElementById("said");
+  if (line) line.textContent = text;
+}
+
+async function boards() {
+  const answer = await fetch("/api/v1/boards");
+  return answer.ok ? answer.json() : [];
+}
+
+function holderText(board) {
+  if (board.locked) return "(locked) " + board.locked;
+  return board.holder ? board.holder + " until " + board.until : "-";
+}
+
+async function showBoards() {
+  const table = document.getElementById("boards");
+  const body = table.tBodies[0];
+  const rows = await boards();
+  body.replaceChildren();
+  for (const board of rows) {
+    const row = document.createElement("tr");
+    row.dataset.board = board.name;
+    const name = document.createElement("a");
+    name.href = "/board/" + encodeURIComponent(board.name);
+    name.textContent = board.name;
+    const first = document.createElement("td");
+    first.appendChild(name);
+    row.appendChild(first);
+    cell(row, (board.tags || []).join(", "));
+    cell(row, board.agent);
+    cell(row, board.online ? "yes" : "no");
+    cell(row, board.power);
+    cell(row, board.state);
+    cell(row, holderText(board));
+    body.appendChild(row);
+  }
+}
+
+function follow(onEvent) {
+  const source = new EventSource("/api/v1/events");
+  source.onmessage = event => onEvent(JSON.parse(event.data));
+  return source;
+}
+
+async function act(board, path, body) {
+  const answer = await post("/api/v1/boards/" + encodeURIComponent(board) + "/" + path, body);
+  const result = await answer.json();
+  say(((result.stdout || "") + (result.stderr || "")).trim() || (answer.ok ? "done" : "refused"));
+  await showBoard(board);
+}
+
+async function showBoard(name) {
+  const board = (await boards()).find(row => row.name === name);
+  document.getElementById("status").textContent =
+    board ? `${board.online ? "online" : "offline"}, power ${board.power}, ${board.state}; holder: ${holderText(board)}` : "no such board";
+  const holds = board && !board.locked && (board.holder === me || (board.guests || []).includes(me));
+  const free = board && !board.locked && !board.holder;
+  const buttons = document.getElementById("actions");
+  buttons.replaceChildren();
+  const button = (label, path, body) => {
+    const element = document.createElement("button");
+    element.textContent = label;
+    element.id = "do-" + label.replaceAll(" ", "-");
+    element.addEventListener("click", () => act(name, path, body));
+    buttons.appendChild(element);
+  };
+  if (free) button("reserve 1h", "reserve", "1h");
+  if (holds) {
+    button("power on", "power/on");
+    button("power off", "power/off");
+    button("power cycle", "power/cycle");
+    if (board.holder === me) {
+      button("extend 1h", "reserve", "1h");
+      button("release", "release");
+    }
+  }
+  document.getElementById("console-mode").textContent = holds ? "you hold this board: the console is yours to type in"
+    : "read-only: reserve the board to type";
+}
+
+function openConsole(name) {
+  const columns = 100, rows = 30;
+  const terminal = new Terminal({ cols: columns, rows: rows });
+  terminal.open(document.getElementById("console"));
+  const decoder = new TextDecoder();
+  let id = null;
+  const source = new EventSource(`/api/v1/boards/${encodeURIComponent(name)}/console?cols=${columns}&rows=${rows}`);
+  source.addEventListener("ready", event => { id = event.data; });
+  source.onmessage = event => {
+    const text = atob(event.data);
+    const bytes = new Uint8Array(text.length);
+    for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
+    terminal.write(decoder.decode(bytes, { stream: true }));
+  };
+  terminal.on("data", data => {
+    if (id) post(`/api/v1/console/${id}/input`, data);
+  });
+  window.provisionerTerminal = terminal;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = meta("page");
+  if (page === "boards") {
+    showBoards();
+    follow(() => showBoards());
+  } else if (page === "board") {
+    const name = meta("board");
+    showBoard(name);
+    openConsole(name);
+    follow(event => { if (!event.board || event.board === name) showBoard(name); });
+  }
+});
+"""#
+
+    static let style = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; }
+td, th { border-bottom: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }
+#actions button { margin-right: 0.5em; }
+#console { margin-top: 1em; }
+#said { color: #555; font-family: monospace; white-space: pre-wrap; }
+header form { display: inline; }
+"""
+}
