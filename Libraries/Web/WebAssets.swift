@@ -102,26 +102,44 @@ async function showBoard(name) {
   }
   document.getElementById("console-mode").textContent = holds ? "you hold this board: the console is yours to type in"
     : "read-only: reserve the board to type";
+  openConsole(name, Boolean(holds));
 }
 
-function openConsole(name) {
+// The console: one terminal; its stream opened anew whenever the user's
+// right to type changes (a console opened while watching stays read-only).
+let consoleStream = null, consoleHolds = null;
+
+function openConsole(name, holds) {
+  if (consoleStream && consoleHolds === holds) return;
+  consoleHolds = holds;
+  if (consoleStream) consoleStream.close();
   const columns = 100, rows = 30;
-  const terminal = new Terminal({ cols: columns, rows: rows });
-  terminal.open(document.getElementById("console"));
+  if (!window.provisionerTerminal) {
+    const terminal = new Terminal({ cols: columns, rows: rows });
+    terminal.open(document.getElementById("console"));
+    window.provisionerTerminal = terminal;
+    // What the console printed, as text (the terminal draws on a canvas):
+    // for tests and for copying.
+    window.provisionerTranscript = [];
+    window.provisionerConsoleText = () => window.provisionerTranscript.join("");
+    terminal.on("data", data => {
+      if (window.provisionerConsoleID) post(`/api/v1/console/${window.provisionerConsoleID}/input`, data);
+    });
+  }
+  const terminal = window.provisionerTerminal;
   const decoder = new TextDecoder();
-  let id = null;
+  window.provisionerConsoleID = null;
   const source = new EventSource(`/api/v1/boards/${encodeURIComponent(name)}/console?cols=${columns}&rows=${rows}`);
-  source.addEventListener("ready", event => { id = event.data; });
+  source.addEventListener("ready", event => { window.provisionerConsoleID = event.data; });
   source.onmessage = event => {
-    const text = atob(event.data);
-    const bytes = new Uint8Array(text.length);
-    for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
-    terminal.write(decoder.decode(bytes, { stream: true }));
+    const raw = atob(event.data);
+    const bytes = new Uint8Array(raw.length);
+    for (let index = 0; index < raw.length; index++) bytes[index] = raw.charCodeAt(index);
+    const text = decoder.decode(bytes, { stream: true });
+    window.provisionerTranscript.push(text);
+    terminal.write(text);
   };
-  terminal.on("data", data => {
-    if (id) post(`/api/v1/console/${id}/input`, data);
-  });
-  window.provisionerTerminal = terminal;
+  consoleStream = source;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -132,7 +150,6 @@ document.addEventListener("DOMContentLoaded", () => {
   } else if (page === "board") {
     const name = meta("board");
     showBoard(name);
-    openConsole(name);
     follow(event => { if (!event.board || event.board === name) showBoard(name); });
   }
 });

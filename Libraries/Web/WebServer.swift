@@ -97,6 +97,7 @@ public final class WebServer: HTTPHandler, Sendable {
             var cookie = "\(Self.cookie)=\(session); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(WebAccess.sessionSeconds))"
             if secure { cookie += "; Secure" }
             return HTTPResponse(status: 303, headers: Self.safety + [("Location", "/"), ("Set-Cookie", cookie)])
+        case "/favicon.ico": return HTTPResponse(status: 204, headers: Self.safety)
         case "/static/app.js": return asset(Array(WebAssets.script.utf8), type: "text/javascript; charset=utf-8")
         case "/static/app.css": return asset(Array(WebAssets.style.utf8), type: "text/css; charset=utf-8")
         case "/static/xterm.js":
