@@ -96,9 +96,11 @@ public final class Coordinator: Sendable {
                 try? shell.boardReports(for: "web")
             }, execute: { words, session in shell.execute(words, in: session) }, events: events, log: { logger.notice("\($0)") })
             webListen = settings.listen
+            webTLS = settings.tlsCertificate.flatMap { certificate in settings.tlsKey.map { (certificate, $0) } }
         } else {
             webServer = nil
             webListen = nil
+            webTLS = nil
         }
     }
 
@@ -106,6 +108,7 @@ public final class Coordinator: Sendable {
     /// The web page (`web` in coordinator.yaml), and where it listens.
     public let webServer: WebServer?
     let webListen: SocketAddress?
+    let webTLS: (certificate: String, key: String)?
     /// The web page's daemon while it runs.
     let webDaemon = Mutex<HTTPDaemon?>(nil)
 
@@ -219,7 +222,15 @@ public final class Coordinator: Sendable {
         if let webServer, let webListen {
             let logger = logger
             services.append(ClosureService(name: "web", start: { [self] in
-                let daemon = try HTTPDaemon(listeningOn: webListen, options: WebServer.daemonOptions, handler: webServer)
+                var options = WebServer.daemonOptions
+                if let certificate = webTLS?.certificate, let key = webTLS?.key {
+                    guard let certificateText = FileManager.default.contents(atPath: certificate).map({ String(decoding: $0, as: UTF8.self) }),
+                          let keyText = FileManager.default.contents(atPath: key).map({ String(decoding: $0, as: UTF8.self) }) else {
+                        throw HTTPDaemonError("web: cannot read \(certificate) or \(key) (web.tls_cert, web.tls_key)")
+                    }
+                    options.tls = (certificateText, keyText)
+                }
+                let daemon = try HTTPDaemon(listeningOn: webListen, options: options, handler: webServer)
                 logger.info("web: serving on \(daemon.localAddress), as \(webServer.publicURL)")
                 webDaemon.withLock { $0 = daemon }
             }, stop: { [self] in

@@ -36,6 +36,10 @@ typedef struct {
     unsigned int per_ip_connection_limit;
     size_t connection_memory_limit;      // per connection: request line, headers and read buffer
     unsigned int listen_backlog;
+    /// PEM text of the TLS key and certificate (both, or neither: plain HTTP).
+    /// They must stay valid while the daemon runs.
+    const char *tls_key;
+    const char *tls_cert;
 } CMicroHTTPD_options;
 
 /// MHD_OPTION_EXTERNAL_LOGGER hands over a format and a va_list: format it here.
@@ -58,6 +62,23 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(const CMicroHTTPD_opti
     unsigned int flags = options->flags;
     if (options->log_sink != NULL) {
         flags |= MHD_USE_ERROR_LOG;
+    }
+    if (options->tls_key != NULL && options->tls_cert != NULL) {
+        return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, options->handler, options->handler_context,
+                                MHD_OPTION_EXTERNAL_LOGGER,
+                                options->log_sink != NULL ? CMicroHTTPD_format_log : NULL, (void *)options,
+                                MHD_OPTION_HTTPS_MEM_KEY, options->tls_key,
+                                MHD_OPTION_HTTPS_MEM_CERT, options->tls_cert,
+                                MHD_OPTION_LISTEN_SOCKET, (MHD_socket)options->listen_fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, options->completed, options->completed_context,
+                                MHD_OPTION_URI_LOG_CALLBACK, options->uri_logger, options->uri_logger_context,
+                                MHD_OPTION_THREAD_POOL_SIZE, options->thread_pool_size,
+                                MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+                                MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
+                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
+                                MHD_OPTION_LISTEN_BACKLOG_SIZE, options->listen_backlog,
+                                MHD_OPTION_END);
     }
     // The logger comes first: MHD reports problems with the options after it through it.
     return MHD_start_daemon(flags, 0, NULL, NULL, options->handler, options->handler_context,

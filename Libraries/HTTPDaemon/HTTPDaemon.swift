@@ -33,6 +33,9 @@ public struct HTTPDaemonOptions: Sendable {
     public var listenBacklog: Int = 1024
     /// Where libmicrohttpd's own messages go (one line each).
     public var log: (@Sendable (String) -> Void)?
+    /// PEM text of a TLS certificate (its chain) and its key: HTTPS
+    /// (libmicrohttpd's, over GnuTLS). Both or neither.
+    public var tls: (certificate: String, key: String)?
 
     public init() {}
 }
@@ -86,6 +89,10 @@ public final class HTTPDaemon: Sendable {
         raw.pointee.per_ip_connection_limit = UInt32(clamping: options.perAddressConnectionLimit)
         raw.pointee.connection_memory_limit = options.connectionMemoryLimit
         raw.pointee.listen_backlog = UInt32(options.listenBacklog)
+        if let tls = options.tls {
+            raw.pointee.tls_cert = UnsafePointer(strdup(tls.certificate))
+            raw.pointee.tls_key = UnsafePointer(strdup(tls.key))
+        }
         switch options.threads {
         case .pool(let count):
             raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_TURBO.rawValue
@@ -96,10 +103,13 @@ public final class HTTPDaemon: Sendable {
             raw.pointee.thread_pool_size = 0
         }
         guard let daemon = CMicroHTTPD_start_daemon(raw) else {
+            free(UnsafeMutablePointer(mutating: raw.pointee.tls_cert))
+            free(UnsafeMutablePointer(mutating: raw.pointee.tls_key))
             raw.deallocate()
             context.release()
             close(fd)
-            throw HTTPDaemonError("libmicrohttpd could not start on socket \(fd)")
+            throw HTTPDaemonError("libmicrohttpd could not start on socket \(fd)"
+                                  + (options.tls == nil ? "" : " (is the TLS certificate or key not PEM, or not a pair?)"))
         }
         self.daemon = daemon
         self.options = raw
@@ -115,6 +125,8 @@ public final class HTTPDaemon: Sendable {
 
     deinit {
         stop()
+        free(UnsafeMutablePointer(mutating: options.pointee.tls_cert))
+        free(UnsafeMutablePointer(mutating: options.pointee.tls_key))
         options.deallocate()
         context.release()
     }

@@ -98,6 +98,29 @@ struct WebLoginTests {
         await lab.stop()
     }
 
+    /// With web.tls_cert and web.tls_key the page is HTTPS (libmicrohttpd
+    /// over GnuTLS), its links https:// and its cookie Secure.
+    @Test(.enabled(if: Tools.isInstalled("openssl"), "needs openssl"))
+    func httpsWhenACertificateIsGiven() async throws {
+        let port = try freeTCPPort()
+        let keys = try TemporaryDirectory(prefix: "web-tls")
+        let made = try await RunningProcess.run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                            "-keyout", keys.path("key.pem"), "-out", keys.path("cert.pem"), "-days", "2",
+                                                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(made.exitCode == 0, "\(made)")
+        let lab = try await LabFixture(extraConfig: """
+            web: { listen: "127.0.0.1:\(port)", tls_cert: "\(keys.path("cert.pem"))", tls_key: "\(keys.path("key.pem"))" }
+            """)
+        defer { Task { await lab.stop() } }
+        let link = try await lab.ssh("bob", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(link.hasPrefix("https://127.0.0.1:\(port)/login?t="), "\(link)")
+        let signIn = try await Self.curl(["--cacert", keys.path("cert.pem"), link])
+        #expect(signIn.status == 303 && signIn.headers.contains("Secure"), "\(signIn)")
+        let plain = try await RunningProcess.run("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"])
+        #expect(plain.exitCode != 0 || !plain.stdout.contains("Sign in"), "plain HTTP was answered: \(plain)")
+        await lab.stop()
+    }
+
     @Test func aLabWithoutAWebPageSaysSo() async throws {
         let lab = try await LabFixture()
         defer { Task { await lab.stop() } }

@@ -23,6 +23,9 @@ public struct CoordinatorConfig: Sendable {
     public struct WebSettings: Sendable {
         public var listen: SocketAddress
         public var publicURL: String
+        /// PEM files: HTTPS when both are given (the cookie is then `Secure`).
+        public var tlsCertificate: String?
+        public var tlsKey: String?
     }
 
     public struct Settings: Sendable {
@@ -209,7 +212,11 @@ public struct CoordinatorConfig: Sendable {
     static func web(_ value: ConfigValue) throws(ConfigError) -> WebSettings {
         let map = try value.mapping()
         let listen = try Self.listen(try map.required("listen"))
-        var publicURL = "http://\(listen)"
+        let certificate = try map.optional("tls_cert")?.filePath(), key = try map.optional("tls_key")?.filePath()
+        if (certificate == nil) != (key == nil), let given = map.optional("tls_cert") ?? map.optional("tls_key") {
+            throw given.error("tls_cert and tls_key go together (PEM files of the certificate and its key)")
+        }
+        var publicURL = (certificate == nil ? "http://" : "https://") + "\(listen)"
         if let given = map.optional("public_url") {
             let text = try given.word()
             guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count <= 300, !text.contains("?"), !text.contains("#") else {
@@ -218,7 +225,7 @@ public struct CoordinatorConfig: Sendable {
             publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
         }
         try map.finish()
-        return WebSettings(listen: listen, publicURL: publicURL)
+        return WebSettings(listen: listen, publicURL: publicURL, tlsCertificate: certificate, tlsKey: key)
     }
 
     static func listen(_ value: ConfigValue) throws(ConfigError) -> SocketAddress {
