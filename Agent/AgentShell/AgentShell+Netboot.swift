@@ -70,8 +70,10 @@ extension AgentShell {
         logger.notice("netboot: \(board.config.name) by \(user): \(files)")
 
         var job: NetbootJob?
+        let phases = JobPhaseClock(clock: { wallClock() })
         let (started, outcome) = runJob("netboot", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let netboot = NetbootJob(board: board, request: request, report: { [events] line in
+                                         phases.begin(line)
                                          session.print("netboot: " + line + "\n")
                                          events?.append("job.phase", board: board.config.name, user: user,
                                                         ["kind": .string("netboot"), "phase": .string(line)])
@@ -85,7 +87,7 @@ extension AgentShell {
         for file in [command.kernel, command.initrd, command.dtb] {
             if let name = file { names[name] = sha256(ofArtifact: name, user: user) ?? "" }
         }
-        record("netboot", by: user, startedAt: started, outcome, files: names, board: board.config.name)
+        record("netboot", by: user, startedAt: started, outcome, files: names, phases: phases, board: board.config.name)
         if let failure = outcome {
             if failure.cancelled {
                 logger.notice("netboot: \(board.config.name) by \(user): cancelled at \(failure.step)")

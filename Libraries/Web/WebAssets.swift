@@ -105,6 +105,57 @@ async function showBoard(name) {
   openConsole(name, Boolean(holds));
 }
 
+async function showJobs(name) {
+  const answer = await fetch(`/api/v1/boards/${encodeURIComponent(name)}/jobs`);
+  const body = document.getElementById("jobs").tBodies[0];
+  body.replaceChildren();
+  const jobs = answer.ok ? await answer.json() : [];
+  for (const job of jobs.slice().reverse().slice(0, 20)) {
+    const row = document.createElement("tr");
+    cell(row, job.started);
+    cell(row, job.kind);
+    cell(row, job.user);
+    cell(row, job.seconds.toFixed(1) + " s");
+    cell(row, job.result + (job.error ? ": " + job.error : ""));
+    cell(row, (job.phases || []).map(phase => `${phase.name} ${phase.seconds.toFixed(1)} s`).join(" · "));
+    body.appendChild(row);
+  }
+  // The last flashes' MB/s, as bars (their widths set from the script: no inline style).
+  const chart = document.getElementById("rates");
+  chart.replaceChildren();
+  const flashes = jobs.filter(job => job.kind === "flash" && job.result === "ok" && job.bytes && job.seconds > 0).slice(-10);
+  const rates = flashes.map(job => job.bytes / job.seconds / 1e6);
+  const top = Math.max(1, ...rates);
+  flashes.forEach((job, index) => {
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = Math.max(2, rates[index] / top * 400) + "px";
+    bar.textContent = `${rates[index].toFixed(1)} MB/s`;
+    bar.title = `${job.started} by ${job.user}`;
+    chart.appendChild(bar);
+  });
+  if (!flashes.length) chart.textContent = "no flash yet";
+}
+
+async function showAudit() {
+  const answer = await fetch("/api/v1/audit");
+  const body = document.getElementById("audit").tBodies[0];
+  body.replaceChildren();
+  if (!answer.ok) {
+    say((await answer.json()).stderr || "refused");
+    return;
+  }
+  for (const line of (await answer.json()).slice().reverse()) {
+    const row = document.createElement("tr");
+    cell(row, line.time);
+    cell(row, line.user);
+    cell(row, line.action);
+    cell(row, line.board || "-");
+    cell(row, line.detail || "");
+    body.appendChild(row);
+  }
+}
+
 // The console: one terminal; its stream opened anew whenever the user's
 // right to type changes (a console opened while watching stays read-only).
 let consoleStream = null, consoleHolds = null;
@@ -150,7 +201,15 @@ document.addEventListener("DOMContentLoaded", () => {
   } else if (page === "board") {
     const name = meta("board");
     showBoard(name);
-    follow(event => { if (!event.board || event.board === name) showBoard(name); });
+    showJobs(name);
+    follow(event => {
+      if (event.board && event.board !== name) return;
+      showBoard(name);
+      if (event.type === "job.end") showJobs(name);
+    });
+  } else if (page === "audit") {
+    showAudit();
+    follow(() => showAudit());
   }
 });
 """#
@@ -163,5 +222,6 @@ td, th { border-bottom: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; 
 #console { margin-top: 1em; }
 #said { color: #555; font-family: monospace; white-space: pre-wrap; }
 header form { display: inline; }
+.bar { background: #4a7ab5; color: white; margin: 2px 0; padding: 1px 4px; white-space: nowrap; font-size: small; }
 """
 }

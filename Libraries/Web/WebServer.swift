@@ -113,6 +113,10 @@ public final class WebServer: HTTPHandler, Sendable {
             return page(401, title: "Sign in", body: "<p>Run <code>ssh lab web</code> and open the link it prints.</p>")
         }
         if path == "/" { return page(200, title: "Boards", grant: grant, extra: [("page", "boards")], body: Self.boardsBody) }
+        if path == "/audit" {
+            guard grant.admin else { return page(403, title: "Audit", grant: grant, body: "<p>The audit log is for admins.</p>") }
+            return page(200, title: "Audit", grant: grant, extra: [("page", "audit")], body: Self.auditBody)
+        }
         if path.hasPrefix("/board/") {
             let name = String(path.dropFirst(7))
             guard Self.isName(name) else { return page(404, title: "Not found", body: "<p>No such board.</p>") }
@@ -124,6 +128,8 @@ public final class WebServer: HTTPHandler, Sendable {
             return json(200, Wire.line(rows))
         case "/api/v1/reservations":
             return command(["reservations", "--json"], grant, raw: true)
+        case "/api/v1/audit":
+            return command(["audit", "--json"], grant, raw: true)
         case "/api/v1/events":
             return eventStream(after: request.header("Last-Event-ID").flatMap { Int64($0) })
         default: break
@@ -258,6 +264,16 @@ public final class WebServer: HTTPHandler, Sendable {
         <p id="said"></p>
         <p id="console-mode"></p>
         <div id="console"></div>
+        <h2>Jobs</h2>
+        <div id="rates"></div>
+        <table id="jobs"><thead><tr><th>Started</th><th>Job</th><th>User</th><th>Took</th><th>Result</th><th>Steps</th></tr></thead>
+        <tbody></tbody></table>
+        """
+
+    static let auditBody = """
+        <p id="said"></p>
+        <table id="audit"><thead><tr><th>Time</th><th>User</th><th>Action</th><th>Board</th><th>Detail</th></tr></thead>
+        <tbody></tbody></table>
         """
 
     /// Forbids framing, content sniffing, referrers, caching and every
@@ -278,7 +294,7 @@ public final class WebServer: HTTPHandler, Sendable {
             }
             head += "<link rel=\"stylesheet\" href=\"/static/app.css\"><link rel=\"stylesheet\" href=\"/static/xterm.css\">"
                 + "<script src=\"/static/xterm.js\"></script><script src=\"/static/app.js\"></script>"
-            header = "<header><a href=\"/\">Boards</a> · signed in as <b id=\"me\">\(Self.escape(grant.user))</b>"
+            header = "<header><a href=\"/\">Boards</a>\(grant.admin ? " · <a href=\"/audit\">Audit</a>" : "") · signed in as <b id=\"me\">\(Self.escape(grant.user))</b>"
                 + "\(grant.admin ? " (admin)" : "") · <form method=\"post\" action=\"/logout\" id=\"logout\">"
                 + "<input type=\"hidden\" name=\"csrf\" value=\"\(Self.escape(grant.csrf ?? ""))\">"
                 + "<button type=\"submit\">Sign out</button></form></header>"

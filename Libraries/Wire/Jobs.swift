@@ -1,3 +1,5 @@
+import Foundation
+
 /// The JSON of a flash job: the manifest the agent serves the flasher, the
 /// events the flasher posts back, and the finished job as `jobs --json`
 /// shows it (docs/json.md). The flasher has no Foundation and reads and
@@ -301,9 +303,16 @@ public struct JobReport: Codable, Sendable, Equatable {
     /// Its files, name → sha256 (`""` when unknown).
     public var files: [String: String]
     public var inventory: InventoryReport?
+    /// Its steps in order, each with how long it took (absent in records
+    /// older than them).
+    public var phases: [JobPhaseReport]
+    /// Bytes of image written (a flash), for its MB/s; nil when unknown.
+    public var bytes: Int64?
 
     public init(kind: String, user: String, started: String, seconds: Double, result: String, error: String? = nil,
-                files: [String: String] = [:], inventory: InventoryReport? = nil) {
+                files: [String: String] = [:], inventory: InventoryReport? = nil, phases: [JobPhaseReport] = [], bytes: Int64? = nil) {
+        self.phases = phases
+        self.bytes = bytes.map { max(0, $0) }
         self.kind = kind
         self.user = user
         self.started = started
@@ -314,7 +323,7 @@ public struct JobReport: Codable, Sendable, Equatable {
         self.inventory = inventory
     }
 
-    enum CodingKeys: String, CodingKey { case version = "v", kind, user, started, seconds, result, error, files, inventory }
+    enum CodingKeys: String, CodingKey { case version = "v", kind, user, started, seconds, result, error, files, inventory, phases, bytes }
 
     public init(from decoder: any Decoder) throws {
         let job = try decoder.container(keyedBy: CodingKeys.self)
@@ -327,6 +336,8 @@ public struct JobReport: Codable, Sendable, Equatable {
         error = try job.decodeIfPresent(String.self, forKey: .error)
         files = try job.decodeIfPresent([String: String].self, forKey: .files) ?? [:]
         inventory = try job.decodeIfPresent(InventoryReport.self, forKey: .inventory)
+        phases = (try? job.decodeIfPresent([JobPhaseReport].self, forKey: .phases)) ?? []
+        bytes = job.measure(.bytes, upTo: Double(Int64(1) << 50)).map { Int64($0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -340,6 +351,65 @@ public struct JobReport: Codable, Sendable, Equatable {
         try job.encodeIfPresent(error, forKey: .error)
         try job.encode(files, forKey: .files)
         try job.encodeIfPresent(inventory, forKey: .inventory)
+        if !phases.isEmpty { try job.encode(phases, forKey: .phases) }
+        try job.encodeIfPresent(bytes, forKey: .bytes)
+    }
+}
+
+/// One step of a job and how long it took.
+public struct JobPhaseReport: Codable, Sendable, Equatable {
+    /// The step as the job said it (`powering on`, `writing rootfs.img …`).
+    public var name: String
+    public var seconds: Double
+
+    public init(name: String, seconds: Double) {
+        self.name = String(name.prefix(200))
+        self.seconds = seconds.isFinite ? (max(0, seconds) * 10).rounded() / 10 : 0
+    }
+
+    enum CodingKeys: String, CodingKey { case name, seconds }
+
+    public init(from decoder: any Decoder) throws {
+        let phase = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try phase.decode(String.self, forKey: .name), seconds: phase.measure(.seconds, upTo: FlasherEventReport.longestTime) ?? 0)
+    }
+}
+
+/// When each step of a running job began, for its record.
+public final class JobPhaseClock: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private var steps: [(name: String, start: Double)] = []
+    private var largest: Int64?
+    private let lock = NSLock()
+    private let clock: () -> Double
+
+    public init(clock: @escaping () -> Double) {
+        self.clock = clock
+    }
+
+    /// A step began (the job reported its line).
+    public func begin(_ name: String) {
+        lock.lock()
+        steps.append((name, clock()))
+        lock.unlock()
+    }
+
+    /// The job reported `bytes` of an image (done or total): the largest is kept.
+    public func note(bytes: Int64) {
+        lock.lock()
+        largest = max(largest ?? 0, bytes)
+        lock.unlock()
+    }
+
+    /// Each step with its length, the last one's up to now; and the bytes.
+    public func finish() -> (phases: [JobPhaseReport], bytes: Int64?) {
+        lock.lock()
+        defer { lock.unlock() }
+        let end = clock()
+        let phases = steps.enumerated().map { index, step in
+            JobPhaseReport(name: step.name, seconds: (index + 1 < steps.count ? steps[index + 1].start : end) - step.start)
+        }
+        return (phases, largest)
     }
 }
 

@@ -57,6 +57,11 @@ struct FlashTests {
         let job = (try? JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])?.last
         #expect(job?["result"] as? String == "ok", "\(jobs.stdout)")
         #expect((job?["inventory"] as? [String: Any])?["block_devices"] != nil, "the inventory is kept: \(jobs.stdout)")
+        // Its steps, each timed, adding up to the job; and the image's bytes for its MB/s.
+        let phases = job?["phases"] as? [[String: Any]] ?? []
+        let total = phases.compactMap { $0["seconds"] as? Double }.reduce(0, +)
+        #expect(phases.count >= 3 && abs(total - (job?["seconds"] as? Double ?? 0)) < Double(phases.count) * 0.1 + 1, "\(jobs.stdout)")
+        #expect((job?["bytes"] as? Int).map { $0 >= image.count } == true, "\(jobs.stdout)")
         _ = try await lab.ssh("power", "pc", "off")
     }
 

@@ -119,6 +119,7 @@ struct NetbootTests {
         let jobs = try await lab.ssh("jobs", "arm1", "--json")
         let job = (try? JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]])?.last
         #expect(job?["result"] as? String == "ok" && job?["kind"] as? String == "netboot", "\(jobs.stdout)")
+        #expect((job?["phases"] as? [[String: Any]])?.contains { ($0["name"] as? String)?.isEmpty == false } == true, "\(jobs.stdout)")
         _ = try await lab.ssh("power", "arm1", "off")
     }
 

@@ -132,6 +132,16 @@ def main():
             fail(f"a cross-origin POST was answered {forged.status}")
         ok("a cross-origin POST: 403")
 
+        # The audit page: admins only; it shows what the page did, as ssh would have written it.
+        page.goto(f"{args.site}/audit")
+        page.wait_for_selector("#audit tbody tr", timeout=10000)
+        actions = page.eval_on_selector_all("#audit tbody tr td:nth-child(3)", "cells => cells.map(c => c.textContent)")
+        if not {"reserve", "power", "console-attach"} <= set(actions):
+            fail(f"the audit page lacks the page's actions: {sorted(set(actions))}")
+        if bobs.goto(f"{args.site}/audit").status != 403:
+            fail("bob, no admin, reached the audit page")
+        ok("the audit page shows alice's reserve, power and console; bob (no admin) gets 403")
+
         if errors:
             fail("the page's script reported errors: " + "; ".join(errors[:5]))
         ok("no script errors, no CSP violations")
