@@ -99,12 +99,11 @@ extension AgentShell {
         let (started, outcome) = runJob("flash", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let flash = FlashJob(board: board, request: request, api: jobAPI,
                                  report: { [events] line in
-                                     phases.begin(line)
+                                     phases.report(line)
                                      display.line("flash: " + line)
                                      events?.append("job.phase", board: name, user: user, ["kind": .string("flash"), "phase": .string(line)])
                                  },
                                  progress: { [events] progress in
-                                     phases.note(bytes: progress.total ?? progress.done)
                                      display.progress("flash: " + progress.line)
                                      // At most one a second per job.
                                      let now = monotonicSeconds()
@@ -124,7 +123,8 @@ extension AgentShell {
         record("flash", by: user, startedAt: started, outcome,
                files: Dictionary(images.map { (String($0.url.split(separator: "/").last ?? ""), $0.sha256 ?? "") },
                                  uniquingKeysWith: { first, _ in first }),
-               inventory: job?.inventory, phases: phases, board: board.config.name)
+               inventory: job?.inventory, phases: phases, bytes: job.map(\.bytesWritten).flatMap { $0 > 0 ? $0 : nil },
+               board: board.config.name)
         if let failure = outcome {
             if !failure.recentLines.isEmpty && !failure.cancelled {
                 session.print("flash: the last console lines:\n" + failure.recentLines.suffix(15).map { "  | \($0)\n" }.joined())
@@ -159,12 +159,12 @@ extension AgentShell {
 
     /// Appends a finished job to the board's history.
     func record(_ kind: String, by user: String, startedAt started: Double, _ outcome: JobFailure?, files: [String: String],
-                inventory: InventoryReport? = nil, phases: JobPhaseClock? = nil, board: String) {
+                inventory: InventoryReport? = nil, phases: JobPhaseClock? = nil, bytes: Int64? = nil, board: String) {
         let steps = phases?.finish()
         let record = JobReport(kind: kind, user: user, started: isoTime(started), seconds: wallClock() - started,
                                result: outcome == nil ? "ok" : outcome!.cancelled ? "cancelled" : "failed",
-                               error: outcome?.description, files: files, inventory: inventory, phases: steps?.phases ?? [],
-                               bytes: steps?.bytes)
+                               error: outcome?.description, files: files, inventory: inventory, phases: steps ?? [],
+                               bytes: bytes)
         do {
             try history.append(record, board: board)
         } catch {

@@ -73,7 +73,7 @@ extension AgentShell {
         let phases = JobPhaseClock(clock: { wallClock() })
         let (started, outcome) = runJob("netboot", on: board, by: user, session) { isCancelled throws(JobFailure) in
             let netboot = NetbootJob(board: board, request: request, report: { [events] line in
-                                         phases.begin(line)
+                                         phases.report(line)
                                          session.print("netboot: " + line + "\n")
                                          events?.append("job.phase", board: board.config.name, user: user,
                                                         ["kind": .string("netboot"), "phase": .string(line)])

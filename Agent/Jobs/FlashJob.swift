@@ -77,6 +77,8 @@ public final class FlashJob {
 
     /// What the flasher reported of the board before it wrote.
     public private(set) var inventory: InventoryReport?
+    /// The images' bytes the flasher wrote (0 until it said).
+    public private(set) var bytesWritten: Int64 = 0
     /// The steps as they ran, with their durations.
     public let steps: JobSteps
 
@@ -112,7 +114,10 @@ public final class FlashJob {
         let runner = JobRunner(driver: uboot, steps: steps, report: report, progress: progress, flasher: flasher,
                                isCancelled: isCancelled)
         do throws(JobFailure) {
-            defer { inventory = flasher.inventory }
+            defer {
+                inventory = flasher.inventory
+                bytesWritten = flasher.bytesWritten
+            }
             try runner.run(&machine)
         } catch {
             board.console.note("flash by \(request.user): \(error.step) failed: \(error.reason)")

@@ -61,6 +61,8 @@ final class FlasherFeed {
     private let id: String
     /// The flasher's last inventory.
     private(set) var inventory: InventoryReport?
+    /// The images' bytes written, from their `image_done` events.
+    private(set) var bytesWritten: Int64 = 0
 
     init(api: JobAPI, id: String) {
         self.api = api
@@ -72,6 +74,9 @@ final class FlasherFeed {
         guard let event = api.nextEvent(of: id, timeout: 0.5) else { return .flasherQuiet(fetched: api.wasFetched(id)) }
         let parsed = FlasherEvent(event)
         if case .inventory = parsed { inventory = InventoryReport(event) }
+        if case .imageDone = parsed, let written = event.bytesWritten ?? event.bytes, written > 0 {
+            bytesWritten = bytesWritten.addingReportingOverflow(written).overflow ? Int64.max : bytesWritten + written
+        }
         return .flasher(parsed)
     }
 }

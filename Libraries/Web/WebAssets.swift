@@ -156,6 +156,77 @@ async function showAudit() {
   }
 }
 
+// A week of reservations per board, from the start of today: local ones
+// and calendar bookings told apart, now marked. A click on a board's row
+// reserves it from now until the end of the hour clicked (if free till then).
+const hourWidth = 6;
+
+async function showTimeline() {
+  const [rows, answer] = await Promise.all([boards(), fetch("/api/v1/reservations")]);
+  const reservations = answer.ok ? await answer.json() : [];
+  const start = new Date();
+  start.setHours(0, 0, 0, 0);
+  const left = time => (time - start.getTime()) / 3600000 * hourWidth;
+  const grid = document.getElementById("timeline");
+  grid.replaceChildren();
+  const scale = document.createElement("div");
+  scale.className = "lane scale";
+  for (let day = 0; day < 7; day++) {
+    const label = document.createElement("span");
+    label.className = "day";
+    label.style.left = (day * 24 * hourWidth) + "px";
+    label.textContent = new Date(start.getTime() + day * 86400000).toDateString();
+    scale.appendChild(label);
+  }
+  grid.appendChild(row("", scale));
+  for (const board of rows) {
+    const lane = document.createElement("div");
+    lane.className = "lane";
+    lane.dataset.board = board.name;
+    for (const reservation of reservations.filter(item => item.board === board.name)) {
+      const from = reservation.start ? Date.parse(reservation.start) : Date.now();
+      const to = Date.parse(reservation.end);
+      const block = document.createElement("div");
+      block.className = "slot " + (reservation.source === "calendar" ? "calendar" : "local");
+      block.style.left = Math.max(0, left(from)) + "px";
+      block.style.width = Math.max(2, left(to) - Math.max(0, left(from))) + "px";
+      block.textContent = reservation.user;
+      block.title = `${reservation.user} (${reservation.source}) ${reservation.start || ""} – ${reservation.end}`;
+      lane.appendChild(block);
+    }
+    const now = document.createElement("div");
+    now.className = "now";
+    now.style.left = left(Date.now()) + "px";
+    lane.appendChild(now);
+    lane.addEventListener("click", event => {
+      if (event.target !== lane) return;
+      const hour = Math.floor((event.clientX - lane.getBoundingClientRect().left) / hourWidth);
+      const until = new Date(start.getTime() + (hour + 1) * 3600000);
+      if (until.getTime() <= Date.now()) return say("that hour is over");
+      reserveUntil(board.name, until);
+    });
+    grid.appendChild(row(board.name, lane));
+  }
+}
+
+function row(name, lane) {
+  const line = document.createElement("div");
+  line.className = "row";
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = name;
+  line.appendChild(label);
+  line.appendChild(lane);
+  return line;
+}
+
+async function reserveUntil(name, until) {
+  const answer = await post("/api/v1/boards/" + encodeURIComponent(name) + "/reserve-until", until.toISOString().slice(0, 19) + "Z");
+  const result = await answer.json();
+  say(((result.stdout || "") + (result.stderr || "")).trim());
+  showTimeline();
+}
+
 // The console: one terminal; its stream opened anew whenever the user's
 // right to type changes (a console opened while watching stays read-only).
 let consoleStream = null, consoleHolds = null;
@@ -207,6 +278,9 @@ document.addEventListener("DOMContentLoaded", () => {
       showBoard(name);
       if (event.type === "job.end") showJobs(name);
     });
+  } else if (page === "timeline") {
+    showTimeline();
+    follow(event => { if (event.type.startsWith("reservation.")) showTimeline(); });
   } else if (page === "audit") {
     showAudit();
     follow(() => showAudit());
@@ -222,6 +296,16 @@ td, th { border-bottom: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; 
 #console { margin-top: 1em; }
 #said { color: #555; font-family: monospace; white-space: pre-wrap; }
 header form { display: inline; }
+#timeline { overflow-x: auto; }
+.row { display: flex; align-items: center; height: 26px; }
+.label { width: 6em; flex: none; }
+.lane { position: relative; width: 1008px; height: 22px; background: #f3f3f3; border-left: 1px solid #ccc; flex: none; cursor: pointer; }
+.scale { background: none; cursor: default; }
+.day { position: absolute; font-size: x-small; color: #555; }
+.slot { position: absolute; top: 2px; height: 18px; font-size: x-small; overflow: hidden; color: white; cursor: default; }
+.slot.local { background: #4a7ab5; }
+.slot.calendar { background: #b5794a; }
+.now { position: absolute; top: 0; width: 2px; height: 22px; background: #c00; }
 .bar { background: #4a7ab5; color: white; margin: 2px 0; padding: 1px 4px; white-space: nowrap; font-size: small; }
 """
 }

@@ -113,6 +113,9 @@ public final class WebServer: HTTPHandler, Sendable {
             return page(401, title: "Sign in", body: "<p>Run <code>ssh lab web</code> and open the link it prints.</p>")
         }
         if path == "/" { return page(200, title: "Boards", grant: grant, extra: [("page", "boards")], body: Self.boardsBody) }
+        if path == "/timeline" {
+            return page(200, title: "Timeline", grant: grant, extra: [("page", "timeline")], body: Self.timelineBody)
+        }
         if path == "/audit" {
             guard grant.admin else { return page(403, title: "Audit", grant: grant, body: "<p>The audit log is for admins.</p>") }
             return page(200, title: "Audit", grant: grant, extra: [("page", "audit")], body: Self.auditBody)
@@ -169,6 +172,9 @@ public final class WebServer: HTTPHandler, Sendable {
         let board = parts[3]
         switch Array(parts.dropFirst(4)) {
         case ["power", "on"], ["power", "off"], ["power", "cycle"]: return command(["power", board, parts[5]], grant)
+        case ["reserve-until"]:
+            let until = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return command(["reserve", board, "--until", until], grant)
         case ["reserve"]:
             let length = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return command(["reserve", board, "--for", length.isEmpty ? "1h" : length], grant)
@@ -270,6 +276,13 @@ public final class WebServer: HTTPHandler, Sendable {
         <tbody></tbody></table>
         """
 
+    static let timelineBody = """
+        <p>A week of reservations per board from the start of today (blue: reserved here; brown: booked in the calendar;
+        red: now). Click a board's row to reserve it from now until the end of that hour.</p>
+        <p id="said"></p>
+        <div id="timeline"></div>
+        """
+
     static let auditBody = """
         <p id="said"></p>
         <table id="audit"><thead><tr><th>Time</th><th>User</th><th>Action</th><th>Board</th><th>Detail</th></tr></thead>
@@ -294,7 +307,7 @@ public final class WebServer: HTTPHandler, Sendable {
             }
             head += "<link rel=\"stylesheet\" href=\"/static/app.css\"><link rel=\"stylesheet\" href=\"/static/xterm.css\">"
                 + "<script src=\"/static/xterm.js\"></script><script src=\"/static/app.js\"></script>"
-            header = "<header><a href=\"/\">Boards</a>\(grant.admin ? " · <a href=\"/audit\">Audit</a>" : "") · signed in as <b id=\"me\">\(Self.escape(grant.user))</b>"
+            header = "<header><a href=\"/\">Boards</a> · <a href=\"/timeline\">Timeline</a>\(grant.admin ? " · <a href=\"/audit\">Audit</a>" : "") · signed in as <b id=\"me\">\(Self.escape(grant.user))</b>"
                 + "\(grant.admin ? " (admin)" : "") · <form method=\"post\" action=\"/logout\" id=\"logout\">"
                 + "<input type=\"hidden\" name=\"csrf\" value=\"\(Self.escape(grant.csrf ?? ""))\">"
                 + "<button type=\"submit\">Sign out</button></form></header>"

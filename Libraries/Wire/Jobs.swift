@@ -375,11 +375,13 @@ public struct JobPhaseReport: Codable, Sendable, Equatable {
     }
 }
 
-/// When each step of a running job began, for its record.
+/// When each step of a running job began, for its record. A job reports
+/// `HH:MM:SS step…` as a step begins and `HH:MM:SS step: ok (1.2s)` as it
+/// ends (its other lines say what happened within one): a step is timed
+/// from its beginning to the next one's, the last to the job's end.
 public final class JobPhaseClock: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
     private var steps: [(name: String, start: Double)] = []
-    private var largest: Int64?
     private let lock = NSLock()
     private let clock: () -> Double
 
@@ -387,29 +389,28 @@ public final class JobPhaseClock: @unchecked Sendable {
         self.clock = clock
     }
 
-    /// A step began (the job reported its line).
-    public func begin(_ name: String) {
+    /// A line the job reported: a step's beginning is noted.
+    public func report(_ line: String) {
+        guard line.hasSuffix("…") else { return }
+        var name = Substring(line.dropLast())
+        // The time the job put in front (`08:47:16 `).
+        if name.count > 9, name.prefix(8).allSatisfy({ $0.isNumber || $0 == ":" }), name.dropFirst(8).first == " " {
+            name = name.dropFirst(9)
+        }
         lock.lock()
-        steps.append((name, clock()))
+        steps.append((String(name), clock()))
         lock.unlock()
     }
 
-    /// The job reported `bytes` of an image (done or total): the largest is kept.
-    public func note(bytes: Int64) {
-        lock.lock()
-        largest = max(largest ?? 0, bytes)
-        lock.unlock()
-    }
-
-    /// Each step with its length, the last one's up to now; and the bytes.
-    public func finish() -> (phases: [JobPhaseReport], bytes: Int64?) {
+    /// Each step with its length, the last one's up to now.
+    public func finish() -> [JobPhaseReport] {
         lock.lock()
         defer { lock.unlock() }
         let end = clock()
         let phases = steps.enumerated().map { index, step in
             JobPhaseReport(name: step.name, seconds: (index + 1 < steps.count ? steps[index + 1].start : end) - step.start)
         }
-        return (phases, largest)
+        return phases
     }
 }
 

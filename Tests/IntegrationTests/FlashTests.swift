@@ -61,6 +61,8 @@ struct FlashTests {
         let phases = job?["phases"] as? [[String: Any]] ?? []
         let total = phases.compactMap { $0["seconds"] as? Double }.reduce(0, +)
         #expect(phases.count >= 3 && abs(total - (job?["seconds"] as? Double ?? 0)) < Double(phases.count) * 0.1 + 1, "\(jobs.stdout)")
+        #expect(phases.contains { $0["name"] as? String == "flasher" } && !phases.contains { ($0["name"] as? String ?? "").contains(": ok") },
+                "\(jobs.stdout)")
         #expect((job?["bytes"] as? Int).map { $0 >= image.count } == true, "\(jobs.stdout)")
         _ = try await lab.ssh("power", "pc", "off")
     }
