@@ -184,7 +184,7 @@ let package = Package(
             "Commands", "CoordinatorCore", "Reservations", "PostgresStore", "ProvisionerCore", "ProvisionerTesting", "ShellSupport",
             "SystemSupport", "Web", "Wire",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["Browser"]),
         .testTarget(name: "ArtifactsTests", dependencies: [
             "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
             .product(name: "Logging", package: "swift-log"),

@@ -11,6 +11,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <microhttpd.h>
 
 /// Where MHD's own error messages go, already formatted (one message, no newline needed).
@@ -63,22 +64,12 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(const CMicroHTTPD_opti
     if (options->log_sink != NULL) {
         flags |= MHD_USE_ERROR_LOG;
     }
+    // TLS: its two options in an array that is otherwise empty (varargs cannot be built at run time).
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
     if (options->tls_key != NULL && options->tls_cert != NULL) {
-        return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, options->handler, options->handler_context,
-                                MHD_OPTION_EXTERNAL_LOGGER,
-                                options->log_sink != NULL ? CMicroHTTPD_format_log : NULL, (void *)options,
-                                MHD_OPTION_HTTPS_MEM_KEY, options->tls_key,
-                                MHD_OPTION_HTTPS_MEM_CERT, options->tls_cert,
-                                MHD_OPTION_LISTEN_SOCKET, (MHD_socket)options->listen_fd,
-                                MHD_OPTION_NOTIFY_COMPLETED, options->completed, options->completed_context,
-                                MHD_OPTION_URI_LOG_CALLBACK, options->uri_logger, options->uri_logger_context,
-                                MHD_OPTION_THREAD_POOL_SIZE, options->thread_pool_size,
-                                MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
-                                MHD_OPTION_CONNECTION_LIMIT, options->connection_limit,
-                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
-                                MHD_OPTION_LISTEN_BACKLOG_SIZE, options->listen_backlog,
-                                MHD_OPTION_END);
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)options->tls_key};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)options->tls_cert};
     }
     // The logger comes first: MHD reports problems with the options after it through it.
     return MHD_start_daemon(flags, 0, NULL, NULL, options->handler, options->handler_context,
@@ -93,7 +84,19 @@ static inline struct MHD_Daemon *CMicroHTTPD_start_daemon(const CMicroHTTPD_opti
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->per_ip_connection_limit,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, options->connection_memory_limit,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, options->listen_backlog,
+                            MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
+}
+
+/// Sends what is written at once (TCP_NODELAY): a streamed response's small
+/// pieces (a console's echo) must not wait for the client's delayed ACK.
+static inline void CMicroHTTPD_send_at_once(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info != NULL) {
+        int one = 1;
+        setsockopt(info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 /// The peer's address (MHD_get_connection_info is variadic). Returns its length,

@@ -318,6 +318,7 @@ private func queue(_ answer: HTTPResponse, on connection: OpaquePointer) -> MHD_
     case .cached(let body):
         return MHD_queue_response(connection, UInt32(answer.status), body.response)
     case .stream(let stream):
+        CMicroHTTPD_send_at_once(connection)
         let context = Unmanaged.passRetained(StreamBox(stream)).toOpaque()
         response = MHD_create_response_from_callback(UInt64.max, 16 * 1024, streamReader, context, streamFreed)
         if response == nil { Unmanaged<StreamBox>.fromOpaque(context).release() }

@@ -260,6 +260,7 @@ function openConsole(name, holds) {
     const text = decoder.decode(bytes, { stream: true });
     window.provisionerTranscript.push(text);
     terminal.write(text);
+    if (window.provisionerOnOutput) window.provisionerOnOutput(text);
   };
   consoleStream = source;
 }
