@@ -21,6 +21,9 @@ struct CalendarEvent: Sendable, Equatable {
     /// itself, nor a resource, nor the organizer's own entry).
     let acceptedAttendees: [String]
     let recurringEventID: String?
+    /// Its title as people wrote it (one line, at most 200 characters):
+    /// shown as text on the web page, never as markup.
+    let title: String?
 
     /// Without an end (or with `endTimeUnspecified`), a timed event lasts
     /// an hour and an all-day event a day.
@@ -41,6 +44,7 @@ struct CalendarEvent: Sendable, Equatable {
         }.compactMap { $0.email?.lowercased() }
         provisionerUser = item.extendedProperties?.private?["provisioner_user"]
         recurringEventID = item.recurringEventId
+        title = item.summary.map { String($0.map { $0.isNewline || $0.asciiValue.map { $0 < 0x20 } == true ? " " : $0 }.prefix(200)) }
         let (start, allDay) = Self.time(item.start, timeZone: timeZone)
         self.start = start
         var end = Self.time(item.end, timeZone: timeZone).seconds

@@ -11,6 +11,8 @@ extension CalendarSync {
         var unknown: Bool
         /// Known users among the accepted attendees (when `attendees` is on).
         var guests: [String] = []
+        /// The event's title.
+        var title: String? = nil
     }
 
     /// One sync of `calendar` into `board`'s reservations (the caller holds
@@ -112,7 +114,8 @@ extension CalendarSync {
             let results: [Result<CalendarApplyResult, any Error>]
             do {
                 results = try store.applyCalendarEvents(board: board, pending.map { id, booking in
-                    CalendarEventReservation(source: id, user: booking.user, start: booking.start, end: booking.end, guests: booking.guests)
+                    CalendarEventReservation(source: id, user: booking.user, start: booking.start, end: booking.end, guests: booking.guests,
+                                             title: booking.title)
                 }, clearingFirst: round == 1)
             } catch {
                 logger.error("calendar: \(board): cannot store \(pending.count) event\(pending.count == 1 ? "" : "s"): \(error)")
@@ -158,6 +161,7 @@ extension CalendarSync {
             }
             booking.guests = guests
         }
+        booking.title = event.title
         return booking
     }
 

@@ -13,7 +13,7 @@ public enum StoreCopy {
 
     /// The tables copied, each with its columns in the order both schemas give them.
     static let tables: [(name: String, columns: String)] = [
-        ("reservations", #"id, board, "user", start, "end", source, guests"#),
+        ("reservations", #"id, board, "user", start, "end", source, guests, title"#),
         ("audit", #"id, time, "user", action, board, detail"#),
         ("events", #"id, time_ms, type, board, "user", agent, agent_id, fields"#),
     ]

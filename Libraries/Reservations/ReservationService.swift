@@ -432,7 +432,7 @@ extension ReservationReport {
     init(_ reservation: Reservation, stale: Bool) {
         self.init(board: reservation.board, user: reservation.user, guests: reservation.guests,
                   start: TimeText.format(reservation.start), end: TimeText.format(reservation.end),
-                  source: reservation.source == nil ? "local" : "calendar", stale: stale)
+                  source: reservation.source == nil ? "local" : "calendar", stale: stale, title: reservation.title)
     }
 
     /// `reservations [--json]`'s output, the coordinator's and an agent's:

@@ -16,8 +16,11 @@ public struct CalendarEventReservation: Sendable, Equatable {
     public var start: Int64
     public var end: Int64
     public var guests: [String]
+    /// The event's title, if it has one.
+    public var title: String?
 
-    public init(source: String, user: String, start: Int64, end: Int64, guests: [String] = []) {
+    public init(source: String, user: String, start: Int64, end: Int64, guests: [String] = [], title: String? = nil) {
+        self.title = title
         self.source = source
         self.user = user
         self.start = start
@@ -62,11 +65,12 @@ extension ReservationStore {
 
     /// One event, inside a savepoint of its own (the caller's transaction).
     private static func apply(_ session: any StoreSession, board: String, _ event: CalendarEventReservation) throws -> CalendarApplyResult {
-        let (source, user, start, end, guests) = (event.source, event.user, event.start, event.end, event.guests)
+        let (source, user, start, end, guests, title) = (event.source, event.user, event.start, event.end, event.guests, event.title)
         guard end > start else { throw ReservationRefusal.emptyPeriod }
         let guestsValue: SQLValue = guests.isEmpty ? .null : .text(guests.joined(separator: " "))
         let existing = try select(session, "WHERE board = ? AND source = ?", [.text(board), .text(source)]).first
-        if let existing, existing.user == user, existing.start == start, existing.end == end, existing.guests == guests {
+        if let existing, existing.user == user, existing.start == start, existing.end == end, existing.guests == guests,
+           existing.title == title {
             return CalendarApplyResult(reservation: existing, changed: false, displaced: [])
         }
         let overlapping = try overlapping(session, board: board, start: start, end: end).filter { $0.id != existing?.id }
@@ -78,16 +82,19 @@ extension ReservationStore {
             }
             let id: Int64
             if let existing {
-                try session.query("UPDATE reservations SET \"user\" = ?, start = ?, \"end\" = ?, guests = ? WHERE id = ?",
-                                  [.text(user), .integer(start), .integer(end), guestsValue, .integer(existing.id)])
+                try session.query("UPDATE reservations SET \"user\" = ?, start = ?, \"end\" = ?, guests = ?, title = ? WHERE id = ?",
+                                  [.text(user), .integer(start), .integer(end), guestsValue, title.map(SQLValue.text) ?? .null,
+                                   .integer(existing.id)])
                 id = existing.id
             } else {
-                id = try session.query("INSERT INTO reservations (board, \"user\", start, \"end\", source, guests) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                                       [.text(board), .text(user), .integer(start), .integer(end), .text(source), guestsValue])
+                id = try session.query("INSERT INTO reservations (board, \"user\", start, \"end\", source, guests, title) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                                       + "RETURNING id",
+                                       [.text(board), .text(user), .integer(start), .integer(end), .text(source), guestsValue,
+                                        title.map(SQLValue.text) ?? .null])
                     .first?.first?.integer ?? 0
             }
             try session.execute("RELEASE apply_event")
-            let stored = Reservation(id: id, board: board, user: user, start: start, end: end, source: source, guests: guests)
+            let stored = Reservation(id: id, board: board, user: user, start: start, end: end, source: source, guests: guests, title: title)
             return CalendarApplyResult(reservation: stored, changed: true, displaced: overlapping)
         } catch {
             try? session.execute("ROLLBACK TO apply_event")
@@ -102,7 +109,7 @@ extension ReservationStore {
     public func removeCalendarEvent(board: String, source: String) throws -> Reservation? {
         try engine.withSession { session in
             try session.query("DELETE FROM reservations WHERE board = ? AND source = ? "
-                              + "RETURNING id, board, \"user\", start, \"end\", source, guests", [.text(board), .text(source)])
+                              + "RETURNING id, board, \"user\", start, \"end\", source, guests, title", [.text(board), .text(source)])
                 .first.map(Self.reservation)
         }
     }
@@ -127,7 +134,8 @@ extension ReservationStore {
         guard end > reservation.start else { throw ReservationRefusal.emptyPeriod }
         try execute("UPDATE reservations SET \"end\" = ? WHERE id = ?", [.integer(end), .integer(reservation.id)])
         return Reservation(id: reservation.id, board: reservation.board, user: reservation.user,
-                           start: reservation.start, end: end, source: reservation.source, guests: reservation.guests)
+                           start: reservation.start, end: end, source: reservation.source, guests: reservation.guests,
+                           title: reservation.title)
     }
 }
 

@@ -14,8 +14,12 @@ public struct Reservation: Sendable, Equatable {
     /// accepted attendees of its calendar event (`calendar.google.attendees`).
     /// Only the holder may release or extend it.
     public let guests: [String]
+    /// A calendar event's title (nil: none, or a local reservation).
+    public let title: String?
 
-    init(id: Int64, board: String, user: String, start: Int64, end: Int64, source: String? = nil, guests: [String] = []) {
+    init(id: Int64, board: String, user: String, start: Int64, end: Int64, source: String? = nil, guests: [String] = [],
+         title: String? = nil) {
+        self.title = title
         self.id = id
         self.board = board
         self.user = user
@@ -108,7 +112,7 @@ public final class ReservationStore: Sendable {
                         do {
                             try session.query("UPDATE reservations SET \"end\" = ? WHERE id = ?", [.integer(end), .integer(own.id)])
                             return Reservation(id: own.id, board: board, user: user, start: own.start, end: end, source: own.source,
-                                               guests: own.guests)
+                                               guests: own.guests, title: own.title)
                         } catch let error as StoreError where error.isConstraint {}
                     }
                     if let holder = overlapping.first(where: { $0.user != user }) ?? overlapping.first {
@@ -155,7 +159,7 @@ public final class ReservationStore: Sendable {
         try engine.withSession { session in try Self.select(session, clause, parameters) }
     }
 
-    static let columns = "SELECT id, board, \"user\", start, \"end\", source, guests FROM reservations "
+    static let columns = "SELECT id, board, \"user\", start, \"end\", source, guests, title FROM reservations "
 
     static func select(_ session: any StoreSession, _ clause: String, _ parameters: [SQLValue]) throws -> [Reservation] {
         try session.query(columns + clause, parameters).map(reservation)
@@ -164,7 +168,7 @@ public final class ReservationStore: Sendable {
     static func reservation(_ row: [SQLValue]) -> Reservation {
         Reservation(id: row[0].integer ?? 0, board: row[1].text ?? "", user: row[2].text ?? "",
                     start: row[3].integer ?? 0, end: row[4].integer ?? 0, source: row[5].text,
-                    guests: row[6].text.map { $0.split(separator: " ").map(String.init) } ?? [])
+                    guests: row[6].text.map { $0.split(separator: " ").map(String.init) } ?? [], title: row.count > 7 ? row[7].text : nil)
     }
 
     // MARK: Audit

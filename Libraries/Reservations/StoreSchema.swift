@@ -127,6 +127,11 @@ public struct StoreSchema: Sendable {
                 length BIGINT, "until" BIGINT, owner TEXT NOT NULL, seen_ms BIGINT NOT NULL,
                 allocated_board TEXT, allocated_line TEXT)
             """),
+        // 4: a calendar event's title, shown (as text) on the web page.
+        Step(sqlite: { session in
+            let columns = try session.query("PRAGMA table_info(reservations)").compactMap { $0[1].text }
+            if !columns.contains("title") { try session.execute("ALTER TABLE reservations ADD COLUMN title TEXT") }
+        }, postgresql: "ALTER TABLE reservations ADD COLUMN title TEXT"),
     ])
 
     /// The event log. An agent's event is merged once whichever coordinator

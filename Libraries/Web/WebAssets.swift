@@ -190,8 +190,9 @@ async function showTimeline() {
       block.className = "slot " + (reservation.source === "calendar" ? "calendar" : "local");
       block.style.left = Math.max(0, left(from)) + "px";
       block.style.width = Math.max(2, left(to) - Math.max(0, left(from))) + "px";
-      block.textContent = reservation.user;
-      block.title = `${reservation.user} (${reservation.source}) ${reservation.start || ""} – ${reservation.end}`;
+      block.textContent = reservation.user + (reservation.title ? ": " + reservation.title : "");
+      block.title = `${reservation.user} (${reservation.source}${reservation.title ? ": " + reservation.title : ""}) `
+        + `${reservation.start || ""} – ${reservation.end}`;
       lane.appendChild(block);
     }
     const now = document.createElement("div");

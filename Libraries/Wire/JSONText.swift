@@ -70,6 +70,7 @@ extension ReservationReport {
             json.key("source"); json.string(row.source)
             json.key("stale"); json.bool(row.stale)
             if let start = row.start { json.key("start"); json.string(start) }
+            if let title = row.title { json.key("title"); json.string(title) }
             json.key("user"); json.string(row.user)
             json.key("v"); json.int(Wire.version)
             json.raw("}")

@@ -13,8 +13,12 @@ public struct ReservationReport: Codable, Sendable, Equatable {
     public var source: String
     /// Its calendar cannot be read now: the last known state.
     public var stale: Bool
+    /// Its calendar event's title, as people wrote it (text, never markup).
+    public var title: String?
 
-    public init(board: String, user: String, guests: [String], start: String?, end: String, source: String, stale: Bool) {
+    public init(board: String, user: String, guests: [String], start: String?, end: String, source: String, stale: Bool,
+                title: String? = nil) {
+        self.title = title
         self.board = board
         self.user = user
         self.guests = guests
@@ -24,7 +28,7 @@ public struct ReservationReport: Codable, Sendable, Equatable {
         self.stale = stale
     }
 
-    enum CodingKeys: String, CodingKey { case version = "v", board, user, guests, start, end, source, stale }
+    enum CodingKeys: String, CodingKey { case version = "v", board, user, guests, start, end, source, stale, title }
 
     public init(from decoder: any Decoder) throws {
         let row = try decoder.container(keyedBy: CodingKeys.self)
@@ -36,6 +40,7 @@ public struct ReservationReport: Codable, Sendable, Equatable {
         end = try row.decode(String.self, forKey: .end)
         source = try row.decodeIfPresent(String.self, forKey: .source) ?? "local"
         stale = try row.decodeIfPresent(Bool.self, forKey: .stale) ?? false
+        title = try row.decodeIfPresent(String.self, forKey: .title)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -48,6 +53,7 @@ public struct ReservationReport: Codable, Sendable, Equatable {
         try row.encode(end, forKey: .end)
         try row.encode(source, forKey: .source)
         try row.encode(stale, forKey: .stale)
+        try row.encodeIfPresent(title, forKey: .title)
     }
 }
 

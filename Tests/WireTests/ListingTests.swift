@@ -44,6 +44,7 @@ func theReservationListingWrittenByHandIsJSONEncodersToTheByte(_ text: String) {
         ReservationReport(board: text, user: "alice", guests: [], start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z",
                           source: "local", stale: false),
         ReservationReport(board: "b2", user: text, guests: [text, "bob"], start: nil, end: text, source: text, stale: true),
+        ReservationReport(board: "b3", user: "carol", guests: [], start: "s", end: "e", source: "calendar", stale: false, title: text),
     ]
     #expect(ReservationReport.jsonLine(rows) == Wire.line(rows))
     #expect(ReservationReport.jsonLine([]) == Wire.line([ReservationReport]()))

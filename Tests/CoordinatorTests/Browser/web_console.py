@@ -37,6 +37,7 @@ def main():
     for name in ("site", "alice", "bob", "board", "screenshots"):
         parser.add_argument("--" + name, required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--xss-title", default=None)
     args = parser.parse_args()
     board = args.board
     with sync_playwright() as playwright:
@@ -47,6 +48,7 @@ def main():
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda message: print("console:", message.type, message.text, flush=True))
+        page.on("dialog", lambda dialog: errors.append("a dialog opened: " + dialog.message))
 
         # The link `ssh lab web` printed signs alice in; the boards page lists the boards.
         page.goto(args.alice)
@@ -110,7 +112,8 @@ def main():
         if "read-only" not in mode:
             fail(f"bob's console says {mode!r}")
         bob_text = lambda: bobs.evaluate("window.provisionerConsoleText ? window.provisionerConsoleText() : ''")
-        wait_for(lambda: "read-only" in bob_text() or len(bob_text()) > 0, "bob's console attached", 15)
+        # What b1 printed before bob opened it comes first (the scrollback, replayed).
+        wait_for(lambda: "U-Boot 2023.01" in bob_text(), "the scrollback replayed in bob's console", 15)
         bobs.click("#console")
         bobs.keyboard.type("bobwastypinghere\r")
         time.sleep(2)
@@ -122,7 +125,7 @@ def main():
         wait_for(lambda: "alice-still-types" in text(), "alice's echo: " + repr(text()[-300:]), 20)
         if "alice-still-types" not in bob_text():
             wait_for(lambda: "alice-still-types" in bob_text(), "bob watching alice's echo", 20)
-        ok("bob, at the same time: no power button, the console read-only (his keys reach nothing; he sees alice's)")
+        ok("bob, at the same time: the scrollback replayed, no power button, the console read-only (his keys reach nothing; he sees alice's)")
 
         # A POST from another origin is refused, even with the session's token.
         csrf = bobs.eval_on_selector('meta[name="csrf"]', "m => m.content")
@@ -136,15 +139,22 @@ def main():
         # hours ahead on the other board's row reserves that one until then.
         other = "b2" if board != "b2" else "b1"
         page.goto(f"{args.site}/timeline")
-        page.wait_for_selector(f'.lane[data-board="{board}"] .slot.local', timeout=10000)
+        page.wait_for_selector(f'.lane[data-board="{board}"] .slot', timeout=10000)
         lane = page.query_selector(f'.lane[data-board="{other}"]')
         box = lane.bounding_box()
         now_x = page.eval_on_selector(f'.lane[data-board="{other}"] .now', "n => n.offsetLeft")
         page.mouse.click(box["x"] + now_x + 6 * 2 + 3, box["y"] + box["height"] / 2)
-        page.wait_for_selector(f'.lane[data-board="{other}"] .slot.local', timeout=10000)
+        wait_for(lambda: "reserved by alice" in (page.text_content("#said") or ""), "the timeline's click answered", 15)
         said = page.text_content("#said")
         if f"{other}: reserved by alice until" not in said:
             fail(f"the timeline's click said {said!r}")
+        if args.xss_title:
+            titles = page.eval_on_selector_all(".slot", "slots => slots.map(s => s.textContent)")
+            if not any(args.xss_title in title for title in titles):
+                fail(f"the calendar event's title is not on the timeline: {titles}")
+            if page.query_selector("img"):
+                fail("the event's title became an <img> element")
+            ok("a calendar event titled " + args.xss_title + " is shown as text (no element, no script)")
         page.screenshot(path=f"{args.screenshots}/web-timeline.png")
         ok(f"the timeline shows alice's {board}; a click on {other}'s row two hours ahead reserved it: {said}")
 
