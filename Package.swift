@@ -103,7 +103,8 @@ let package = Package(
         // AgentShell: a lone agent keeps its own reservations and audit log
         // (Reservations, as the coordinator does).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
+            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
+            "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [

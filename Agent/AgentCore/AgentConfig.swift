@@ -8,6 +8,8 @@ public struct AgentConfig: Sendable {
     public var file: String
     public var agent: AgentSettings
     public var boards: [BoardConfig]
+    /// The web page of a lone agent (`web:`); nil: none.
+    public var web: WebSettings?
 
     public struct AgentSettings: Sendable {
         public var name: String
@@ -110,6 +112,7 @@ public struct AgentConfig: Sendable {
             }
         }
         self.boards = boards
+        web = try top.optional("web").map(WebSettings.init)
         try top.finish()
     }
 

@@ -7,6 +7,7 @@ import SSH
 import ShellSupport
 import Synchronization
 import SystemSupport
+import Web
 
 /// The agent's SSH control port: listens on `ssh.listen`, lets in the keys
 /// of `ssh.authorized_keys` and `ssh.coordinator_keys` (DESIGN.md "Who
@@ -55,7 +56,8 @@ public final class AgentSSHServer: CommandFrontDoor {
         }
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
                            history: history, holders: holders,
-                           reservations: reservations, events: events, logger: logger)
+                           reservations: reservations, events: events,
+                           web: config.web.map { (WebAccess(), $0.publicURL) }, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

@@ -21,7 +21,7 @@ extension AgentShell {
     }
 
     /// Every board as `boards --json` shows it.
-    func boardReports() -> [BoardReport] {
+    public func boardReports() -> [BoardReport] {
         boards.map { board -> BoardReport in
             let name = board.config.name
             let power: PowerState?

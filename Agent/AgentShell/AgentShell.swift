@@ -6,6 +6,7 @@ import Logging
 import Reservations
 import SSH
 import SystemSupport
+import Web
 
 /// The agent's commands (DESIGN.md "What a user types", the agent's share of
 /// them), run for one SSH request on that request's own thread. Errors reach
@@ -27,14 +28,17 @@ public final class AgentShell: Sendable {
     /// A lone agent's reservations and audit log; nil on a coordinator's agent.
     let reservations: LocalReservations?
     /// The agent's events (`events`, and what `watch` streams to the coordinator).
-    let events: EventLog?
+    public let events: EventLog?
     let logger: Logger
+    /// Who is signed in to a lone agent's web page, and its URL; nil: no page.
+    public let web: (access: WebAccess, publicURL: String)?
     /// When this run of the agent began (Unix time), as `watch` says it.
     let startedAt = wallClock()
 
     public init(agentName: String, boards: [any BoardHandle], artifacts: ShellArtifacts? = nil, jobAPI: JobAPI = JobAPI(),
                 history: JobHistory, holders: BoardHolders = BoardHolders(clock: wallClock), reservations: LocalReservations? = nil,
-                events: EventLog? = nil, logger: Logger) {
+                events: EventLog? = nil, web: (access: WebAccess, publicURL: String)? = nil, logger: Logger) {
+        self.web = web
         self.agentName = agentName
         self.boards = boards
         self.artifacts = artifacts
@@ -113,7 +117,11 @@ extension AgentShell: CommandBackend {
         case .audit(let audit): try auditCommand(audit, session)
         case .hold(let hold): try holdCommand(hold, session)
         case .watch(let watch): try watchCommand(watch, session)
-        case .web: throw .failure("web: a lone agent serves no web page yet; its coordinator does (web.listen in coordinator.yaml)")
+        case .web(let command):
+            guard let web else { throw .failure("web: this agent serves no web page (web.listen is not set in agent.yaml)") }
+            web.access.answer(command, publicURL: web.publicURL, session) { action, detail in
+                reservations?.service.record(session.identity.user, action, board: nil, detail)
+            }
         case .whoami, .version, .help, .commandHelp: break
         default:
             guard let boardCommand = command.boardCommand else { break }

@@ -7,6 +7,7 @@ import Logging
 import Synchronization
 import SystemSupport
 import TFTP
+import Web
 
 /// The running parts of the agent, in the order `serve` starts them: each
 /// board's console, TFTP, the HTTP artifact server and the SSH port. They
@@ -16,6 +17,8 @@ struct AgentServices: Sendable {
     let tftp: TFTPServer
     let http: HTTPService
     let ssh: SSHService
+    /// A lone agent's web page (`web:` in agent.yaml), made once SSH (its shell) started.
+    let web: ClosureService?
     let onStop: AgentConfig.StopPolicy
 
     /// Makes the boards and binds TFTP (no thread starts yet); HTTP and SSH
@@ -53,6 +56,21 @@ struct AgentServices: Sendable {
             return try AgentSSHServer(config: settings, boards: boards, artifacts: artifacts, jobAPI: jobAPI, holders: holders,
                                       logger: logger)
         }
+        let ssh = self.ssh
+        let page = Mutex<WebService?>(nil)
+        web = settings.web.map { web in
+            ClosureService(name: "web", start: {
+                guard let shell = ssh.server?.shell, let access = shell.web?.access else { preconditionFailure("web starts after ssh") }
+                let server = WebServer(access: access, publicURL: web.publicURL, boards: { _ in shell.boardReports() },
+                                       execute: { words, session in shell.execute(words, in: session) }, events: shell.events,
+                                       log: { logger.notice("\($0)") })
+                let service = WebService(server: server, listen: web.listen,
+                                         tls: web.tlsCertificate.flatMap { certificate in web.tlsKey.map { (certificate, $0) } },
+                                         log: { logger.info("\($0)") })
+                try service.start()
+                page.withLock { $0 = service }
+            }, stop: { page.withLock { $0?.stop(); $0 = nil } })
+        }
     }
 
     var all: [any Service] {
@@ -62,6 +80,7 @@ struct AgentServices: Sendable {
             ClosureService(name: "console \(board.name)", lingeringThreads: ["qemu-" + board.name],
                            start: { try board.start() }, stop: { board.stop(poweringOff: onStop == .off) })
         } + [ClosureService(name: "tftp", start: { [tftp] in try tftp.start() }, stop: { [tftp] in tftp.stop() }), http, ssh]
+            + (web.map { [$0] } ?? [])
     }
 }
 

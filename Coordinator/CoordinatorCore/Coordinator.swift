@@ -91,26 +91,18 @@ public final class Coordinator: Sendable {
                              })
         server = try CoordinatorSSHServer(config: config, shell: shell, logger: logger)
         self.logger = logger
-        if let settings = config.web, let webAccess {
-            webServer = WebServer(access: webAccess, publicURL: settings.publicURL, boards: { _ in
+        web = config.web.map { settings in
+            WebService(server: WebServer(access: webAccess!, publicURL: settings.publicURL, boards: { _ in
                 try? shell.boardReports(for: "web")
-            }, execute: { words, session in shell.execute(words, in: session) }, events: events, log: { logger.notice("\($0)") })
-            webListen = settings.listen
-            webTLS = settings.tlsCertificate.flatMap { certificate in settings.tlsKey.map { (certificate, $0) } }
-        } else {
-            webServer = nil
-            webListen = nil
-            webTLS = nil
+            }, execute: { words, session in shell.execute(words, in: session) }, events: events, log: { logger.notice("\($0)") }),
+                       listen: settings.listen, tls: settings.tlsCertificate.flatMap { certificate in settings.tlsKey.map { (certificate, $0) } },
+                       log: { logger.info("\($0)") })
         }
     }
 
     let logger: Logger
-    /// The web page (`web` in coordinator.yaml), and where it listens.
-    public let webServer: WebServer?
-    let webListen: SocketAddress?
-    let webTLS: (certificate: String, key: String)?
-    /// The web page's daemon while it runs.
-    let webDaemon = Mutex<HTTPDaemon?>(nil)
+    /// The web page (`web` in coordinator.yaml).
+    public let web: WebService?
 
     /// `check-config`: connects to the configured store and says how far its
     /// schema is (what `serve` would do to it), without changing it.
@@ -219,25 +211,7 @@ public final class Coordinator: Sendable {
         services.append(ClosureService(name: "reservation watch", start: { try shell.startWatch() }, stop: { shell.stopWatch() }))
         services.append(ClosureService(name: "store listener", start: { [self] in listenForChanges() },
                                        stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close(); queue.close() }))
-        if let webServer, let webListen {
-            let logger = logger
-            services.append(ClosureService(name: "web", start: { [self] in
-                var options = WebServer.daemonOptions
-                if let certificate = webTLS?.certificate, let key = webTLS?.key {
-                    guard let certificateText = FileManager.default.contents(atPath: certificate).map({ String(decoding: $0, as: UTF8.self) }),
-                          let keyText = FileManager.default.contents(atPath: key).map({ String(decoding: $0, as: UTF8.self) }) else {
-                        throw HTTPDaemonError("web: cannot read \(certificate) or \(key) (web.tls_cert, web.tls_key)")
-                    }
-                    options.tls = (certificateText, keyText)
-                }
-                let daemon = try HTTPDaemon(listeningOn: webListen, options: options, handler: webServer)
-                logger.info("web: serving on \(daemon.localAddress), as \(webServer.publicURL)")
-                webDaemon.withLock { $0 = daemon }
-            }, stop: { [self] in
-                webServer.stop()
-                webDaemon.withLock { $0?.stop(); $0 = nil }
-            }))
-        }
+        if let web { services.append(web) }
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services
     }

@@ -1,3 +1,4 @@
+import Commands
 import Synchronization
 import SystemSupport
 
@@ -108,5 +109,26 @@ public final class WebAccess: Sendable {
             for shift in stride(from: 60, through: 0, by: -4) { text.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
         }
         return String(decoding: text, as: UTF8.self)
+    }
+}
+
+
+extension WebAccess {
+    /// `web [--token | --revoke]` for the caller, on either door: a one-time
+    /// sign-in link to `publicURL` (or a bearer token), or the end of all of
+    /// theirs. `audit` writes the audit line (action, detail).
+    public func answer(_ command: WebCommand, publicURL: String, _ session: ShellSession, audit: (String, String?) -> Void) {
+        let user = session.identity.user, admin = session.identity.admin
+        if command.revoke {
+            let ended = revoke(user)
+            audit("web-revoke", "\(ended) ended")
+            session.print("web: \(ended) session\(ended == 1 ? "" : "s"), token\(ended == 1 ? "" : "s") and link\(ended == 1 ? "" : "s") of yours ended\n")
+        } else if command.token {
+            audit("web-token", nil)
+            session.print(token(for: user, admin: admin) + "\n")
+        } else {
+            session.print(publicURL + "/login?t=" + link(for: user, admin: admin) + "\n")
+            session.printError("web: open it within 5 minutes; it works once")
+        }
     }
 }

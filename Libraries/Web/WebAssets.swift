@@ -41,7 +41,7 @@ function holderText(board) {
 async function showBoards() {
   const table = document.getElementById("boards");
   const body = table.tBodies[0];
-  const rows = await boards();
+  const [rows, waiting] = await Promise.all([boards(), fetch("/api/v1/queue").then(answer => answer.ok ? answer.json() : [])]);
   body.replaceChildren();
   for (const board of rows) {
     const row = document.createElement("tr");
@@ -58,6 +58,8 @@ async function showBoards() {
     cell(row, board.power);
     cell(row, board.state);
     cell(row, holderText(board));
+    // Who waits for a board with tags this one has (reserve --tag … --wait).
+    cell(row, String(waiting.filter(waiter => waiter.tags.every(tag => (board.tags || []).includes(tag))).length));
     body.appendChild(row);
   }
 }
@@ -270,7 +272,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = meta("page");
   if (page === "boards") {
     showBoards();
-    follow(() => showBoards());
+    follow(event => showBoards());
   } else if (page === "board") {
     const name = meta("board");
     showBoard(name);

@@ -131,6 +131,8 @@ public final class WebServer: HTTPHandler, Sendable {
             return json(200, Wire.line(rows))
         case "/api/v1/reservations":
             return command(["reservations", "--json"], grant, raw: true)
+        case "/api/v1/queue":
+            return command(["queue", "--json"], grant, raw: true)
         case "/api/v1/audit":
             return command(["audit", "--json"], grant, raw: true)
         case "/api/v1/events":
@@ -260,7 +262,7 @@ public final class WebServer: HTTPHandler, Sendable {
     static let notSignedIn = #"{"error":"not signed in: send the session cookie or Authorization: Bearer (ssh lab web --token)"}"#
 
     static let boardsBody = """
-        <table id="boards"><thead><tr><th>Board</th><th>Tags</th><th>Agent</th><th>Online</th><th>Power</th><th>State</th><th>Holder</th></tr></thead>
+        <table id="boards"><thead><tr><th>Board</th><th>Tags</th><th>Agent</th><th>Online</th><th>Power</th><th>State</th><th>Holder</th><th>Queue</th></tr></thead>
         <tbody></tbody></table>
         """
 

@@ -73,7 +73,7 @@ struct AgentConfigRefusalTests {
 
     @Test func unknownTopLevelKey() {
         #expect(refusal(appending("colour: blue"), line: 26, naming: "'colour'")
-            == "\(file):26: unknown key 'colour' (known: agent, boards)")
+            == "\(file):26: unknown key 'colour' (known: agent, boards, web)")
     }
 
     @Test func unknownKeyInTheSecondBoardsPower() {

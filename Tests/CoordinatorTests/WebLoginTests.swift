@@ -46,6 +46,9 @@ struct WebLoginTests {
 
         let boards = try await Self.curl(["-b", jar, "\(site)/api/v1/boards"])
         #expect(boards.status == 200 && boards.body.contains(#""name":"b1""#) && boards.body.contains(#""name":"b2""#), "\(boards)")
+        // Who waits for boards (the boards page's queue column), as `queue --json` says: nobody.
+        let queue = try await Self.curl(["-b", jar, "\(site)/api/v1/queue"])
+        #expect(queue.status == 200 && queue.body == "[]\n", "\(queue)")
         let signedIn = try await Self.curl(["-b", jar, "\(site)/"])
         #expect(signedIn.status == 200 && signedIn.body.contains(#"signed in as <b id="me">bob</b>"#)
                 && signedIn.body.contains(#"<script src="/static/app.js">"#) && !signedIn.body.contains("<script>"), "\(signedIn)")
@@ -119,6 +122,37 @@ struct WebLoginTests {
         let plain = try await RunningProcess.run("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"])
         #expect(plain.exitCode != 0 || !plain.stdout.contains("Sign in"), "plain HTTP was answered: \(plain)")
         await lab.stop()
+    }
+
+    /// The smallest lab: a lone agent serves the page itself (`web:` in
+    /// agent.yaml), with its own users (their keys) and reservations.
+    @Test func aLoneAgentServesItsOwnPage() async throws {
+        let port = try freeTCPPort()
+        let site = "http://127.0.0.1:\(port)"
+        let agent = try await ServedAgent(prefix: "web-agent", users: ["user", "other"], boards: """
+              - name: b1
+                serial: { device: data/absent }
+                power: { type: command, on: "true", off: "true", status: "true" }
+
+            web: { listen: "127.0.0.1:\(port)" }
+            """)
+        let web = try await agent.ssh("web")
+        #expect(web.exitCode == 0 && web.stdout.hasPrefix("\(site)/login?t="), "\(web)")
+        let jar = agent.folder.path("cookies")
+        #expect(try await Self.curl(["-c", jar, web.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]).status == 303)
+        let page = try await Self.curl(["-b", jar, "\(site)/"])
+        let csrf = try #require(page.body.firstRange(of: #"name="csrf" content=""#).map { range in
+            String(page.body[range.upperBound...].prefix { $0 != "\"" })
+        })
+        let boards = try await Self.curl(["-b", jar, "\(site)/api/v1/boards"])
+        #expect(boards.status == 200 && boards.body.contains(#""name":"b1""#), "\(boards)")
+        let reserved = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)",
+                                            "\(site)/api/v1/boards/b1/reserve"])
+        #expect(reserved.status == 200 && reserved.body.contains("b1: reserved by user until"), "\(reserved)")
+        // The agent's own holder check, as over ssh: the other user may not switch it.
+        let other = try await agent.ssh(as: "other", "power", "b1", "on")
+        #expect(other.exitCode == 3, "\(other)")
+        #expect(await agent.process.terminate() == 0, "\(agent.process.stderr.suffix(800))")
     }
 
     @Test func aLabWithoutAWebPageSaysSo() async throws {

@@ -17,16 +17,6 @@ public struct CoordinatorConfig: Sendable {
     /// The lab's web page; nil: none.
     public var web: WebSettings?
 
-    /// `web`: where the page listens, and the URL browsers reach it at
-    /// (default: http://LISTEN; set it when the listener is 0.0.0.0 or
-    /// behind a proxy: sign-in links and the same-origin check use it).
-    public struct WebSettings: Sendable {
-        public var listen: SocketAddress
-        public var publicURL: String
-        /// PEM files: HTTPS when both are given (the cookie is then `Secure`).
-        public var tlsCertificate: String?
-        public var tlsKey: String?
-    }
 
     public struct Settings: Sendable {
         public var dataDirectory: String
@@ -146,7 +136,7 @@ public struct CoordinatorConfig: Sendable {
         }
         self.agents = agents
         calendar = try top.optional("calendar").map(CalendarSettings.init)
-        web = try top.optional("web").map(Self.web)
+        web = try top.optional("web").map(WebSettings.init)
         try top.finish()
     }
 
@@ -207,25 +197,6 @@ public struct CoordinatorConfig: Sendable {
         let allowed = text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
         guard allowed, !text.isEmpty, text.count <= 64, let first = text.utf8.first else { return false }
         return first != 0x2e && first != 0x2d
-    }
-
-    static func web(_ value: ConfigValue) throws(ConfigError) -> WebSettings {
-        let map = try value.mapping()
-        let listen = try Self.listen(try map.required("listen"))
-        let certificate = try map.optional("tls_cert")?.filePath(), key = try map.optional("tls_key")?.filePath()
-        if (certificate == nil) != (key == nil), let given = map.optional("tls_cert") ?? map.optional("tls_key") {
-            throw given.error("tls_cert and tls_key go together (PEM files of the certificate and its key)")
-        }
-        var publicURL = (certificate == nil ? "http://" : "https://") + "\(listen)"
-        if let given = map.optional("public_url") {
-            let text = try given.word()
-            guard text.hasPrefix("http://") || text.hasPrefix("https://"), text.count <= 300, !text.contains("?"), !text.contains("#") else {
-                throw given.error("must be http://HOST[:PORT] or https://… as browsers reach the page")
-            }
-            publicURL = text.hasSuffix("/") ? String(text.dropLast()) : text
-        }
-        try map.finish()
-        return WebSettings(listen: listen, publicURL: publicURL, tlsCertificate: certificate, tlsKey: key)
     }
 
     static func listen(_ value: ConfigValue) throws(ConfigError) -> SocketAddress {

@@ -166,17 +166,6 @@ extension LabShell {
     /// token) for the caller, or the end of all of theirs.
     func webCommand(_ command: WebCommand, _ session: ShellSession) throws(ShellError) {
         guard let web else { throw .failure("web: this lab serves no web page (web.listen is not set in coordinator.yaml)") }
-        let user = session.identity.user, admin = session.identity.admin
-        if command.revoke {
-            let ended = web.access.revoke(user)
-            audit(session, "web-revoke", board: nil, "\(ended) ended")
-            session.print("web: \(ended) session\(ended == 1 ? "" : "s"), token\(ended == 1 ? "" : "s") and link\(ended == 1 ? "" : "s") of yours ended\n")
-        } else if command.token {
-            audit(session, "web-token", board: nil)
-            session.print(web.access.token(for: user, admin: admin) + "\n")
-        } else {
-            session.print(web.publicURL + "/login?t=" + web.access.link(for: user, admin: admin) + "\n")
-            session.printError("web: open it within 5 minutes; it works once")
-        }
+        web.access.answer(command, publicURL: web.publicURL, session) { action, detail in audit(session, action, board: nil, detail) }
     }
 }
