@@ -124,6 +124,58 @@ struct WebLoginTests {
         await lab.stop()
     }
 
+    /// Garbage at the page: each gets its clear answer, nothing changes, the
+    /// page serves on.
+    @Test func garbageGetsClearAnswersAndChangesNothing() async throws {
+        let port = try freeTCPPort()
+        let site = "http://127.0.0.1:\(port)"
+        let lab = try await LabFixture(extraConfig: "web: { listen: \"127.0.0.1:\(port)\" }")
+        defer { Task { await lab.stop() } }
+        _ = try await lab.waitForBoards { $0.count == 2 }
+        let jar = lab.folder.path("cookies")
+        let link = try await lab.ssh("bob", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await Self.curl(["-c", jar, link]).status == 303)
+        let page = try await Self.curl(["-b", jar, "\(site)/"])
+        let csrf = try #require(page.body.firstRange(of: #"name="csrf" content=""#).map { range in
+            String(page.body[range.upperBound...].prefix { $0 != "\"" })
+        })
+        let post = ["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)"]
+        for path in ["/board/..%2F..%2Fetc", "/board/-x", "/api/v1/boards/../../console", "/api/v1/boards/%00/jobs", "/nothing"] {
+            let answer = try await Self.curl(["-b", jar, "--path-as-is", site + path])
+            #expect(answer.status == 404, "\(path): \(answer)")
+        }
+        for body in ["nan", "-1", "1e19", "99999999999999999999h", "1e-300"] {
+            // The command layer's usage error, as ssh would print it: exit status 2 and one line.
+            let answer = try await Self.curl(post + ["--data-binary", body, "\(site)/api/v1/boards/b1/reserve"])
+            let outcome = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
+            let said = outcome?["stderr"] as? String ?? ""
+            #expect(answer.status == 400 && outcome?["status"] as? Int == 2 && said.hasPrefix("reserve: ")
+                    && said.split(separator: "\n").count == 1, "reserve --for \(body): \(answer.body)")
+        }
+        let badTime = try await Self.curl(post + ["--data-binary", "soon", "\(site)/api/v1/boards/b1/reserve-until"])
+        #expect(badTime.status == 400, "\(badTime)")
+        let huge = lab.folder.path("huge")
+        FileManager.default.createFile(atPath: huge, contents: Data(repeating: 0x41, count: 200_000))
+        let tooLarge = try await Self.curl(post + ["--data-binary", "@\(huge)", "\(site)/api/v1/boards/b1/reserve"])
+        #expect(tooLarge.status == 413, "\(tooLarge)")
+        let noConsole = try await Self.curl(post + ["--data-binary", "x", "\(site)/api/v1/console/0123/input"])
+        #expect(noConsole.status == 404, "\(noConsole)")
+        for cookie in ["provisioner_session=../../etc/passwd", "provisioner_session=", String(repeating: "a", count: 5000)] {
+            #expect(try await Self.curl(["-H", "Cookie: \(cookie)", "\(site)/api/v1/boards"]).status == 401, "\(cookie.prefix(40))")
+        }
+        #expect(try await Self.curl(["-H", "Authorization: Bearer \(String(repeating: "f", count: 64))", "\(site)/api/v1/boards"]).status == 401)
+        // Odd terminal sizes are clamped; the console still opens (and is closed by curl's time limit).
+        let odd = try await RunningProcess.run("curl", ["-s", "-N", "--max-time", "2", "-b", jar,
+                                                        "\(site)/api/v1/boards/b1/console?cols=99999999999999999999&rows=-5"],
+                                               timeout: .seconds(10))
+        #expect(odd.stdout.hasPrefix("event: ready\ndata: "), "\(odd)")
+        // Nothing was reserved, and the page serves on.
+        let listed = try await lab.ssh("alice", "reservations")
+        #expect(!listed.stdout.contains("b1 "), "\(listed)")
+        #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 200)
+        await lab.stop()
+    }
+
     /// The smallest lab: a lone agent serves the page itself (`web:` in
     /// agent.yaml), with its own users (their keys) and reservations.
     @Test func aLoneAgentServesItsOwnPage() async throws {
