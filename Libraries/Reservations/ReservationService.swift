@@ -328,20 +328,26 @@ public final class ReservationService: Sendable {
             guard command.force else { throw .notAllowed("release: \(board) is held by \(current.user), not you") }
             guard session.identity.admin else { throw .notAllowed("release: --force is for admins") }
         }
+        // Said before the store is changed: the watch may see the board
+        // freed at once, and must not call the end "its time ran out".
+        endAnnounced.withLock { _ = $0.insert(board) }
         if let calendar, calendar.manages(board: board) {
             do throws(CalendarReservationError) { try calendar.release(current, at: time) } catch {
+                endAnnounced.withLock { _ = $0.remove(board) }
                 switch error {
                 case .conflict(let holder): throw .failure("release: \(board) is held by \(holder.user)")
                 case .failed(let message): throw .failure("release: \(message)")
                 }
             }
         } else {
-            do { try store.end(current, at: time) } catch { throw .failure("release: the reservation store failed: \(error)") }
+            do { try store.end(current, at: time) } catch {
+                endAnnounced.withLock { _ = $0.remove(board) }
+                throw .failure("release: the reservation store failed: \(error)")
+            }
         }
         changed(board)
         let forced = current.user != user
         events?.append("reservation.end", board: board, user: current.user, ["why": .string(forced ? "released by \(user)" : "released")])
-        endAnnounced.withLock { _ = $0.insert(board) }
         record(user, forced ? "release-forced" : "release", board: board, forced ? "held by \(current.user)" : nil)
         logger.notice("release: \(user) released \(board)\(forced ? " (held by \(current.user), forced)" : "")")
         session.print("\(board): released\(forced ? " (was held by \(current.user))" : "")\n")
