@@ -96,6 +96,21 @@ struct CoordinatorConfigTests {
         #expect(refused?.line == 3 && refused?.message.contains(message) == true, "\(String(describing: refused))")
     }
 
+    /// `web:` (parsed once for coordinator.yaml and agent.yaml).
+    @Test(arguments: [
+        (#"web: { listen: "nowhere" }"#, 1, "web.listen"),
+        (#"web: { listen: "127.0.0.1:99999" }"#, 1, "web.listen"),
+        (#"web: { public_url: "http://x" }"#, 1, "missing required key 'listen'"),
+        (#"web: { listen: "127.0.0.1:8080", public_url: "javascript:alert(1)" }"#, 1, "must be http://"),
+        (#"web: { listen: "127.0.0.1:8080", public_url: "http://x/?a=b" }"#, 1, "must be http://"),
+        (#"web: { listen: "127.0.0.1:8080", tls_cert: c.pem }"#, 1, "tls_cert and tls_key go together"),
+        (#"web: { listen: "127.0.0.1:8080", port: 1 }"#, 1, "unknown key 'port'"),
+    ])
+    func aWebBlockIsChecked(_ line: String, _ lineNumber: Int, _ message: String) {
+        let refused = refusal("\(line)\ncoordinator: { data_dir: /d }\n")
+        #expect(refused?.line == lineNumber && refused?.message.contains(message) == true, "\(String(describing: refused))")
+    }
+
     @Test func aStoreIsRead() throws {
         let config = try CoordinatorConfig(text: """
             coordinator:

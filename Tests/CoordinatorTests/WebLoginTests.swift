@@ -19,12 +19,25 @@ struct WebLoginTests {
         return (status, headers, String(text[split.upperBound...]))
     }
 
-    @Test func aOneTimeLinkSignsTheBrowserInOnce() async throws {
+    /// A lab whose coordinator serves the page on a free port, its boards
+    /// reported; the page's URL.
+    static func webLab() async throws -> (LabFixture, String) {
         let port = try freeTCPPort()
-        let site = "http://127.0.0.1:\(port)"
         let lab = try await LabFixture(extraConfig: "web: { listen: \"127.0.0.1:\(port)\" }")
-        defer { Task { await lab.stop() } }
         _ = try await lab.waitForBoards { $0.count == 2 }
+        return (lab, "http://127.0.0.1:\(port)")
+    }
+
+    /// The session's CSRF token, from a signed-in page's `<meta name="csrf">`.
+    static func csrf(in page: String) throws -> String {
+        try #require(page.firstRange(of: #"name="csrf" content=""#).map { range in
+            String(page[range.upperBound...].prefix { $0 != "\"" })
+        })
+    }
+
+    @Test func aOneTimeLinkSignsTheBrowserInOnce() async throws {
+        let (lab, site) = try await Self.webLab()
+        defer { Task { await lab.stop() } }
         let jar = lab.folder.path("cookies")
 
         let before = try await Self.curl(["\(site)/api/v1/boards"])
@@ -52,9 +65,7 @@ struct WebLoginTests {
         let signedIn = try await Self.curl(["-b", jar, "\(site)/"])
         #expect(signedIn.status == 200 && signedIn.body.contains(#"signed in as <b id="me">bob</b>"#)
                 && signedIn.body.contains(#"<script src="/static/app.js">"#) && !signedIn.body.contains("<script>"), "\(signedIn)")
-        let csrf = try #require(signedIn.body.firstRange(of: #"name="csrf" content=""#).map { range in
-            String(signedIn.body[range.upperBound...].prefix { $0 != "\"" })
-        })
+        let csrf = try Self.csrf(in: signedIn.body)
         #expect(csrf.count == 64)
 
         // A form posted from another site is refused, and one without the
@@ -127,18 +138,13 @@ struct WebLoginTests {
     /// Garbage at the page: each gets its clear answer, nothing changes, the
     /// page serves on.
     @Test func garbageGetsClearAnswersAndChangesNothing() async throws {
-        let port = try freeTCPPort()
-        let site = "http://127.0.0.1:\(port)"
-        let lab = try await LabFixture(extraConfig: "web: { listen: \"127.0.0.1:\(port)\" }")
+        let (lab, site) = try await Self.webLab()
         defer { Task { await lab.stop() } }
-        _ = try await lab.waitForBoards { $0.count == 2 }
         let jar = lab.folder.path("cookies")
         let link = try await lab.ssh("bob", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await Self.curl(["-c", jar, link]).status == 303)
         let page = try await Self.curl(["-b", jar, "\(site)/"])
-        let csrf = try #require(page.body.firstRange(of: #"name="csrf" content=""#).map { range in
-            String(page.body[range.upperBound...].prefix { $0 != "\"" })
-        })
+        let csrf = try Self.csrf(in: page.body)
         let post = ["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)"]
         for path in ["/board/..%2F..%2Fetc", "/board/-x", "/api/v1/boards/../../console", "/api/v1/boards/%00/jobs", "/nothing"] {
             let answer = try await Self.curl(["-b", jar, "--path-as-is", site + path])
@@ -193,9 +199,7 @@ struct WebLoginTests {
         let jar = agent.folder.path("cookies")
         #expect(try await Self.curl(["-c", jar, web.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]).status == 303)
         let page = try await Self.curl(["-b", jar, "\(site)/"])
-        let csrf = try #require(page.body.firstRange(of: #"name="csrf" content=""#).map { range in
-            String(page.body[range.upperBound...].prefix { $0 != "\"" })
-        })
+        let csrf = try Self.csrf(in: page.body)
         let boards = try await Self.curl(["-b", jar, "\(site)/api/v1/boards"])
         #expect(boards.status == 200 && boards.body.contains(#""name":"b1""#), "\(boards)")
         let reserved = try await Self.curl(["-b", jar, "-X", "POST", "-H", "Origin: \(site)", "-H", "X-CSRF-Token: \(csrf)",
