@@ -99,6 +99,13 @@ static inline void CMicroHTTPD_send_at_once(struct MHD_Connection *connection)
     }
 }
 
+/// Hands an upgraded connection's socket back to libmicrohttpd to close
+/// (MHD_upgrade_action is variadic).
+static inline int CMicroHTTPD_upgrade_close(struct MHD_UpgradeResponseHandle *handle)
+{
+    return MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE) == MHD_YES;
+}
+
 /// The peer's address (MHD_get_connection_info is variadic). Returns its length,
 /// 0 when MHD does not know it.
 static inline socklen_t CMicroHTTPD_client_address(struct MHD_Connection *connection,

@@ -98,8 +98,10 @@ public final class HTTPDaemon: Sendable {
             raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_TURBO.rawValue
             raw.pointee.thread_pool_size = UInt32(max(count, 1))
         case .perConnection:
+            // Only here may a response upgrade its connection (a WebSocket):
+            // its handler may then block on the connection's own thread.
             raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
-                | MHD_USE_POLL.rawValue | MHD_USE_TURBO.rawValue
+                | MHD_USE_POLL.rawValue | MHD_USE_TURBO.rawValue | MHD_ALLOW_UPGRADE.rawValue
             raw.pointee.thread_pool_size = 0
         }
         guard let daemon = CMicroHTTPD_start_daemon(raw) else {
@@ -168,6 +170,8 @@ final class RequestState {
         case answered
     }
     let target: String
+    /// Who takes the connection over once a `101` answer is sent.
+    var upgrade: (any HTTPUpgradeHandler)?
     /// The request line held a raw NUL byte inside the target.
     var cutByNUL = false
     var phase = Phase.new
@@ -210,7 +214,9 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, v
             return queue(HTTPResponse(status: 400, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                       body: Array("malformed request line\n".utf8)), on: connection)
         }
-        switch daemon.handler.handle(request) {
+        let action = daemon.handler.handle(request)
+        if case .respond(let response) = action, case .upgrade(let handler) = response.body { state.upgrade = handler }
+        switch action {
         case .respond(let response) where hasBody(request):
             // Answering now keeps libmicrohttpd from reading the body (and from
             // sending 100 Continue); it then closes the connection after the reply.
@@ -317,6 +323,10 @@ private func queue(_ answer: HTTPResponse, on connection: OpaquePointer) -> MHD_
         if response == nil { close(fd) }
     case .cached(let body):
         return MHD_queue_response(connection, UInt32(answer.status), body.response)
+    case .upgrade:
+        // The handler is the request's (its `upgrade`), found by upgradeStarted.
+        CMicroHTTPD_send_at_once(connection)
+        response = MHD_create_response_for_upgrade(upgradeStarted, nil)
     case .stream(let stream):
         CMicroHTTPD_send_at_once(connection)
         let context = Unmanaged.passRetained(StreamBox(stream)).toOpaque()
@@ -328,6 +338,18 @@ private func queue(_ answer: HTTPResponse, on connection: OpaquePointer) -> MHD_
     let result = MHD_queue_response(connection, UInt32(answer.status), response)
     MHD_destroy_response(response)
     return result
+}
+
+/// The `101` answer is sent: the request's upgrade handler takes the socket.
+let upgradeStarted: MHD_UpgradeHandler = { _, _, requestContext, extra, extraCount, socket, handle in
+    guard let handle else { return }
+    let connection = HTTPUpgradedConnection(socket: socket, handle: handle,
+                                            extra: extra.map { Array(UnsafeRawBufferPointer(start: $0, count: extraCount)) } ?? [])
+    guard let requestContext else { return connection.close() }
+    let state = Unmanaged<RequestState>.fromOpaque(requestContext).takeUnretainedValue()
+    guard let handler = state.upgrade else { return connection.close() }
+    state.upgrade = nil
+    handler.upgraded(connection)
 }
 
 /// A stream as the context of libmicrohttpd's reader callbacks.

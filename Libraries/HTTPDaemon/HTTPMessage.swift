@@ -51,6 +51,10 @@ public enum HTTPBody: Sendable {
     /// Written as it comes (server-sent events, a console): chunked, until
     /// the stream ends or the client goes.
     case stream(any HTTPStream)
+    /// No body: the connection is handed over once the answer (a `101
+    /// Switching Protocols` with its `Upgrade` header) is sent. Only a
+    /// daemon with a thread per connection upgrades.
+    case upgrade(any HTTPUpgradeHandler)
 }
 
 /// A small body that libmicrohttpd keeps ready and sends to any number of
@@ -135,7 +139,7 @@ public struct HTTPResponse: Sendable {
         case .bytes(let bytes): return UInt64(bytes.count)
         case .file(let range): return range.length
         case .cached(let body): return UInt64(body.length)
-        case .stream: return 0
+        case .stream, .upgrade: return 0
         }
     }
 }

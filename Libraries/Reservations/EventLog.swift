@@ -193,6 +193,13 @@ public final class EventLog: @unchecked Sendable {
         _ = wake.wait(until: Date(timeIntervalSinceNow: timeout))
     }
 
+    /// Wakes every `waitForMore` now (a server that stops ends its streams).
+    public func wakeWaiters() {
+        wake.lock()
+        wake.broadcast()
+        wake.unlock()
+    }
+
     /// Drops what is older than 7 days, and the oldest past 200,000.
     func prune() {
         let cutoff = (Int64(wallClock()) - Self.keepSeconds) * 1000

@@ -230,14 +230,15 @@ async function reserveUntil(name, until) {
   showTimeline();
 }
 
-// The console: one terminal; its stream opened anew whenever the user's
-// right to type changes (a console opened while watching stays read-only).
-let consoleStream = null, consoleHolds = null;
+// The console: one terminal on a WebSocket (output in, keys out), opened
+// anew whenever the user's right to type changes (a console opened while
+// watching stays read-only), and again 3 s after the server went away.
+let consoleSocket = null, consoleHolds = null;
 
 function openConsole(name, holds) {
-  if (consoleStream && consoleHolds === holds) return;
+  if (consoleSocket && consoleHolds === holds) return;
   consoleHolds = holds;
-  if (consoleStream) consoleStream.close();
+  if (consoleSocket) { consoleSocket.onclose = null; consoleSocket.close(); }
   const columns = 100, rows = 30;
   if (!window.provisionerTerminal) {
     const terminal = new Terminal({ cols: columns, rows: rows });
@@ -247,25 +248,32 @@ function openConsole(name, holds) {
     // for tests and for copying.
     window.provisionerTranscript = [];
     window.provisionerConsoleText = () => window.provisionerTranscript.join("");
-    terminal.on("data", data => {
-      if (window.provisionerConsoleID) post(`/api/v1/console/${window.provisionerConsoleID}/input`, data);
-    });
+    window.provisionerConsoleSend = data => {
+      if (consoleSocket && consoleSocket.readyState === WebSocket.OPEN) consoleSocket.send(data);
+    };
+    terminal.on("data", data => window.provisionerConsoleSend(data));
   }
   const terminal = window.provisionerTerminal;
   const decoder = new TextDecoder();
-  window.provisionerConsoleID = null;
-  const source = new EventSource(`/api/v1/boards/${encodeURIComponent(name)}/console?cols=${columns}&rows=${rows}`);
-  source.addEventListener("ready", event => { window.provisionerConsoleID = event.data; });
-  source.onmessage = event => {
-    const raw = atob(event.data);
-    const bytes = new Uint8Array(raw.length);
-    for (let index = 0; index < raw.length; index++) bytes[index] = raw.charCodeAt(index);
-    const text = decoder.decode(bytes, { stream: true });
+  window.provisionerConsoleReady = false;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/api/v1/boards/${encodeURIComponent(name)}/console`
+    + `?cols=${columns}&rows=${rows}&csrf=${encodeURIComponent(csrf)}`);
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => { window.provisionerConsoleReady = true; };
+  socket.onmessage = event => {
+    const text = decoder.decode(new Uint8Array(event.data), { stream: true });
     window.provisionerTranscript.push(text);
     terminal.write(text);
     if (window.provisionerOnOutput) window.provisionerOnOutput(text);
   };
-  consoleStream = source;
+  socket.onclose = () => {
+    window.provisionerConsoleReady = false;
+    if (consoleSocket !== socket) return;
+    consoleSocket = null;
+    setTimeout(() => { if (!consoleSocket) openConsole(name, holds); }, 3000);
+  };
+  consoleSocket = socket;
 }
 
 document.addEventListener("DOMContentLoaded", () => {

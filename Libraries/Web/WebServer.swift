@@ -61,6 +61,7 @@ public final class WebServer: HTTPHandler, Sendable {
         stopping.store(true, ordering: .releasing)
         for stream in streams.withLock({ Array($0.values) }) { stream.close() }
         for console in consoles.withLock({ Array($0.values) }) { console.close() }
+        events?.wakeWaiters()
     }
 
     var secure: Bool { publicURL.hasPrefix("https://") }
@@ -142,7 +143,21 @@ public final class WebServer: HTTPHandler, Sendable {
         if path.hasPrefix("/api/v1/boards/"), path.hasSuffix("/console") {
             let name = String(path.dropFirst(15).dropLast(8))
             guard Self.isName(name) else { return json(404, #"{"error":"no such board"}"#) }
-            return console(name, grant, columns: query["cols"].flatMap { Int($0) } ?? 100, rows: query["rows"].flatMap { Int($0) } ?? 30)
+            var accept: String?
+            if request.header("Upgrade") != nil {
+                // A WebSocket: the browser's input comes on it, so it is held
+                // to what a POST is (this page's Origin, the session's token).
+                if let csrf = grant.csrf, !sameOrigin(request) || query["csrf"] != csrf { return crossOrigin() }
+                switch WebSocket.accept(request) {
+                case .success(let answer): accept = answer
+                case .failure(let failure) where failure.code == 426:
+                    return HTTPResponse(status: 426, headers: Self.safety + [("Sec-WebSocket-Version", "13"), ("Content-Type", "application/json")],
+                                        body: Array(Wire.line(["error": failure.reason]).utf8))
+                case .failure(let failure): return json(400, Wire.line(["error": failure.reason]))
+                }
+            }
+            return console(name, grant, columns: query["cols"].flatMap { Int($0) } ?? 100, rows: query["rows"].flatMap { Int($0) } ?? 30,
+                           accept: accept)
         }
         if path.hasPrefix("/api/v1/boards/"), path.hasSuffix("/jobs") {
             let name = String(path.dropFirst(15).dropLast(5))
@@ -196,10 +211,11 @@ public final class WebServer: HTTPHandler, Sendable {
         return json(code, Wire.line(Outcome(status: status, stdout: streams.stdout, stderr: streams.stderr)))
     }
 
-    /// The board's console as server-sent events, run as `console BOARD`
-    /// for the user on its own thread (typing for the holder, watching for
-    /// the rest: the command layer decides).
-    func console(_ board: String, _ grant: WebAccess.Grant, columns: Int, rows: Int) -> HTTPResponse {
+    /// The board's console as server-sent events (or, with `accept`, a
+    /// WebSocket's answer), run as `console BOARD` for the user on its own
+    /// thread (typing for the holder, watching for the rest: the command
+    /// layer decides).
+    func console(_ board: String, _ grant: WebAccess.Grant, columns: Int, rows: Int, accept: String? = nil) -> HTTPResponse {
         guard !stopping.load(ordering: .acquiring) else { return json(503, #"{"error":"stopping"}"#) }
         let terminal = WebTerminal(id: WebAccess.secret(), user: grant.user, columns: columns, rows: rows)
         consoles.withLock { $0[terminal.id] = terminal }
@@ -214,6 +230,10 @@ public final class WebServer: HTTPHandler, Sendable {
         } catch {
             consoles.withLock { _ = $0.removeValue(forKey: terminal.id) }
             return json(503, #"{"error":"cannot start the console"}"#)
+        }
+        if let accept {
+            return HTTPResponse(status: 101, headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)],
+                                upgrade: WebConsoleSocket(terminal))
         }
         return HTTPResponse(status: 200, headers: Self.safety + Self.eventHeaders, stream: terminal)
     }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPDaemon
 import SSH
 import Synchronization
+import SystemSupport
 
 /// A command run for a web request, its output kept (a button's `power`,
 /// `reserve`, `release`): no input, no terminal. The same commands, policy
@@ -99,34 +100,40 @@ final class WebTerminal: ShellStreams, HTTPStream, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// What the console printed next, up to `limit` bytes: waits up to
+    /// `wait` seconds for it (`.idle` when nothing came).
+    enum Output { case bytes([UInt8]), idle, end }
+
+    func nextOutput(limit: Int, wait: Double) -> Output {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: wait)
+        while pending.isEmpty && !outputEnded && !closed {
+            if !condition.wait(until: deadline) { break }
+        }
+        if closed || (pending.isEmpty && outputEnded) { return .end }
+        if pending.isEmpty { return .idle }
+        let count = min(pending.count, limit)
+        defer { pending.removeFirst(count) }
+        return .bytes(Array(pending[..<count]))
+    }
+
     /// Server-sent events: `event: ready` with this console's id, then one
     /// `data:` line of base64 per piece of output, a comment every 10 s.
     private var started = false
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
-        condition.lock()
-        var text: String
+        let text: String
         if !started {
             started = true
             text = "event: ready\ndata: \(id)\n\n"
         } else {
-            let deadline = Date(timeIntervalSinceNow: 10)
-            while pending.isEmpty && !outputEnded && !closed {
-                if !condition.wait(until: deadline) { break }
-            }
-            if closed || (pending.isEmpty && outputEnded) {
-                condition.unlock()
-                return nil
-            }
-            if pending.isEmpty {
-                text = ": still here\n\n"
-            } else {
-                let count = min(pending.count, (buffer.count - 16) / 4 * 3)
-                text = "data: " + Data(pending[..<count]).base64EncodedString() + "\n\n"
-                pending.removeFirst(count)
+            switch nextOutput(limit: (buffer.count - 16) / 4 * 3, wait: 10) {
+            case .end: return nil
+            case .idle: text = ": still here\n\n"
+            case .bytes(let bytes): text = "data: " + Data(bytes).base64EncodedString() + "\n\n"
             }
         }
-        condition.unlock()
         let bytes = Array(text.utf8)
         let count = min(bytes.count, buffer.count)
         bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
@@ -139,6 +146,105 @@ final class WebTerminal: ShellStreams, HTTPStream, @unchecked Sendable {
         closed = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// A console in a browser over a WebSocket: the console's output goes out
+/// as binary messages, what the browser sends (text or binary) is typed.
+/// One thread writes, one reads; whichever ends first ends the other, and
+/// the last one gives the socket back. Pings every 10 s of quiet find a
+/// browser that went without a word.
+final class WebConsoleSocket: HTTPUpgradeHandler {
+    let terminal: WebTerminal
+    /// A client's frame may carry at most this much (a paste).
+    static let frameLimit = 64 * 1024
+
+    init(_ terminal: WebTerminal) { self.terminal = terminal }
+
+    func upgraded(_ connection: HTTPUpgradedConnection) {
+        let session = Session(terminal: terminal, connection: connection)
+        do {
+            try startThread(named: "web-socket-in") { session.readFrames() }
+            do {
+                try startThread(named: "web-socket-out") { session.writeOutput() }
+            } catch {
+                session.finish(WebSocket.Failure(code: 1011, reason: "the server is out of threads"))
+                terminal.close()
+                connection.hangUp()
+                session.done()
+            }
+        } catch {
+            terminal.close()
+            connection.close()
+        }
+    }
+
+    final class Session: Sendable {
+        let terminal: WebTerminal
+        let connection: HTTPUpgradedConnection
+        private let closeSent = Atomic<Bool>(false)
+        private let running = Atomic<Int>(2)
+        private let readerDone = DispatchSemaphore(value: 0)
+
+        init(terminal: WebTerminal, connection: HTTPUpgradedConnection) {
+            self.terminal = terminal
+            self.connection = connection
+        }
+
+        /// The console's output as binary messages, until it ends (or the browser goes).
+        func writeOutput() {
+            loop: while true {
+                switch terminal.nextOutput(limit: 64 * 1024, wait: 10) {
+                case .bytes(let bytes): if !connection.write(WebSocket.frame(.binary, bytes)) { break loop }
+                case .idle: if !connection.write(WebSocket.frame(.ping, [])) { break loop }
+                case .end: break loop
+                }
+            }
+            terminal.close()
+            finish(WebSocket.Failure(code: 1000, reason: "the console ended"))
+            // The browser answers a close with its own; one that does not is cut off.
+            if readerDone.wait(timeout: .now() + 2) == .timedOut { connection.hangUp() }
+            done()
+        }
+
+        /// The browser's frames: its keys typed, pings answered, a close or
+        /// a broken frame ends the console.
+        func readFrames() {
+            var reader = WebSocket.Reader(limit: WebConsoleSocket.frameLimit)
+            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+            loop: while true {
+                do {
+                    while let frame = try reader.next() {
+                        switch frame.opcode {
+                        case .text, .binary, .continuation: terminal.type(frame.payload)
+                        case .ping: connection.write(WebSocket.frame(.pong, frame.payload))
+                        case .pong: break
+                        case .close: break loop
+                        }
+                    }
+                } catch {
+                    finish(error)
+                    break loop
+                }
+                let count = buffer.withUnsafeMutableBytes { connection.read(into: $0) }
+                if count == 0 { break }
+                buffer.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            }
+            terminal.close()
+            readerDone.signal()
+            done()
+        }
+
+        /// Sends the one close frame of this connection.
+        func finish(_ failure: WebSocket.Failure) {
+            if closeSent.exchange(true, ordering: .acquiringAndReleasing) { return }
+            connection.write(WebSocket.closeFrame(failure.code, failure.reason))
+        }
+
+        /// One of the two threads is done; the last gives the socket back.
+        func done() {
+            if running.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { connection.close() }
+        }
     }
 }
 

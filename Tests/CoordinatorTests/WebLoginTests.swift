@@ -130,6 +130,31 @@ struct WebLoginTests {
         #expect(link.hasPrefix("https://127.0.0.1:\(port)/login?t="), "\(link)")
         let signIn = try await Self.curl(["--cacert", keys.path("cert.pem"), link])
         #expect(signIn.status == 303 && signIn.headers.contains("Secure"), "\(signIn)")
+        // The console's WebSocket over TLS (libmicrohttpd encrypts what goes
+        // through the socket pair it hands over): Python's ssl as the client.
+        let cookie = String(try #require(signIn.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
+            .dropFirst("set-cookie:".count).split(separator: ";")[0]).trimmingCharacters(in: .whitespaces)
+        let page = try await Self.curl(["--cacert", keys.path("cert.pem"), "-H", "Cookie: \(cookie)", "https://127.0.0.1:\(port)/"])
+        let csrf = try Self.csrf(in: page.body)
+        try keys.createFile("wss.py", text: """
+            import socket, ssl, sys
+            context = ssl.create_default_context(cafile=sys.argv[1])
+            with context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="127.0.0.1") as s:
+                s.sendall(("GET /api/v1/boards/b1/console?csrf=" + sys.argv[4] + " HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n"
+                           "Upgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Version: 13\\r\\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nOrigin: https://127.0.0.1:" + sys.argv[2] + "\\r\\n"
+                           "Cookie: " + sys.argv[3] + "\\r\\n\\r\\n").encode())
+                got = b""
+                while b"\\r\\n\\r\\n" not in got: got += s.recv(4096)
+                print(got.split(b"\\r\\n")[0].decode())
+                s.sendall(bytes([0x89, 0x82, 1, 2, 3, 4, ord("h") ^ 1, ord("i") ^ 2]))
+                got = got.split(b"\\r\\n\\r\\n", 1)[1]
+                while bytes([0x8a, 2]) + b"hi" not in got: got += s.recv(4096)
+                print("pong")
+            """)
+        let wss = try await RunningProcess.run("python3", [keys.path("wss.py"), keys.path("cert.pem"), "\(port)", cookie, csrf],
+                                               timeout: .seconds(20))
+        #expect(wss.stdout == "HTTP/1.1 101 Switching Protocols\npong\n", "\(wss)")
         let plain = try await RunningProcess.run("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"])
         #expect(plain.exitCode != 0 || !plain.stdout.contains("Sign in"), "plain HTTP was answered: \(plain)")
         await lab.stop()
@@ -179,6 +204,97 @@ struct WebLoginTests {
         let listed = try await lab.ssh("alice", "reservations")
         #expect(!listed.stdout.contains("b1 "), "\(listed)")
         #expect(try await Self.curl(["-b", jar, "\(site)/api/v1/boards"]).status == 200)
+        await lab.stop()
+    }
+
+    /// Signs `user` in as a browser does: the session cookie (as a
+    /// `Cookie:` header's value) and the page's CSRF token.
+    static func signIn(_ user: String, _ lab: LabFixture, _ site: String) async throws -> (cookie: String, csrf: String) {
+        let link = try await lab.ssh(user, "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let signIn = try await Self.curl([link])
+        let header = try #require(signIn.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })
+        let cookie = String(header.dropFirst("set-cookie:".count).split(separator: ";")[0]).trimmingCharacters(in: .whitespaces)
+        let page = try await Self.curl(["-H", "Cookie: \(cookie)", "\(site)/"])
+        return (cookie, try Self.csrf(in: page.body))
+    }
+
+    /// The board's console on a WebSocket, as the page opens it: the
+    /// holder's keys reach the board, a watcher's do not; a handshake from
+    /// another site, without the token or of another version is refused;
+    /// malformed frames close the socket with RFC 6455's codes; and a
+    /// coordinator that stops closes it and exits on its SIGTERM.
+    @Test func theConsoleOnAWebSocketTypesForTheHolderOnly() async throws {
+        let (lab, site) = try await Self.webLab()
+        defer { Task { await lab.stop() } }
+        let port = try #require(UInt16(site.split(separator: ":").last ?? ""))
+        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
+        let alice = try await Self.signIn("alice", lab, site)
+        let bob = try await Self.signIn("bob", lab, site)
+        let path = "/api/v1/boards/b1/console?cols=80&rows=24&csrf="
+
+        // Handshakes that are refused, each with its status.
+        let evil = try WebSocketClient(port: port, path: path + alice.csrf,
+                                       headers: WebSocketClient.handshake(origin: "http://evil.example", cookie: alice.cookie))
+        #expect(evil.status == 403, "\(evil.answer)")
+        let tokenless = try WebSocketClient(port: port, path: path, headers: WebSocketClient.handshake(origin: site, cookie: alice.cookie))
+        #expect(tokenless.status == 403, "\(tokenless.answer)")
+        let anonymous = try WebSocketClient(port: port, path: path + alice.csrf, headers: WebSocketClient.handshake(origin: site, cookie: "x=y"))
+        #expect(anonymous.status == 401, "\(anonymous.answer)")
+        let version8 = try WebSocketClient(port: port, path: path + alice.csrf,
+                                           headers: WebSocketClient.handshake(origin: site, cookie: alice.cookie)
+                                               .map { $0.hasPrefix("Sec-WebSocket-Version") ? "Sec-WebSocket-Version: 8" : $0 })
+        #expect(version8.status == 426 && version8.answer.contains("Sec-WebSocket-Version: 13"), "\(version8.answer)")
+        let badKey = try WebSocketClient(port: port, path: path + alice.csrf,
+                                         headers: WebSocketClient.handshake(origin: site, key: "c2hvcnQ=", cookie: alice.cookie))
+        #expect(badKey.status == 400 && badKey.answer.contains("application/json"), "\(badKey.answer)")
+
+        // Alice's console: RFC 6455's own example key gets its example answer.
+        let holder = try WebSocketClient(port: port, path: path + alice.csrf, headers: WebSocketClient.handshake(origin: site, cookie: alice.cookie))
+        #expect(holder.status == 101 && holder.answer.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "\(holder.answer)")
+        let watcher = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
+        #expect(watcher.status == 101, "\(watcher.answer)")
+        let board = open(lab.folder.path("agent1/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+        #expect(board >= 0)
+        defer { close(board) }
+        try await Task.sleep(for: .milliseconds(500))
+        _ = "U-Boot 2023.01\r\n=> ".withCString { write(board, $0, strlen($0)) }
+        #expect(holder.read(until: "U-Boot 2023.01") != nil, "the board's output never reached alice's socket")
+        #expect(watcher.read(until: "U-Boot 2023.01") != nil, "the board's output never reached bob's socket")
+        watcher.sendText("bob-typed\r")
+        holder.send(1, Array("vers".utf8), fin: false)
+        holder.send(0, Array("ion\r".utf8))
+        var typed = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !typed.contains("version\r") && ContinuousClock.now < deadline {
+            let count = read(board, &buffer, buffer.count)
+            if count > 0 { typed += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(typed.contains("version\r") && !typed.contains("bob"), "the board got: \(typed.debugDescription)")
+        holder.send(9, Array("hi".utf8))
+        var pong: (opcode: UInt8, payload: [UInt8])?
+        while let frame = holder.nextFrame() {
+            if frame.opcode == 10 { pong = frame; break }
+        }
+        #expect(pong?.payload == Array("hi".utf8), "no pong for a ping")
+
+        // Broken frames: each closes its socket with its code; the console serves on.
+        let unmasked = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
+        unmasked.sendRaw([0x81, 0x02, 0x68, 0x69])
+        #expect(unmasked.closeFrame()?.code == 1002)
+        let huge = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
+        huge.sendRaw([0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4])
+        #expect(huge.closeFrame()?.code == 1009)
+        let reserved = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
+        reserved.sendRaw([0xc1, 0x80, 1, 2, 3, 4])
+        #expect(reserved.closeFrame()?.code == 1002)
+        _ = "still here\r\n".withCString { write(board, $0, strlen($0)) }
+        #expect(holder.read(until: "still here") != nil, "alice's console ended with bob's broken sockets")
+
+        // The coordinator stops: alice's socket is closed, and SIGTERM was enough.
+        let status = await lab.coordinator.terminate(grace: .seconds(8))
+        #expect(status == 0, "the coordinator did not stop on SIGTERM (status \(status))")
+        #expect(holder.closeFrame() != nil || holder.nextFrame() == nil)
         await lab.stop()
     }
 

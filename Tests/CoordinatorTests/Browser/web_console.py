@@ -49,6 +49,8 @@ def main():
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda message: print("console:", message.type, message.text, flush=True))
         page.on("dialog", lambda dialog: errors.append("a dialog opened: " + dialog.message))
+        sockets = []
+        page.on("websocket", lambda socket: sockets.append(socket.url))
 
         # The link `ssh lab web` printed signs alice in; the boards page lists the boards.
         page.goto(args.alice)
@@ -97,7 +99,9 @@ def main():
         # the prompt after the network boot has failed: a prompt either way)
         page.keyboard.type("version\r")
         wait_for(lambda: "aarch64-linux-gnu-gcc" in text().rsplit("=> version", 1)[-1], "the answer to 'version'", 30)
-        ok("typed 'version': U-Boot answered in the console")
+        if not any(url.startswith(args.site.replace("http", "ws", 1) + f"/api/v1/boards/{board}/console?") for url in sockets):
+            fail(f"the console did not run on a WebSocket: {sockets}")
+        ok("typed 'version': U-Boot answered in the console (on a WebSocket)")
         page.screenshot(path=f"{args.screenshots}/web-console.png")
 
         # Bob, at the same time: the console is read-only and he has no power button.
