@@ -70,7 +70,7 @@ let package = Package(
         // CPostgres), for the coordinator's shared store (issue 17).
         .target(name: "Postgres", dependencies: ["CPostgres"], path: "Libraries/Postgres"),
         // Web: the lab's web page (DESIGN.md "Web") on the HTTPDaemon wrapper.
-        .target(name: "Web", dependencies: ["Commands", "Digest", "HTTPDaemon", "Reservations", "SSH", "SystemSupport", "Wire"], path: "Libraries/Web"),
+        .target(name: "Web", dependencies: ["Commands", "Digest", "HTTPDaemon", "Reservations", "SSH", "ShellSupport", "SystemSupport", "Wire"], path: "Libraries/Web"),
         // PostgresStore: the store on PostgreSQL (PostgresEngine), for the
         // coordinator only: the agent never links libpq.
         .target(name: "PostgresStore", dependencies: ["Postgres", "Reservations", "SystemSupport"], path: "Libraries/PostgresStore"),

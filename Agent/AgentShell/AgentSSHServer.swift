@@ -57,7 +57,7 @@ public final class AgentSSHServer: CommandFrontDoor {
         shell = AgentShell(agentName: config.agent.name, boards: boards, artifacts: space, jobAPI: jobAPI,
                            history: history, holders: holders,
                            reservations: reservations, events: events,
-                           web: config.web.map { (WebAccess(), $0.publicURL) }, logger: logger)
+                           web: config.web.map { (WebAccess(store: reservations?.service.store.engine), $0.publicURL) }, logger: logger)
         self.logger = logger
         if ssh.authorizedKeys == nil && ssh.coordinatorKeys == nil {
             logger.warning("ssh: neither ssh.authorized_keys nor ssh.coordinator_keys is set: nobody can log in")

@@ -119,7 +119,7 @@ extension AgentShell: CommandBackend {
         case .watch(let watch): try watchCommand(watch, session)
         case .web(let command):
             guard let web else { throw .failure("web: this agent serves no web page (web.listen is not set in agent.yaml)") }
-            web.access.answer(command, publicURL: web.publicURL, session) { action, detail in
+            try web.access.answer(command, publicURL: web.publicURL, session) { action, detail in
                 reservations?.service.record(session.identity.user, action, board: nil, detail)
             }
         case .whoami, .version, .help, .commandHelp: break

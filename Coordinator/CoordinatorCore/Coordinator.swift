@@ -83,7 +83,7 @@ public final class Coordinator: Sendable {
         let queue = store.engine.dialect == .sqlite ? ReservationQueue()
             : try ReservationQueue(sharedIn: store.engine, owner: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
         self.queue = queue
-        let webAccess = config.web.map { _ in WebAccess() }
+        let webAccess = config.web.map { _ in WebAccess(store: store.engine) }
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
                              events: events, queue: queue, web: webAccess.map { ($0, config.web!.publicURL) }, changed: { board in
                                  Self.poke(monitors, for: board, registry: registry)

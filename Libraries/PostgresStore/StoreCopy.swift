@@ -16,6 +16,8 @@ public enum StoreCopy {
         ("reservations", #"id, board, "user", start, "end", source, guests, title"#),
         ("audit", #"id, time, "user", action, board, detail"#),
         ("events", #"id, time_ms, type, board, "user", agent, agent_id, fields"#),
+        // The web's sign-ins (by their secrets' SHA-256): nobody is signed out by the move.
+        ("web_grants", #"secret_sha256, kind, "user", admin, expires_ms, csrf"#),
     ]
 
     /// Copies `store` (reservations and audit) and `events` (when the lab
@@ -38,11 +40,16 @@ public enum StoreCopy {
                                      + held.map { "\($0.1) row\($0.1 == 1 ? "" : "s") of \($0.0)" }.joined(separator: ", ")
                                      + ": give --force to replace them")
                 }
-                try session.execute("TRUNCATE reservations, audit, events")
+                try session.execute("TRUNCATE reservations, audit, events, web_grants")
             }
             var counts = Counts()
             for table in tables {
                 guard let source = table.name == "events" ? events : store else { continue }
+                guard table.name != "web_grants" else {
+                    let rows = try source.withSession { try $0.query("SELECT \(table.columns) FROM web_grants") }
+                    try insert(rows, into: table.name, columns: table.columns, session)
+                    continue
+                }
                 let rows = try source.withSession { try $0.query("SELECT \(table.columns) FROM \(table.name) ORDER BY id") }
                 try insert(rows, into: table.name, columns: table.columns, session)
                 // The next id the target hands out follows the copied ones.

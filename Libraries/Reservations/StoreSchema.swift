@@ -132,6 +132,20 @@ public struct StoreSchema: Sendable {
             let columns = try session.query("PRAGMA table_info(reservations)").compactMap { $0[1].text }
             if !columns.contains("title") { try session.execute("ALTER TABLE reservations ADD COLUMN title TEXT") }
         }, postgresql: "ALTER TABLE reservations ADD COLUMN title TEXT"),
+        // 5: the web page's sign-in links, browser sessions and bearer
+        // tokens, by the SHA-256 of their secret: they outlive a restart,
+        // and every coordinator on the store knows (and revokes) them.
+        Step(sqlite: { session in
+            try session.execute("""
+                CREATE TABLE IF NOT EXISTS web_grants (
+                    secret_sha256 TEXT PRIMARY KEY, kind TEXT NOT NULL, "user" TEXT NOT NULL, admin INTEGER NOT NULL,
+                    expires_ms INTEGER, csrf TEXT)
+                """)
+        }, postgresql: """
+            CREATE TABLE web_grants (
+                secret_sha256 TEXT PRIMARY KEY, kind TEXT NOT NULL, "user" TEXT NOT NULL, admin BIGINT NOT NULL,
+                expires_ms BIGINT, csrf TEXT)
+            """),
     ])
 
     /// The event log. An agent's event is merged once whichever coordinator

@@ -1,4 +1,7 @@
 import Commands
+import Digest
+import Reservations
+import ShellSupport
 import Synchronization
 import SystemSupport
 
@@ -7,13 +10,15 @@ import SystemSupport
 /// once) that becomes a browser session (12 hours, an HttpOnly cookie);
 /// `ssh lab web --token` a bearer token for `/api/v1/`; `ssh lab web
 /// --revoke` ends all of a user's. Every secret is 32 random bytes, as hex.
-/// Held in memory: a restart of the coordinator signs everyone out.
+/// Kept in the reservation store (only their SHA-256), so that they
+/// outlive a restart and every coordinator on a shared store honours and
+/// revokes the same ones; in memory without a store (tests).
 public final class WebAccess: Sendable {
     /// A signed-in user.
     public struct Grant: Sendable, Equatable {
         public let user: String
         public let admin: Bool
-        /// Monotonic seconds it ends at (nil: at `--revoke`).
+        /// Wall-clock seconds it ends at (nil: at `--revoke`).
         let expires: Double?
         /// A browser session's token for its state-changing requests (the
         /// page sends it as X-CSRF-Token); nil for a bearer token.
@@ -23,75 +28,72 @@ public final class WebAccess: Sendable {
     public static let linkSeconds: Double = 5 * 60
     public static let sessionSeconds: Double = 12 * 3600
 
-    private struct State {
-        var links: [String: Grant] = [:]
-        var sessions: [String: Grant] = [:]
-        var tokens: [String: Grant] = [:]
-    }
+    enum Kind: String { case link, session, token }
 
-    private let state = Mutex(State())
-    /// Monotonic seconds now (a test may move it).
+    private let book: any GrantBook
+    /// Wall-clock seconds now (a test may move it).
     let clock: @Sendable () -> Double
 
-    public init(clock: @escaping @Sendable () -> Double = { monotonicSeconds() }) {
+    /// `store`: where the grants are kept (the reservation store's engine);
+    /// nil keeps them in memory, lost at a restart.
+    public init(store: (any StoreEngine)? = nil, clock: @escaping @Sendable () -> Double = { wallClock() }) {
+        book = store.map { StoreGrantBook(engine: $0) } ?? MemoryGrantBook()
         self.clock = clock
     }
 
     /// A new one-time sign-in secret for `user`.
-    public func link(for user: String, admin: Bool) -> String {
+    public func link(for user: String, admin: Bool) throws -> String {
         let secret = Self.secret()
-        let grant = Grant(user: user, admin: admin, expires: clock() + Self.linkSeconds)
-        state.withLock { state in
-            state.links = state.links.filter { !Self.ended($0.value, at: clock()) }
-            state.links[secret] = grant
-        }
+        try book.prune(before: clock())
+        try book.insert(Self.hash(secret), .link, Grant(user: user, admin: admin, expires: clock() + Self.linkSeconds))
         return secret
     }
 
     /// Trades a one-time secret for a session id; nil when it was used
-    /// already, ran out or never was.
+    /// already, ran out or never was (or the store cannot be reached).
     public func redeem(_ link: String) -> (session: String, grant: Grant)? {
-        state.withLock { state in
-            guard let grant = state.links.removeValue(forKey: link), !Self.ended(grant, at: clock()) else { return nil }
-            let session = Self.secret()
-            let signedIn = Grant(user: grant.user, admin: grant.admin, expires: clock() + Self.sessionSeconds, csrf: Self.secret())
-            state.sessions = state.sessions.filter { !Self.ended($0.value, at: clock()) }
-            state.sessions[session] = signedIn
-            return (session, signedIn)
-        }
+        guard Self.isSecret(link), let grant = try? book.take(Self.hash(link), .link), !Self.ended(grant, at: clock()) else { return nil }
+        let session = Self.secret()
+        let signedIn = Grant(user: grant.user, admin: grant.admin, expires: clock() + Self.sessionSeconds, csrf: Self.secret())
+        guard (try? book.insert(Self.hash(session), .session, signedIn)) != nil else { return nil }
+        return (session, signedIn)
     }
 
     /// A bearer token for `user` (until `revoke`).
-    public func token(for user: String, admin: Bool) -> String {
+    public func token(for user: String, admin: Bool) throws -> String {
         let secret = Self.secret()
-        state.withLock { $0.tokens[secret] = Grant(user: user, admin: admin, expires: nil) }
+        try book.insert(Self.hash(secret), .token, Grant(user: user, admin: admin, expires: nil))
         return secret
     }
 
     /// The user of a session cookie or a bearer token, if it is valid now.
     public func grant(session: String?, bearer: String?) -> Grant? {
-        state.withLock { state in
-            if let session, let grant = state.sessions[session], !Self.ended(grant, at: clock()) { return grant }
-            if let bearer, let grant = state.tokens[bearer] { return grant }
-            return nil
+        if let session, Self.isSecret(session), let grant = try? book.find(Self.hash(session), .session),
+           !Self.ended(grant, at: clock()) {
+            return grant
         }
+        if let bearer, Self.isSecret(bearer), let grant = try? book.find(Self.hash(bearer), .token) { return grant }
+        return nil
     }
 
     /// Ends one browser session (logout).
     public func endSession(_ session: String) {
-        state.withLock { _ = $0.sessions.removeValue(forKey: session) }
+        guard Self.isSecret(session) else { return }
+        try? book.remove(Self.hash(session), .session)
     }
 
     /// Ends every session, token and unused link of `user`; how many.
     @discardableResult
-    public func revoke(_ user: String) -> Int {
-        state.withLock { state in
-            let before = state.sessions.count + state.tokens.count + state.links.count
-            state.sessions = state.sessions.filter { $0.value.user != user }
-            state.tokens = state.tokens.filter { $0.value.user != user }
-            state.links = state.links.filter { $0.value.user != user }
-            return before - state.sessions.count - state.tokens.count - state.links.count
-        }
+    public func revoke(_ user: String) throws -> Int {
+        try book.removeAll(of: user)
+    }
+
+    static func hash(_ secret: String) -> String { SHA256Hasher.hex(of: Array(secret.utf8)) }
+
+    /// What `secret()` makes: 64 lowercase hex digits (anything else is no
+    /// secret of ours, and never reaches the store).
+    static func isSecret(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     private static func ended(_ grant: Grant, at now: Double) -> Bool {
@@ -117,18 +119,113 @@ extension WebAccess {
     /// `web [--token | --revoke]` for the caller, on either door: a one-time
     /// sign-in link to `publicURL` (or a bearer token), or the end of all of
     /// theirs. `audit` writes the audit line (action, detail).
-    public func answer(_ command: WebCommand, publicURL: String, _ session: ShellSession, audit: (String, String?) -> Void) {
+    public func answer(_ command: WebCommand, publicURL: String, _ session: ShellSession,
+                       audit: (String, String?) -> Void) throws(ShellError) {
         let user = session.identity.user, admin = session.identity.admin
-        if command.revoke {
-            let ended = revoke(user)
-            audit("web-revoke", "\(ended) ended")
-            session.print("web: \(ended) session\(ended == 1 ? "" : "s"), token\(ended == 1 ? "" : "s") and link\(ended == 1 ? "" : "s") of yours ended\n")
-        } else if command.token {
-            audit("web-token", nil)
-            session.print(token(for: user, admin: admin) + "\n")
-        } else {
-            session.print(publicURL + "/login?t=" + link(for: user, admin: admin) + "\n")
-            session.printError("web: open it within 5 minutes; it works once")
+        do {
+            if command.revoke {
+                let ended = try revoke(user)
+                audit("web-revoke", "\(ended) ended")
+                session.print("web: \(ended) session\(ended == 1 ? "" : "s"), token\(ended == 1 ? "" : "s") and link\(ended == 1 ? "" : "s") of yours ended\n")
+            } else if command.token {
+                let token = try token(for: user, admin: admin)
+                audit("web-token", nil)
+                session.print(token + "\n")
+            } else {
+                session.print(publicURL + "/login?t=" + (try link(for: user, admin: admin)) + "\n")
+                session.printError("web: open it within 5 minutes; it works once")
+            }
+        } catch {
+            throw .failure("web: the store failed: \(error)")
         }
+    }
+}
+
+/// Where the grants are kept, by their secret's SHA-256.
+protocol GrantBook: Sendable {
+    func insert(_ hash: String, _ kind: WebAccess.Kind, _ grant: WebAccess.Grant) throws
+    /// Removes a one-time grant and returns it: one caller gets it, once.
+    func take(_ hash: String, _ kind: WebAccess.Kind) throws -> WebAccess.Grant?
+    func find(_ hash: String, _ kind: WebAccess.Kind) throws -> WebAccess.Grant?
+    func remove(_ hash: String, _ kind: WebAccess.Kind) throws
+    func removeAll(of user: String) throws -> Int
+    /// Drops what ended before `now` (seconds).
+    func prune(before now: Double) throws
+}
+
+final class MemoryGrantBook: GrantBook {
+    private let grants = Mutex<[String: (kind: WebAccess.Kind, grant: WebAccess.Grant)]>([:])
+
+    func insert(_ hash: String, _ kind: WebAccess.Kind, _ grant: WebAccess.Grant) { grants.withLock { $0[hash] = (kind, grant) } }
+    func take(_ hash: String, _ kind: WebAccess.Kind) -> WebAccess.Grant? {
+        grants.withLock { grants in
+            guard let found = grants[hash], found.kind == kind else { return nil }
+            grants[hash] = nil
+            return found.grant
+        }
+    }
+    func find(_ hash: String, _ kind: WebAccess.Kind) -> WebAccess.Grant? {
+        grants.withLock { $0[hash].flatMap { $0.kind == kind ? $0.grant : nil } }
+    }
+    func remove(_ hash: String, _ kind: WebAccess.Kind) { _ = take(hash, kind) }
+    func removeAll(of user: String) -> Int {
+        grants.withLock { grants in
+            let before = grants.count
+            grants = grants.filter { $0.value.grant.user != user }
+            return before - grants.count
+        }
+    }
+    func prune(before now: Double) {
+        grants.withLock { $0 = $0.filter { ($0.value.grant.expires ?? .infinity) > now } }
+    }
+}
+
+/// The grants in the store's `web_grants` (schema step 5 of `reservations`).
+final class StoreGrantBook: GrantBook {
+    let engine: any StoreEngine
+    init(engine: any StoreEngine) { self.engine = engine }
+
+    func insert(_ hash: String, _ kind: WebAccess.Kind, _ grant: WebAccess.Grant) throws {
+        try engine.withSession { session in
+            try session.query("""
+                INSERT INTO web_grants (secret_sha256, kind, "user", admin, expires_ms, csrf) VALUES (?, ?, ?, ?, ?, ?)
+                """, [.text(hash), .text(kind.rawValue), .text(grant.user), .integer(grant.admin ? 1 : 0),
+                      grant.expires.map { .integer(Int64($0 * 1000)) } ?? .null, grant.csrf.map { .text($0) } ?? .null])
+        }
+    }
+
+    func take(_ hash: String, _ kind: WebAccess.Kind) throws -> WebAccess.Grant? {
+        try engine.withSession { session in
+            try session.query("""
+                DELETE FROM web_grants WHERE secret_sha256 = ? AND kind = ? RETURNING "user", admin, expires_ms, csrf
+                """, [.text(hash), .text(kind.rawValue)]).first.flatMap(Self.grant)
+        }
+    }
+
+    func find(_ hash: String, _ kind: WebAccess.Kind) throws -> WebAccess.Grant? {
+        try engine.withSession { session in
+            try session.query("""
+                SELECT "user", admin, expires_ms, csrf FROM web_grants WHERE secret_sha256 = ? AND kind = ?
+                """, [.text(hash), .text(kind.rawValue)]).first.flatMap(Self.grant)
+        }
+    }
+
+    func remove(_ hash: String, _ kind: WebAccess.Kind) throws { _ = try take(hash, kind) }
+
+    func removeAll(of user: String) throws -> Int {
+        try engine.withSession { session in
+            try session.query(#"DELETE FROM web_grants WHERE "user" = ? RETURNING kind"#, [.text(user)]).count
+        }
+    }
+
+    func prune(before now: Double) throws {
+        try engine.withSession { session in
+            try session.query("DELETE FROM web_grants WHERE expires_ms IS NOT NULL AND expires_ms < ?", [.integer(Int64(now * 1000))])
+        }
+    }
+
+    private static func grant(_ row: [SQLValue]) -> WebAccess.Grant? {
+        guard row.count == 4, let user = row[0].text, let admin = row[1].integer else { return nil }
+        return WebAccess.Grant(user: user, admin: admin != 0, expires: row[2].integer.map { Double($0) / 1000 }, csrf: row[3].text)
     }
 }

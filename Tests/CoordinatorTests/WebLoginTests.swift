@@ -1,5 +1,7 @@
 import Foundation
 import ProvisionerTesting
+import Reservations
+import SystemSupport
 import Testing
 import Web
 
@@ -343,17 +345,67 @@ struct WebLoginTests {
     }
 
     /// A link is good once, for 5 minutes; a session for 12 hours.
-    @Test func linksAndSessionsRunOut() {
+    @Test func linksAndSessionsRunOut() throws {
         let now = Shared(1000.0)
         let access = WebAccess(clock: { now.current })
-        let link = access.link(for: "alice", admin: false)
+        let link = try access.link(for: "alice", admin: false)
         now.update { $0 += WebAccess.linkSeconds }
         #expect(access.redeem(link) == nil, "a link past 5 minutes signed in")
-        let fresh = access.link(for: "alice", admin: false)
+        let fresh = try access.link(for: "alice", admin: false)
         let session = try? #require(access.redeem(fresh)?.session)
         #expect(access.grant(session: session, bearer: nil)?.user == "alice")
         now.update { $0 += WebAccess.sessionSeconds }
         #expect(access.grant(session: session, bearer: nil) == nil, "a session outlived 12 hours")
         #expect(access.grant(session: "0", bearer: "0") == nil)
     }
+}
+
+/// The web's links, sessions and tokens in the reservation store: they
+/// outlive a restart, and coordinators sharing a store share them (a link
+/// printed by one signs in on another, once; `--revoke` on one ends them
+/// on all); the store holds only their SHA-256.
+@Suite(.serialized)
+struct WebGrantStoreTests {
+    @Test(arguments: Engine.available)
+    func grantsAreSharedAndOutliveARestart(_ engine: Engine) async throws {
+        let place = try await engine.place()
+        let firstEngine = try place.open()
+        _ = try ReservationStore(engine: firstEngine)
+        let now = Shared(wallClock())
+        let one = WebAccess(store: firstEngine, clock: { now.current })
+        let two = WebAccess(store: try place.open(), clock: { now.current })
+
+        let link = try one.link(for: "alice", admin: true)
+        let (session, grant) = try #require(two.redeem(link), "a link made on one was not good on the other")
+        #expect(grant.user == "alice" && grant.admin && grant.csrf?.count == 64)
+        #expect(one.redeem(link) == nil, "a link signed in twice")
+        #expect(one.grant(session: session, bearer: nil)?.csrf == grant.csrf, "the session is not the same on both")
+        let token = try two.token(for: "alice", admin: true)
+        let bobs = try one.token(for: "bob", admin: false)
+
+        // A restart: a new WebAccess (a new engine) on the same store.
+        let restarted = WebAccess(store: try place.open(), clock: { now.current })
+        #expect(restarted.grant(session: session, bearer: nil)?.user == "alice", "a restart signed alice out")
+        #expect(restarted.grant(session: nil, bearer: token)?.user == "alice")
+        let rows = try firstEngine.withSession { try $0.query("SELECT secret_sha256 FROM web_grants") }.compactMap { $0[0].text }
+        #expect(rows.count == 3 && !rows.contains(session) && !rows.contains(token) && rows.allSatisfy { $0.count == 64 },
+                "the store holds the secrets themselves: \(rows)")
+
+        // Revoked on one: gone on every one; bob's token stays.
+        #expect(try one.revoke("alice") == 2)
+        #expect(two.grant(session: session, bearer: nil) == nil && restarted.grant(session: nil, bearer: token) == nil)
+        #expect(two.grant(session: nil, bearer: bobs)?.user == "bob")
+        // Logout ends one session, and time ends the rest.
+        let second = try #require(one.redeem(try two.link(for: "alice", admin: false))).session
+        let third = try #require(one.redeem(try two.link(for: "alice", admin: false))).session
+        two.endSession(second)
+        #expect(one.grant(session: second, bearer: nil) == nil && one.grant(session: third, bearer: nil) != nil)
+        now.update { $0 += WebAccess.sessionSeconds + 1 }
+        #expect(one.grant(session: third, bearer: nil) == nil, "a session outlived 12 hours")
+        // Garbage never reaches the store, and is nobody.
+        for junk in ["", "x", "' OR 1=1 --", String(repeating: "g", count: 64), String(repeating: "a", count: 5000)] {
+            #expect(one.grant(session: junk, bearer: junk) == nil && one.redeem(junk) == nil)
+        }
+    }
+
 }

@@ -166,6 +166,6 @@ extension LabShell {
     /// token) for the caller, or the end of all of theirs.
     func webCommand(_ command: WebCommand, _ session: ShellSession) throws(ShellError) {
         guard let web else { throw .failure("web: this lab serves no web page (web.listen is not set in coordinator.yaml)") }
-        web.access.answer(command, publicURL: web.publicURL, session) { action, detail in audit(session, action, board: nil, detail) }
+        try web.access.answer(command, publicURL: web.publicURL, session) { action, detail in audit(session, action, board: nil, detail) }
     }
 }
