@@ -36,7 +36,7 @@ let package = Package(
 
         // MARK: Swift wrappers: the only modules that import the C headers.
         .target(name: "SSH", dependencies: ["CSSH", "SystemSupport"], path: "Libraries/SSH"),
-        .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD", "SystemSupport"], path: "Libraries/HTTPDaemon"),
+        .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD", "Digest", "SystemSupport"], path: "Libraries/HTTPDaemon"),
         .target(name: "GPIO", dependencies: ["CGPIOD"], path: "Libraries/GPIO"),
         .target(name: "Curl", dependencies: ["CCurl"], path: "Libraries/Curl"),
         .target(name: "Digest", dependencies: ["CCrypto"], path: "Libraries/Digest"),
@@ -166,6 +166,7 @@ let package = Package(
         .executableTarget(name: "fuzz-decompress", dependencies: ["FuzzSupport", "FlasherCore"], path: "Tests/Fuzz/fuzz-decompress"),
         .executableTarget(name: "fuzz-range", dependencies: ["FuzzSupport", "Artifacts"], path: "Tests/Fuzz/fuzz-range"),
         .executableTarget(name: "fuzz-wire", dependencies: ["FuzzSupport", "Wire"], path: "Tests/Fuzz/fuzz-wire"),
+        .executableTarget(name: "fuzz-websocket", dependencies: ["FuzzSupport", "HTTPDaemon"], path: "Tests/Fuzz/fuzz-websocket"),
 
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

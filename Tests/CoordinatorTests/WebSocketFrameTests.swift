@@ -1,6 +1,5 @@
 import HTTPDaemon
 import Testing
-@testable import Web
 
 /// RFC 6455's frames as the console's WebSocket reads and writes them,
 /// without a socket: every length is checked before it is trusted.

@@ -1,33 +1,36 @@
 import Digest
 import Foundation
-import HTTPDaemon
 
 /// The server's side of RFC 6455, as much as a console needs: the
 /// handshake, the client's frames parsed (and refused when malformed or
 /// too large), and the server's frames written. No extensions, no
 /// subprotocols.
-enum WebSocket {
-    enum Opcode: UInt8 {
+public enum WebSocket {
+    public enum Opcode: UInt8, Sendable {
         case continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10
-        var isControl: Bool { rawValue >= 8 }
+        public var isControl: Bool { rawValue >= 8 }
     }
 
-    struct Frame: Equatable {
-        var opcode: Opcode
-        var fin: Bool
-        var payload: [UInt8]
+    public struct Frame: Equatable, Sendable {
+        public var opcode: Opcode
+        public var fin: Bool
+        public var payload: [UInt8]
     }
 
     /// Why a connection is closed (the close frame's code and reason).
-    struct Failure: Error, Equatable {
-        var code: UInt16
-        var reason: String
-        static func malformed(_ reason: String) -> Failure { Failure(code: 1002, reason: reason) }
-        static func tooLarge(_ limit: Int) -> Failure { Failure(code: 1009, reason: "a frame larger than \(limit) bytes") }
+    public struct Failure: Error, Equatable, Sendable {
+        public var code: UInt16
+        public var reason: String
+        public init(code: UInt16, reason: String) {
+            self.code = code
+            self.reason = reason
+        }
+        public static func malformed(_ reason: String) -> Failure { Failure(code: 1002, reason: reason) }
+        public static func tooLarge(_ limit: Int) -> Failure { Failure(code: 1009, reason: "a frame larger than \(limit) bytes") }
     }
 
     /// The handshake's answer to `request`, or why it is none (RFC 6455 4.2.1).
-    static func accept(_ request: HTTPRequest) -> Result<String, Failure> {
+    public static func accept(_ request: HTTPRequest) -> Result<String, Failure> {
         guard request.method == "GET" else { return .failure(.malformed("a WebSocket handshake is a GET")) }
         guard request.header("Upgrade")?.lowercased() == "websocket",
               request.header("Connection")?.lowercased().split(separator: ",")
@@ -45,12 +48,12 @@ enum WebSocket {
     }
 
     /// `Sec-WebSocket-Accept` for `key`.
-    static func acceptValue(_ key: String) -> String {
+    public static func acceptValue(_ key: String) -> String {
         Data(SHA1.digest(of: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
     }
 
     /// A server's frame: never masked, always whole (FIN).
-    static func frame(_ opcode: Opcode, _ payload: [UInt8]) -> [UInt8] {
+    public static func frame(_ opcode: Opcode, _ payload: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = [0x80 | opcode.rawValue]
         bytes.reserveCapacity(payload.count + 10)
         switch payload.count {
@@ -64,7 +67,7 @@ enum WebSocket {
     }
 
     /// A close frame with `code` and a reason cut to fit a control frame.
-    static func closeFrame(_ code: UInt16, _ reason: String) -> [UInt8] {
+    public static func closeFrame(_ code: UInt16, _ reason: String) -> [UInt8] {
         var payload = [UInt8(code >> 8), UInt8(code & 0xff)]
         var cut = Substring(reason)
         while cut.utf8.count > 123 { cut = cut.dropLast() }
@@ -75,16 +78,16 @@ enum WebSocket {
     /// The client's frames from bytes as they arrive: `append` what was
     /// read, then take `next()` until it is nil. Every length is checked
     /// against `limit` before it is trusted.
-    struct Reader {
-        let limit: Int
+    public struct Reader: Sendable {
+        public let limit: Int
         private var buffer: [UInt8] = []
         private var start = 0
         /// The opcode of a fragmented message under way.
         private var continuing: Opcode?
 
-        init(limit: Int) { self.limit = limit }
+        public init(limit: Int) { self.limit = limit }
 
-        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        public mutating func append(_ bytes: UnsafeRawBufferPointer) {
             if start > 0 && start == buffer.count {
                 buffer.removeAll(keepingCapacity: true)
                 start = 0
@@ -93,7 +96,7 @@ enum WebSocket {
         }
 
         /// The next whole frame; nil until more bytes come.
-        mutating func next() throws(Failure) -> Frame? {
+        public mutating func next() throws(Failure) -> Frame? {
             let available = buffer.count - start
             guard available >= 2 else { return nil }
             let first = buffer[start], second = buffer[start + 1]
