@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Metrics: swift-metrics' API, written out by swift-prometheus (which
+        // needs only swift-atomics besides: no SwiftNIO).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 -dev packages), one module each.
@@ -51,7 +55,7 @@ let package = Package(
         // (swift-argument-parser), the one access policy, and the one shell
         // (sessions, the interactive loop) both SSH front doors run.
         .target(name: "Commands", dependencies: [
-            "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
+            "LabMetrics", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Libraries/Commands"),
@@ -81,6 +85,13 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ], path: "Libraries/ProvisionerCore"),
 
+        // LabMetrics: /metrics of both daemons (Prometheus' text format).
+        .target(name: "LabMetrics", dependencies: [
+            "HTTPDaemon",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], path: "Libraries/LabMetrics"),
+
         // MARK: Agent
         .target(name: "TFTP", dependencies: [
             "SystemSupport",
@@ -98,7 +109,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Boards"),
         .target(name: "Jobs", dependencies: [
-            "AgentCore", "HTTPDaemon", "SystemSupport", "Wire",
+            "AgentCore", "HTTPDaemon", "LabMetrics", "SystemSupport", "Wire",
         ], path: "Agent/Jobs"),
         // AgentShell: a lone agent keeps its own reservations and audit log
         // (Reservations, as the coordinator does).
@@ -108,7 +119,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
         .executableTarget(name: "provisioner-agent", dependencies: [
-            "AgentCore", "AgentShell", "Boards", "TFTP", "Artifacts", "Jobs", "ProvisionerCore",
+            "AgentCore", "AgentShell", "Boards", "TFTP", "Artifacts", "Jobs", "LabMetrics", "ProvisionerCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/provisioner-agent"),
@@ -117,11 +128,11 @@ let package = Package(
         // checks, routing) and the SSH front door.
         // CoordinatorCalendar: the Google Calendar sync (libcurl, RS256 via libcrypto).
         .target(name: "CoordinatorCalendar", dependencies: [
-            "Reservations", "Curl", "Digest", "SystemSupport",
+            "Reservations", "Curl", "Digest", "LabMetrics", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
+            "Commands", "LabMetrics", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
             "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),
@@ -175,7 +186,7 @@ let package = Package(
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "Postgres", "ProvisionerTesting"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "ProvisionerTesting", "Wire"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "LabMetrics", "ProvisionerTesting", "Wire"]),
         .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "AgentCore", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport", "SystemSupport", "Wire"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore", "Wire"]),
         .testTarget(name: "CalendarTests", dependencies: [

@@ -44,9 +44,19 @@ public protocol ConsoleHub: AnyObject, Sendable {
     func openLog(from start: ConsoleLogStart, follow: Bool) throws -> any ConsoleLogReader
     /// A line from the agent (a job's step) for the log and every session.
     func note(_ text: String)
+    /// Bytes read from the board since the agent started (for metrics).
+    var bytesRead: Int64 { get }
+    /// Bytes typed to the board since the agent started.
+    var bytesWritten: Int64 { get }
+    /// The sessions attached now (consoles, watchers, jobs).
+    var sessionCount: Int { get }
 }
 
 extension ConsoleHub {
+    public var bytesRead: Int64 { 0 }
+    public var bytesWritten: Int64 { 0 }
+    public var sessionCount: Int { 0 }
+
     /// Attaches with the scrollback replayed first.
     public func attach(readOnly: Bool, deliver: @escaping @Sendable (ConsoleChunk) -> Void) -> ConsoleSession {
         attach(readOnly: readOnly, replay: true, deliver: deliver)

@@ -15,11 +15,12 @@ public final class ArtifactHTTPServer: Sendable {
     /// `routes`: other handlers by path prefix (the flasher's job API).
     public init(listeningOn address: SocketAddress, dataDirectory: String, quota: UInt64? = nil,
                 threads: HTTPDaemonOptions.Threads = .pool(4), routes: [(prefix: String, handler: any HTTPHandler)] = [],
-                logger: Logger) throws {
+                onRequestEnd: (@Sendable (HTTPRequestEnd) -> Void)? = nil, logger: Logger) throws {
         store = try ArtifactStore(dataDirectory: dataDirectory, quota: quota)
         tokens = try TokenStore(directory: store.tokensDirectory)
         var options = HTTPDaemonOptions()
         options.threads = threads
+        options.onRequestEnd = onRequestEnd
         options.log = { [logger] message in
             logger.warning(message.hasPrefix("refused") ? "http: \(message)" : "http: libmicrohttpd: \(message)")
         }

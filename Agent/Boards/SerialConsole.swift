@@ -141,6 +141,10 @@ public final class SerialConsole: ConsoleHub, Sendable {
 
     /// The number of sessions attached.
     public var sessionCount: Int { state.withLock { $0.sessions.count } }
+    public var bytesRead: Int64 { readCount.load(ordering: .relaxed) }
+    public var bytesWritten: Int64 { writtenCount.load(ordering: .relaxed) }
+    private let readCount = Atomic<Int64>(0)
+    private let writtenCount = Atomic<Int64>(0)
 
     // MARK: Input
 
@@ -151,6 +155,7 @@ public final class SerialConsole: ConsoleHub, Sendable {
             }
             do {
                 try port.write(bytes)
+                writtenCount.add(Int64(bytes.count), ordering: .relaxed)
             } catch {
                 throw BoardError("\(name): cannot write to the console: \(error)")
             }
@@ -292,6 +297,7 @@ public final class SerialConsole: ConsoleHub, Sendable {
     /// The log first: whatever a session has seen (a job's `--wait` text)
     /// is already in the log when it acts on it (`log` right after).
     private func fanOut(_ bytes: UnsafeRawBufferPointer) {
+        readCount.add(Int64(bytes.count), ordering: .relaxed)
         let now = wallClock()
         log.withLock { log in
             do {

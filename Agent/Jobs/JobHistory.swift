@@ -1,4 +1,5 @@
 import Foundation
+import LabMetrics
 import SystemSupport
 import Wire
 
@@ -36,6 +37,8 @@ public struct JobHistory: Sendable {
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == line.count else { throw SystemError("write \(path(board))") }
         unlink(markPath(board))
+        LabMetrics.shared.time("provisioner_job_duration_seconds", [("type", record.kind), ("result", record.result)],
+                               seconds: Double(record.seconds))
     }
 
     /// Records the jobs a stopped agent left running, as `interrupted`;

@@ -3,6 +3,7 @@ import AgentShell
 import Artifacts
 import Boards
 import Jobs
+import LabMetrics
 import Logging
 import Synchronization
 import SystemSupport
@@ -37,14 +38,30 @@ struct AgentServices: Sendable {
             guard let board = boardIPs[client.host], let holding = holders.holding(of: board) else { return nil }
             return data + "/users/" + holding.user
         }
-        tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: spaces, logger: logger)
+        let metrics = LabMetrics.shared
+        tftp = try TFTPServer(listeningOn: settings.agent.tftp.listen, provider: spaces, logger: logger) { event in
+            switch event {
+            case .refused:
+                metrics.count("provisioner_tftp_transfers_total", [("outcome", "refused")])
+            case .finished(_, _, .completed(let bytes, _), let seconds, _, _):
+                metrics.count("provisioner_tftp_transfers_total", [("outcome", "completed")])
+                metrics.count("provisioner_tftp_sent_bytes_total", by: bytes)
+                metrics.time("provisioner_tftp_transfer_seconds", seconds: seconds)
+            case .finished(_, _, .abortedByClient, _, _, _):
+                metrics.count("provisioner_tftp_transfers_total", [("outcome", "aborted")])
+            case .finished(_, _, .failed, _, _, _):
+                metrics.count("provisioner_tftp_transfers_total", [("outcome", "failed")])
+            }
+        }
         let jobAPI = JobAPI()
         let http = HTTPService {
             // Before anything is served: no upload of this run is under way.
             let removed = try ArtifactStore(dataDirectory: data).removeInterruptedUploads()
             if removed > 0 { logger.notice("artifacts: removed \(removed) uploads that the last run of the agent left unfinished") }
             return try ArtifactHTTPServer(listeningOn: settings.agent.http.listen, dataDirectory: data,
-                                          quota: settings.agent.http.quota, routes: [(JobAPI.prefix, jobAPI)], logger: logger)
+                                          quota: settings.agent.http.quota,
+                                          routes: [(JobAPI.prefix, jobAPI), ("/metrics", MetricsHandler(metrics))],
+                                          onRequestEnd: { metrics.countRequest($0, server: "artifacts") }, logger: logger)
         }
         self.http = http
         let boards = boards
@@ -57,6 +74,24 @@ struct AgentServices: Sendable {
                                       logger: logger)
         }
         let ssh = self.ssh
+        // What is read off at each scrape: the boards as `boards` shows them, their consoles.
+        metrics.onScrape {
+            metrics.set("provisioner_boards", to: Double(boards.count))
+            for report in ssh.server?.shell.boardReports() ?? [] {
+                let board = [("board", report.name)]
+                metrics.set("provisioner_board_online", board, to: report.online ? 1 : 0)
+                for state in ["on", "off", "unknown"] {
+                    metrics.set("provisioner_board_power", board + [("state", state)], to: report.power == state ? 1 : 0)
+                }
+                metrics.set("provisioner_board_held", board, to: report.holder == nil ? 0 : 1)
+            }
+            for board in boards {
+                let labels = [("board", board.name)]
+                metrics.add(total: board.console.bytesRead, to: "provisioner_console_read_bytes_total", labels)
+                metrics.add(total: board.console.bytesWritten, to: "provisioner_console_written_bytes_total", labels)
+                metrics.set("provisioner_console_sessions", labels, to: Double(board.console.sessionCount))
+            }
+        }
         let page = Mutex<WebService?>(nil)
         web = settings.web.map { web in
             ClosureService(name: "web", start: {

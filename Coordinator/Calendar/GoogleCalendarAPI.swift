@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import LabMetrics
 import Logging
 import Synchronization
 import SystemSupport
@@ -104,6 +105,7 @@ final class GoogleCalendarAPI: Sendable {
             request.headers = ["Authorization: Bearer \(token)", "Accept: application/json"]
                 + (bodyBytes == nil ? [] : ["Content-Type: application/json"])
             requests.add(1, ordering: .relaxed)
+            LabMetrics.shared.count("provisioner_calendar_requests_total", [("method", method)])
             let failure: CalendarError
             do {
                 let response = try connection.perform(request)
@@ -124,10 +126,12 @@ final class GoogleCalendarAPI: Sendable {
                     failure = CalendarError("\(what) answered \(response.status)\(Self.reason(response.body))", status: response.status)
                 }
             } catch let error as CalendarError {
+                LabMetrics.shared.count("provisioner_calendar_errors_total", [("reason", "answer")])
                 throw error
             } catch {
                 failure = CalendarError("\(what): \(apiURL) cannot be reached (\(Self.redacted(error, apiURL)))")
             }
+            LabMetrics.shared.count("provisioner_calendar_errors_total", [("reason", failure.status.map { "http_\($0)" } ?? "unreachable")])
             let transient = failure.status.map { $0 == 403 || $0 == 429 || $0 >= 500 } ?? true
             guard transient, attempt < retries else { throw failure }
             let delay = backoff.delay(attempt: attempt)

@@ -6,6 +6,7 @@ import Logging
 import SSH
 import Synchronization
 import HTTPDaemon
+import LabMetrics
 import Web
 import SystemSupport
 
@@ -83,6 +84,8 @@ public final class Coordinator: Sendable {
         let queue = store.engine.dialect == .sqlite ? ReservationQueue()
             : try ReservationQueue(sharedIn: store.engine, owner: "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt32.random(in: 0...UInt32.max))")
         self.queue = queue
+        Self.measureAtScrape(registry: registry, store: store, queue: queue, agents: config.agents.count)
+        metricsListen = config.metricsListen
         let webAccess = config.web.map { _ in WebAccess(store: store.engine) }
         let shell = LabShell(registry: registry, store: store, links: links, logger: logger, calendar: calendar, users: users,
                              events: events, queue: queue, web: webAccess.map { ($0, config.web!.publicURL) }, changed: { board in
@@ -103,6 +106,38 @@ public final class Coordinator: Sendable {
     let logger: Logger
     /// The web page (`web` in coordinator.yaml).
     public let web: WebService?
+
+    /// Where `/metrics` is served, if anywhere.
+    let metricsListen: SocketAddress?
+
+    /// `/metrics`: a scraper or two, never many.
+    static var metricsOptions: HTTPDaemonOptions {
+        var options = HTTPDaemonOptions()
+        options.threads = .pool(1)
+        options.connectionLimit = 32
+        return options
+    }
+
+    /// What is read off at each scrape: the boards, reservations and the queue.
+    static func measureAtScrape(registry: BoardRegistry, store: ReservationStore, queue: ReservationQueue, agents: Int) {
+        let metrics = LabMetrics.shared
+        metrics.onScrape {
+            let boards = registry.boards()
+            metrics.set("provisioner_agents", to: Double(agents))
+            metrics.set("provisioner_boards", to: Double(boards.count))
+            for board in boards {
+                let labels = [("board", board.name), ("agent", board.agent)]
+                metrics.set("provisioner_board_online", labels, to: board.online ? 1 : 0)
+                for state in ["on", "off", "unknown"] {
+                    metrics.set("provisioner_board_power", labels + [("state", state)], to: board.power == state ? 1 : 0)
+                }
+            }
+            if let held = try? store.currentByBoard(at: Int64(wallClock())) {
+                metrics.set("provisioner_reservations_current", to: Double(held.count))
+            }
+            metrics.set("provisioner_queue_waiting", to: Double(queue.waiting.count))
+        }
+    }
 
     /// `check-config`: connects to the configured store and says how far its
     /// schema is (what `serve` would do to it), without changing it.
@@ -212,6 +247,15 @@ public final class Coordinator: Sendable {
         services.append(ClosureService(name: "store listener", start: { [self] in listenForChanges() },
                                        stop: { [self] in changes.withLock { $0?.stop(); $0 = nil }; events.close(); queue.close() }))
         if let web { services.append(web) }
+        if let listen = metricsListen {
+            let served = Mutex<HTTPDaemon?>(nil)
+            let logger = logger
+            services.append(ClosureService(name: "metrics", start: {
+                let daemon = try HTTPDaemon(listeningOn: listen, options: Self.metricsOptions, handler: MetricsHandler())
+                logger.info("metrics: serving /metrics on \(daemon.localAddress)")
+                served.withLock { $0 = daemon }
+            }, stop: { served.withLock { $0?.stop(); $0 = nil } }))
+        }
         services.append(ClosureService(name: "ssh", start: { try server.start() }, stop: { server.stop() }))
         return services
     }

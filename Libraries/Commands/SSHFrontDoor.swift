@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LabMetrics
 import Logging
 import SSH
 import ShellSupport
@@ -77,14 +78,23 @@ public protocol CommandFrontDoor: SSHServerHandler {
 
 extension CommandFrontDoor {
     public func start(_ request: SSHProgramRequest, io: SSHChannelIO) {
+        let metrics = LabMetrics.shared
+        metrics.count("provisioner_ssh_sessions_total")
         do {
             try startThread(named: "ssh-command") { [self] in
+                metrics.adjust("provisioner_ssh_sessions_open", by: 1)
+                defer { metrics.adjust("provisioner_ssh_sessions_open", by: -1) }
                 io.exit(serve(request, io: io))
             }
         } catch {
             door.logger.warning("ssh: cannot run a command for \(request.peer): \(error)")
             io.exit(ExitStatus.failure.rawValue)
         }
+    }
+
+    /// A connection that never logged in is a refused login.
+    public func connectionEnded(peer: String, authenticated: Bool) {
+        if !authenticated { LabMetrics.shared.count("provisioner_ssh_refused_logins_total") }
     }
 
     public func log(_ level: SSHLogLevel, _ message: String) {

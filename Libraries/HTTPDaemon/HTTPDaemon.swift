@@ -36,8 +36,24 @@ public struct HTTPDaemonOptions: Sendable {
     /// PEM text of a TLS certificate (its chain) and its key: HTTPS
     /// (libmicrohttpd's, over GnuTLS). Both or neither.
     public var tls: (certificate: String, key: String)?
+    /// Called as each request ends (on its connection's thread; keep it short).
+    public var onRequestEnd: (@Sendable (HTTPRequestEnd) -> Void)?
 
     public init() {}
+}
+
+/// How a request ended, for counting (metrics).
+public struct HTTPRequestEnd: Sendable {
+    public var method: String
+    /// The status answered; 0 when none was.
+    public var status: Int
+    /// The body's length when it was all sent (0 for a stream or when the
+    /// client went first).
+    public var bytesSent: UInt64
+    /// Request body bytes received.
+    public var bytesReceived: UInt64
+    /// Whether the response went out whole.
+    public var completed: Bool
 }
 
 /// An HTTP/1.1 server on libmicrohttpd. libmicrohttpd runs it on its own
@@ -71,7 +87,7 @@ public final class HTTPDaemon: Sendable {
     private init(listeningSocket fd: Int32, localAddress: SocketAddress?, options: HTTPDaemonOptions,
                  handler: any HTTPHandler) throws(HTTPDaemonError) {
         self.localAddress = localAddress ?? (try? SocketAddress(host: "0.0.0.0", port: 0)) ?? Self.unknownAddress
-        let context = Unmanaged.passRetained(HTTPDaemonContext(handler: handler, log: options.log))
+        let context = Unmanaged.passRetained(HTTPDaemonContext(handler: handler, log: options.log, onRequestEnd: options.onRequestEnd))
         let raw = UnsafeMutablePointer<CMicroHTTPD_options>.allocate(capacity: 1)
         raw.initialize(to: CMicroHTTPD_options())
         let cls = context.toOpaque()
@@ -150,9 +166,11 @@ public struct HTTPDaemonError: Error, CustomStringConvertible, Sendable {
 final class HTTPDaemonContext: Sendable {
     let handler: any HTTPHandler
     let log: (@Sendable (String) -> Void)?
-    init(handler: any HTTPHandler, log: (@Sendable (String) -> Void)?) {
+    let onRequestEnd: (@Sendable (HTTPRequestEnd) -> Void)?
+    init(handler: any HTTPHandler, log: (@Sendable (String) -> Void)?, onRequestEnd: (@Sendable (HTTPRequestEnd) -> Void)?) {
         self.handler = handler
         self.log = log
+        self.onRequestEnd = onRequestEnd
     }
 }
 
@@ -170,12 +188,24 @@ final class RequestState {
         case answered
     }
     let target: String
+    var method = ""
+    /// What was answered, for `onRequestEnd`.
+    var status = 0
+    var length: UInt64 = 0
+    var received: UInt64 = 0
     /// Who takes the connection over once a `101` answer is sent.
     var upgrade: (any HTTPUpgradeHandler)?
     /// The request line held a raw NUL byte inside the target.
     var cutByNUL = false
     var phase = Phase.new
     init(target: String) { self.target = target }
+
+    /// Queues `response`, noting what it was.
+    func send(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        status = response.status
+        length = response.contentLength
+        return queue(response, on: connection)
+    }
 }
 
 // MARK: C callbacks (global lets outside main.swift: no actor checks on MHD's threads)
@@ -211,9 +241,10 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, v
         guard request.version == "HTTP/1.1" || request.version == "HTTP/1.0", !state.cutByNUL else {
             daemon.log?("refused \(request.method) \(request.target) from \(request.client.map { "\($0)" } ?? "?"): 400 malformed request line (a NUL byte, or version '\(request.version)')")
             state.phase = .answered
-            return queue(HTTPResponse(status: 400, headers: [("Content-Type", "text/plain; charset=utf-8")],
+            return state.send(HTTPResponse(status: 400, headers: [("Content-Type", "text/plain; charset=utf-8")],
                                       body: Array("malformed request line\n".utf8)), on: connection)
         }
+        state.method = request.method
         let action = daemon.handler.handle(request)
         if case .respond(let response) = action, case .upgrade(let handler) = response.body { state.upgrade = handler }
         switch action {
@@ -221,7 +252,7 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, v
             // Answering now keeps libmicrohttpd from reading the body (and from
             // sending 100 Continue); it then closes the connection after the reply.
             state.phase = .answered
-            return queue(response, on: connection)
+            return state.send(response, on: connection)
         case .respond(let response):
             // Without a body, answer on the next call: a response queued this
             // early would end the connection, and keep-alive matters for small files.
@@ -233,30 +264,36 @@ let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, v
         }
     case .receiving(let receiver):
         if pending > 0, let uploadData, let uploadSize {
+            state.received += UInt64(pending)
             let refusal = receiver.receive(UnsafeRawBufferPointer(start: uploadData, count: pending))
             uploadSize.pointee = 0
             if let refusal { state.phase = .discarding(refusal) }
             return .YES
         }
         state.phase = .answered
-        return queue(receiver.finish(), on: connection)
+        return state.send(receiver.finish(), on: connection)
     case .discarding(let response):
         if pending > 0, let uploadSize {
             uploadSize.pointee = 0
             return .YES
         }
         state.phase = .answered
-        return queue(response, on: connection)
+        return state.send(response, on: connection)
     case .answered:
         return .NO
     }
 }
 
 /// MHD_OPTION_NOTIFY_COMPLETED: the request is over, answered or not.
-let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestContext, termination in
+let requestCompleted: MHD_RequestCompletedCallback = { cls, _, requestContext, termination in
     guard let requestContext, let pointer = requestContext.pointee else { return }
     requestContext.pointee = nil
     let state = Unmanaged<RequestState>.fromOpaque(pointer).takeRetainedValue()
+    if let cls, let onRequestEnd = Unmanaged<HTTPDaemonContext>.fromOpaque(cls).takeUnretainedValue().onRequestEnd {
+        let completed = termination == .REQUEST_TERMINATED_COMPLETED_OK
+        onRequestEnd(HTTPRequestEnd(method: state.method, status: state.status, bytesSent: completed ? state.length : 0,
+                                    bytesReceived: state.received, completed: completed))
+    }
     if case .receiving(let receiver) = state.phase {
         receiver.abandon(reason: terminationReason(termination))
     }

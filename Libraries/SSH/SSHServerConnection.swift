@@ -22,11 +22,15 @@ public protocol SSHServerHandler: AnyObject, Sendable {
     func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)?
     /// Something worth a log line (refused keys, failed key exchanges).
     func log(_ level: SSHLogLevel, _ message: String)
+    /// A connection that completed its key exchange ended; `authenticated`:
+    /// whether it ever logged in (for counting refused logins).
+    func connectionEnded(peer: String, authenticated: Bool)
 }
 
 extension SSHServerHandler {
     /// Servers without tunnels refuse every direct-tcpip open.
     public func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)? { nil }
+    public func connectionEnded(peer: String, authenticated: Bool) {}
 }
 
 public enum SSHLogLevel: Sendable {
@@ -124,6 +128,7 @@ public final class SSHServerConnection: @unchecked Sendable {
         }
         for channel in channels { channel.release() }
         channels.removeAll()
+        handler.connectionEnded(peer: peer, authenticated: authenticated != nil)
         ssh_event_remove_fd(event, wakeup.read)
         ssh_event_remove_session(event, session)
         ssh_event_free(event)

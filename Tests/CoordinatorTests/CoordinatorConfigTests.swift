@@ -22,6 +22,20 @@ struct CoordinatorConfigTests {
         #expect(config.agents.map(\.address) == ["192.168.1.20:2223"])
         #expect(config.coordinator.ssh.listen.port == 2222)
         #expect(config.calendar?.google.boards == ["board1": "c_abc123@resource.calendar.google.com"])
+        #expect(config.metricsListen?.port == 9464)
+    }
+
+    /// `metrics:` (where /metrics is served).
+    @Test(arguments: [
+        (#"metrics: { listen: "nowhere" }"#, 1, "metrics.listen"),
+        (#"metrics: { listen: "127.0.0.1:70000" }"#, 1, "metrics.listen"),
+        (#"metrics: {}"#, 1, "missing required key 'listen'"),
+        (#"metrics: { listen: "127.0.0.1:9464", path: /m }"#, 1, "unknown key 'path'"),
+        ("metrics: 9464", 1, "metrics"),
+    ])
+    func aMetricsBlockIsChecked(_ line: String, _ lineNumber: Int, _ message: String) {
+        let refused = refusal("\(line)\ncoordinator: { data_dir: /d }\n")
+        #expect(refused?.line == lineNumber && refused?.message.contains(message) == true, "\(String(describing: refused))")
     }
 
     @Test func defaultsAndFingerprintPins() throws {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Jobs
+import LabMetrics
 import ProvisionerTesting
 import Testing
 import Wire
@@ -7,6 +8,26 @@ import Wire
 /// The board's job history as `jobs BOARD --json` reads it back: what was
 /// recorded, lines of an older agent, and jobs the agent stopped in.
 struct JobHistoryTests {
+    /// Every recorded job lands in `/metrics` as Prometheus reads it: a
+    /// histogram of durations by type and result (its `_count`: the jobs).
+    @Test func aRecordedJobIsCountedInTheMetrics() throws {
+        let folder = try TemporaryDirectory(prefix: "job-metrics")
+        let history = JobHistory(folder: folder.path("jobs"))
+        func line(_ suffix: String) -> String? {
+            String(decoding: LabMetrics.shared.exposition(), as: UTF8.self).split(separator: "\n").first {
+                $0.hasPrefix("provisioner_job_duration_seconds\(suffix){") && $0.contains(#"result="metrics-check""#)
+            }.map(String.init)
+        }
+        try history.append(JobReport(kind: "flash", user: "ana", started: "x", seconds: 93.4, result: "metrics-check"), board: "b1")
+        try history.append(JobReport(kind: "flash", user: "ana", started: "x", seconds: 4.0, result: "metrics-check"), board: "b1")
+        #expect(line("_count")?.hasSuffix(" 2") == true, "\(line("_count") ?? "no _count line")")
+        #expect(line("_sum").map { $0.hasSuffix(" 97.4") || $0.hasSuffix(" 97.400000000") } == true, "\(line("_sum") ?? "no _sum line")")
+        let bucket = String(decoding: LabMetrics.shared.exposition(), as: UTF8.self).split(separator: "\n").first {
+            $0.contains(#"result="metrics-check""#) && $0.contains(#"le="5.0""#)
+        }
+        #expect(bucket?.hasSuffix(" 1") == true && bucket?.contains(#"type="flash""#) == true, "\(bucket ?? "no le=5 bucket")")
+    }
+
     @Test func aRecordedJobReadsBackAsWritten() throws {
         let folder = try TemporaryDirectory(prefix: "job-history")
         let history = JobHistory(folder: folder.path("jobs"))

@@ -16,6 +16,8 @@ public struct CoordinatorConfig: Sendable {
     public var calendar: CalendarSettings?
     /// The lab's web page; nil: none.
     public var web: WebSettings?
+    /// Where `/metrics` (Prometheus) is served (`metrics: { listen: … }`); nil: nowhere.
+    public var metricsListen: SocketAddress?
 
 
     public struct Settings: Sendable {
@@ -137,6 +139,16 @@ public struct CoordinatorConfig: Sendable {
         self.agents = agents
         calendar = try top.optional("calendar").map(CalendarSettings.init)
         web = try top.optional("web").map(WebSettings.init)
+        metricsListen = try top.optional("metrics").map { value throws(ConfigError) in
+            let map = try value.mapping()
+            let listen = try map.required("listen")
+            let address: SocketAddress
+            do { address = try SocketAddress(parsing: try listen.word()) } catch let error as ConfigError { throw error } catch {
+                throw listen.error("\(error)")
+            }
+            try map.finish()
+            return address
+        }
         try top.finish()
     }
 
