@@ -30,8 +30,12 @@ public enum Daemon {
         }
     }
 
-    /// Runs `services` until one of `signals` arrives, then stops them (see
-    /// `ServiceGroup.run`). Every event is logged as "NAME: EVENT" — a
+    /// Runs `services` until one of `signals` other than SIGHUP arrives,
+    /// then stops them (see `ServiceGroup.run`). SIGHUP, which asks a daemon
+    /// to reload, stops nothing: a reload is not supported, so it is logged
+    /// and the daemon carries on (it used to stop with status 0, which
+    /// systemd's `Restart=on-failure` does not restart, and every console
+    /// with it). Every event is logged as "NAME: EVENT" — a
     /// service's start and stop as details, one that does not stop as a
     /// warning — but `ready`, which logs `readyLine()` instead (nothing when
     /// it returns nil: the service said it). A service that cannot start is
@@ -47,11 +51,21 @@ public enum Daemon {
             }
         }
         do {
-            try group.run(status: status, until: signals.wait)
+            try group.run(status: status, until: { waitForStop(signals, name: name, logger: logger) })
         } catch {
             if let error = error.error as? ConfigError { throw error }
             throw StartupError(description: "\(error)")
         }
+    }
+}
+
+/// The next of `signals` that stops the daemon: a SIGHUP is answered
+/// with a log line and waited past.
+private func waitForStop(_ signals: StopSignals, name: String, logger: Logger) -> Int32 {
+    while true {
+        let signal = signals.wait()
+        guard signal == SIGHUP else { return signal }
+        logger.warning("\(name): SIGHUP: reload is not supported; restart to apply a config change")
     }
 }
 
