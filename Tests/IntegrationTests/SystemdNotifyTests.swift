@@ -5,9 +5,9 @@ import Testing
 /// `Type=notify` as systemd meets the daemons: each real binary is started
 /// with `NOTIFY_SOCKET` naming a datagram socket the test binds. The moment
 /// READY=1 arrives, every port of its config must answer (SSH's banner, an
-/// HTTP response, a TFTP DATA packet): nothing is still being bound. SIGHUP
-/// changes nothing (a reload is not supported: a line says so); SIGTERM is
-/// answered with STOPPING=1, and the process exits 0.
+/// HTTP response, `/metrics`, a TFTP DATA packet): nothing is still being
+/// bound. SIGHUP changes nothing (a reload is not supported: a line says
+/// so); SIGTERM is answered with STOPPING=1, and the process exits 0.
 @Suite(.enabled(if: Tools.isInstalled("ssh-keygen"), "needs OpenSSH's ssh-keygen"))
 struct SystemdNotifyTests {
     @Test func theAgentIsReadyOnceSSHTFTPHTTPAndWebAnswer() async throws {
@@ -40,7 +40,7 @@ struct SystemdNotifyTests {
         // systemd takes it only from the main process (NotifyAccess=main).
         #expect(ready.pid == agent.pid, "\(ready)")
         #expect(try sshBanner(port: ssh).hasPrefix("SSH-2.0-"))
-        #expect(try httpStatusLine(port: http).hasPrefix("HTTP/1.1 "))
+        #expect(try httpStatusLine(port: http, path: "/metrics") == "HTTP/1.1 200 OK")
         #expect(try httpStatusLine(port: web).hasPrefix("HTTP/1.1 "))
         #expect(try await tftpRead("shared/hello.txt", port: tftp) == "hello from the agent\n")
 
@@ -51,14 +51,14 @@ struct SystemdNotifyTests {
         try await Self.stopSaysStopping(agent, notify: notify)
     }
 
-    @Test func theCoordinatorIsReadyOnceSSHAndWebAnswer() async throws {
+    @Test func theCoordinatorIsReadyOnceSSHWebAndMetricsAnswer() async throws {
         let folder = try TemporaryDirectory(prefix: "notify-coordinator")
         let made = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@test",
                                                                "-f", folder.path("alice")])
         guard made.exitCode == 0 else { throw TestSetupError("ssh-keygen: \(made)") }
         let key = try String(contentsOfFile: folder.path("alice.pub"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let ssh = try freeTCPPort(), web = try freeTCPPort()
+        let ssh = try freeTCPPort(), web = try freeTCPPort(), metrics = try freeTCPPort()
         // An agent nobody runs: the coordinator is ready without it (it is
         // offline until it answers).
         let agentPort = try freeTCPPort()
@@ -71,6 +71,7 @@ struct SystemdNotifyTests {
             agents:
               - { name: bench-1, address: "127.0.0.1:\(agentPort)", host_key: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU" }
             web: { listen: "127.0.0.1:\(web)" }
+            metrics: { listen: "127.0.0.1:\(metrics)" }
 
             """)
         let notify = try NotifySocket(path: folder.path("notify"))
@@ -83,6 +84,7 @@ struct SystemdNotifyTests {
         #expect(ready.pid == coordinator.pid, "\(ready)")
         #expect(try sshBanner(port: ssh).hasPrefix("SSH-2.0-"))
         #expect(try httpStatusLine(port: web).hasPrefix("HTTP/1.1 "))
+        #expect(try httpStatusLine(port: metrics, path: "/metrics") == "HTTP/1.1 200 OK")
 
         try await Self.hangUp(coordinator, name: "coordinator")
         #expect(try sshBanner(port: ssh).hasPrefix("SSH-2.0-"))
@@ -242,11 +244,11 @@ private func sshBanner(port: UInt16) throws -> String {
     return try readFrom(fd) { $0.contains(UInt8(ascii: "\n")) }.split(separator: "\r\n").first.map(String.init) ?? ""
 }
 
-/// The status line of the server's answer to `GET /` (it closes after).
-private func httpStatusLine(port: UInt16) throws -> String {
+/// The status line of the server's answer to `GET path` (it closes after).
+private func httpStatusLine(port: UInt16, path: String = "/") throws -> String {
     let fd = try connected(to: port)
     defer { close(fd) }
-    let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n"
+    let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n"
     _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     return try readFrom(fd) { $0.contains(UInt8(ascii: "\n")) }.split(separator: "\r\n").first.map(String.init) ?? ""
 }
