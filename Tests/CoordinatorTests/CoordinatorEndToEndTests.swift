@@ -303,22 +303,13 @@ struct CoordinatorEndToEndTests {
         let lab = try await LabFixture()
         _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
         #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
-        let board = open(lab.folder.path("agent1/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+        let board = lab.boardSide()
         #expect(board >= 0)
         defer { close(board) }
 
-        let holder = try ConsoleProcess("ssh", lab.sshArguments(as: "alice", login: "b1", terminal: true), terminal: true)
-        try await holder.expect("b1 console")
-        _ = "U-Boot 2023.01\r\n=> ".withCString { write(board, $0, strlen($0)) }
-        try await holder.expect("U-Boot 2023.01")
+        let holder = try await lab.console(as: "alice", board: board)
         holder.send("version\r")
-        var typed = ""
-        let deadline = ContinuousClock.now + .seconds(10)
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while !typed.contains("version") && ContinuousClock.now < deadline {
-            let count = read(board, &buffer, buffer.count)
-            if count > 0 { typed += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
-        }
+        let typed = try await LabFixture.typed(on: board, until: "version")
         #expect(typed.contains("version"), "the holder's typing did not reach the board: \(typed)")
 
         let watcher = try ConsoleProcess("ssh", lab.sshArguments(as: "bob", login: "b1", terminal: true), terminal: true)

@@ -208,6 +208,34 @@ final class LabFixture: Sendable {
         for pid in processIDs(withArgument: folder.path) { kill(pid, SIGKILL) }
     }
 
+    /// The board's side of agent `agent`'s socat pty: what is written there
+    /// is the board printing; what is read there was typed to it.
+    func boardSide(_ agent: Int = 1) -> Int32 {
+        open(folder.path("agent\(agent)/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+    }
+
+    /// What reached the board (`fd` from `boardSide`) until it holds `text`, or 10 s passed.
+    static func typed(on fd: Int32, until text: String) async throws -> String {
+        var typed = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !typed.contains(text) && ContinuousClock.now < deadline {
+            let count = read(fd, &buffer, buffer.count)
+            if count > 0 { typed += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        return typed
+    }
+
+    /// `ssh -tt b1@lab` as `user`, once the board (`board`, from
+    /// `boardSide`) printed U-Boot's banner and it arrived.
+    func console(as user: String, board: Int32) async throws -> ConsoleProcess {
+        let console = try ConsoleProcess("ssh", sshArguments(as: user, login: "b1", terminal: true), terminal: true)
+        try await console.expect("b1 console")
+        _ = "U-Boot 2023.01\r\n=> ".withCString { write(board, $0, strlen($0)) }
+        try await console.expect("U-Boot 2023.01")
+        return console
+    }
+
     func stop() async {
         await coordinator.terminate()
         if let coordinator2 { await coordinator2.terminate() }

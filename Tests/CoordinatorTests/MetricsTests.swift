@@ -46,15 +46,12 @@ struct MetricsTests {
         #expect(put.stdout.hasPrefix("20"), "\(put)")
         let get = try await RunningProcess.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(http[0])/u/alice/up.img"])
         #expect(get.stdout == "200", "\(get)")
-        let board = open(lab.folder.path("agent1/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+        let board = lab.boardSide()
         #expect(board >= 0)
         defer { close(board) }
-        let holder = try ConsoleProcess("ssh", lab.sshArguments(as: "alice", login: "b1", terminal: true), terminal: true)
-        try await holder.expect("b1 console")
-        _ = "U-Boot 2023.01\r\n=> ".withCString { write(board, $0, strlen($0)) }
-        try await holder.expect("U-Boot 2023.01")
+        let holder = try await lab.console(as: "alice", board: board)
         holder.send("version\r")
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await LabFixture.typed(on: board, until: "version").contains("version"))
         let stranger = lab.folder.path("stranger")
         _ = try await RunningProcess.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])
         let refused = try await RunningProcess.run("ssh", ["-F", "none", "-p", "\(lab.port)", "-i", stranger, "-o", "IdentitiesOnly=yes",

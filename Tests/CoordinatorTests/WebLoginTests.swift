@@ -255,7 +255,7 @@ struct WebLoginTests {
         #expect(holder.status == 101 && holder.answer.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "\(holder.answer)")
         let watcher = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
         #expect(watcher.status == 101, "\(watcher.answer)")
-        let board = open(lab.folder.path("agent1/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
+        let board = lab.boardSide()
         #expect(board >= 0)
         defer { close(board) }
         try await Task.sleep(for: .milliseconds(500))
@@ -265,13 +265,7 @@ struct WebLoginTests {
         watcher.sendText("bob-typed\r")
         holder.send(1, Array("vers".utf8), fin: false)
         holder.send(0, Array("ion\r".utf8))
-        var typed = ""
-        let deadline = ContinuousClock.now + .seconds(10)
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while !typed.contains("version\r") && ContinuousClock.now < deadline {
-            let count = read(board, &buffer, buffer.count)
-            if count > 0 { typed += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(20)) }
-        }
+        let typed = try await LabFixture.typed(on: board, until: "version\r")
         #expect(typed.contains("version\r") && !typed.contains("bob"), "the board got: \(typed.debugDescription)")
         holder.send(9, Array("hi".utf8))
         var pong: (opcode: UInt8, payload: [UInt8])?
