@@ -9,7 +9,8 @@ import SystemSupport
 /// each runs as `/bin/sh -c COMMAND`, killed with its whole process group
 /// past `timeout`. A non-zero exit is an error naming the code and stderr.
 /// `status` is on when its command exits 0, off otherwise; without a status
-/// command the state is unknown.
+/// command the state is unknown. A failure's message is the command's
+/// stderr, or its stdout when stderr is empty.
 public final class CommandPowerSwitch: PowerSwitch {
     public let on: String
     public let off: String
@@ -49,8 +50,11 @@ public final class CommandPowerSwitch: PowerSwitch {
             throw BoardError("power \(action): \(error)")
         }
         guard result.status == 0 else {
-            let stderr = result.stderr.split(separator: "\n").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
-            let detail = stderr.isEmpty ? "" : ": " + stderr.joined(separator: " / ")
+            // Its stderr says why; a tool that prints its errors on stdout
+            // (pdudaemon's pduclient) is heard there when stderr is silent.
+            let lines = { (text: String) in text.split(separator: "\n").map { $0.trimmingCharacters() }.filter { !$0.isEmpty } }
+            let said = lines(result.stderr).isEmpty ? lines(result.stdout) : lines(result.stderr)
+            let detail = said.isEmpty ? "" : ": " + said.joined(separator: " / ")
             throw BoardError("power \(action): '\(command)' exited with status \(result.status)\(detail)")
         }
     }

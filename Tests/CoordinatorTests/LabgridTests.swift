@@ -70,7 +70,7 @@ struct LabgridTests {
                                                                      "--rootdir", lab.folder.path, "--lg-env", lab.folder.path("env.yaml"),
                                                                      PeerTools.script("test_labgrid_uboot.py")],
                                                   timeout: .seconds(300), workingDirectory: lab.folder.path,
-                                                  environment: ProcessInfo.processInfo.environment.merging(["LG_BOARD": "b1"]) { $1 })
+                                                  environment: Self.labgridEnvironment)
         print(pytest.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.joined(separator: "\n"))
         #expect(pytest.exitCode == 0, "\(pytest)\n\(agent.stderr.suffix(2000))")
         #expect(pytest.stdout.contains("ok: pytest --lg-env: UBootDriver.run_check('version'): 'U-Boot 20"), "\(pytest)")
@@ -78,6 +78,10 @@ struct LabgridTests {
         await agent.terminate()
         await lab.stop()
     }
+
+    /// The board's name for the environment file's `!template`s; no
+    /// `__pycache__` left in Tests/Peers by pytest's import of the test file.
+    static let labgridEnvironment = ProcessInfo.processInfo.environment.merging(["LG_BOARD": "b1", "PYTHONDONTWRITEBYTECODE": "1"]) { $1 }
 
     /// Writes what a labgrid user writes, a Host entry for the lab and
     /// labgrid's environment file (docs/labgrid.md), and runs the labgrid
@@ -125,7 +129,7 @@ struct LabgridTests {
                                                                       "--env", lab.folder.path("env.yaml"), "--board", "b1",
                                                                       "--ssh-config", sshConfig, "--log", log] + options,
                                                    timeout: .seconds(300), workingDirectory: lab.folder.path,
-                                                   environment: ProcessInfo.processInfo.environment.merging(["LG_BOARD": "b1"]) { $1 })
+                                                   environment: Self.labgridEnvironment)
         print(labgrid.stdout + "labgrid took \(ContinuousClock.now - started)")
         if labgrid.exitCode != 0 {
             let console = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
