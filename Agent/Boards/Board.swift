@@ -6,7 +6,11 @@ import Logging
 public final class Board: BoardHandle {
     public let config: BoardConfig
     public let serialConsole: SerialConsole
+    /// The switch as the front ends use it: each action starts the
+    /// console's scrollback afresh (see `FreshScrollback`).
     public let power: any PowerSwitch
+    /// The switch itself (gpio, command or qemu).
+    public let powerSwitch: any PowerSwitch
     private let logger: Logger
 
     public var console: any ConsoleHub { serialConsole }
@@ -23,14 +27,15 @@ public final class Board: BoardHandle {
                                           logger: logger)
         switch config.power {
         case .gpio(let chip, let line, let activeLow):
-            power = GPIOPowerSwitch(chip: chip, line: line, activeLow: activeLow, cycleDelay: config.cycleDelay)
+            powerSwitch = GPIOPowerSwitch(chip: chip, line: line, activeLow: activeLow, cycleDelay: config.cycleDelay)
         case .command(let on, let off, let status, let timeout):
-            power = CommandPowerSwitch(on: on, off: off, status: status, timeout: timeout, cycleDelay: config.cycleDelay)
+            powerSwitch = CommandPowerSwitch(on: on, off: off, status: status, timeout: timeout, cycleDelay: config.cycleDelay)
         case .qemu(let qemu):
-            power = QEMUPowerSwitch(name: config.name, qemu: qemu, serialDevice: config.serial.device,
-                                    dataDirectory: dataDirectory, cycleDelay: config.cycleDelay,
-                                    console: serialConsole, logger: logger)
+            powerSwitch = QEMUPowerSwitch(name: config.name, qemu: qemu, serialDevice: config.serial.device,
+                                          dataDirectory: dataDirectory, cycleDelay: config.cycleDelay,
+                                          console: serialConsole, logger: logger)
         }
+        power = FreshScrollback(powerSwitch, console: serialConsole)
     }
 
     /// Every board of an agent config.
@@ -42,7 +47,7 @@ public final class Board: BoardHandle {
     /// virtual board still running from an earlier run of the agent is taken
     /// over first, so its console carries on (a restart does not touch power).
     public func start() throws {
-        (power as? QEMUPowerSwitch)?.adoptRunning()
+        (powerSwitch as? QEMUPowerSwitch)?.adoptRunning()
         try serialConsole.start()
     }
 
@@ -85,4 +90,37 @@ public final class Board: BoardHandle {
             throw error
         }
     }
+}
+
+/// A power switch whose every action first starts the console's scrollback
+/// afresh: what a console attached afterwards replays is this power-up's
+/// output, never the last boot's. A tool that opens the console and then
+/// powers the board on (labgrid's UBootStrategy, LAVA) would otherwise
+/// take the last boot's "Hit any key" and `=> ` for this one's. The
+/// console log keeps everything (`log`).
+final class FreshScrollback: PowerSwitch {
+    let inner: any PowerSwitch
+    let console: SerialConsole
+
+    init(_ inner: any PowerSwitch, console: SerialConsole) {
+        self.inner = inner
+        self.console = console
+    }
+
+    func powerOn() throws {
+        console.forgetScrollback()
+        try inner.powerOn()
+    }
+
+    func powerOff() throws {
+        console.forgetScrollback()
+        try inner.powerOff()
+    }
+
+    func cycle() throws {
+        console.forgetScrollback()
+        try inner.cycle()
+    }
+
+    func status() throws -> PowerState { try inner.status() }
 }

@@ -139,6 +139,12 @@ public final class SerialConsole: ConsoleHub, Sendable {
         RotatedLogReader(path: logPath, keep: settings.logKeep, start: start, follow: follow)
     }
 
+    /// Drops the scrollback (the board is powered on, off or cycled): the
+    /// next session to attach replays only what comes after.
+    public func forgetScrollback() {
+        state.withLock { $0.scrollback = ScrollbackBuffer(capacity: settings.scrollback) }
+    }
+
     /// The number of sessions attached.
     public var sessionCount: Int { state.withLock { $0.sessions.count } }
     public var bytesRead: Int64 { readCount.load(ordering: .relaxed) }

@@ -25,7 +25,7 @@ struct QEMUBoardTests {
     @Test func powerOnShowsTheWholeBootAndTakesInputThenCycleOffAndKill() async throws {
         let folder = try TemporaryDirectory(prefix: "qemu-board")
         let board = try virtualBoard(in: folder)
-        let power = try #require(board.power as? QEMUPowerSwitch)
+        let power = try #require(board.powerSwitch as? QEMUPowerSwitch)
         try board.start()
         defer {
             try? board.power.powerOff()

@@ -299,6 +299,38 @@ struct CoordinatorEndToEndTests {
         await lab.stop()
     }
 
+    /// A power action starts the console's scrollback afresh: a console
+    /// opened afterwards replays this power-up's output, not the last
+    /// boot's (a tool that opens the console and then powers on would take
+    /// the old prompt for the new one); `log` still has it all.
+    @Test func aPowerActionStartsTheScrollbackAfresh() async throws {
+        let lab = try await LabFixture()
+        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
+        let board = lab.boardSide()
+        #expect(board >= 0)
+        defer { close(board) }
+        let first = try await lab.console(as: "alice", board: board)
+        _ = "last boot's prompt\r\n".withCString { write(board, $0, strlen($0)) }
+        try await first.expect("last boot's prompt")
+        first.send("\u{1D}.")
+        try await first.expect("detached from b1")
+        for action in ["off", "on"] {
+            #expect(try await lab.ssh("alice", "power", "b1", action).exitCode == 0)
+            let watcher = try ConsoleProcess("ssh", lab.sshArguments(as: "bob", login: "b1", terminal: true), terminal: true)
+            try await watcher.expect("read-only")
+            _ = "this boot after \(action)\r\n".withCString { write(board, $0, strlen($0)) }
+            try await watcher.expect("this boot after \(action)")
+            let seen = watcher.transcript
+            #expect(!seen.contains("last boot's prompt") && !seen.contains("U-Boot 2023.01"), "replayed after power \(action): \(seen)")
+            watcher.send("\u{1D}.")
+            try await watcher.expect("detached from b1")
+        }
+        let log = try await lab.ssh("alice", "log", "b1")
+        #expect(log.stdout.contains("last boot's prompt") && log.stdout.contains("U-Boot 2023.01"), "\(log)")
+        await lab.stop()
+    }
+
     @Test func boardAtLabOpensTheConsoleForTheHolderAndWatchersReadOnly() async throws {
         let lab = try await LabFixture()
         _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
