@@ -305,10 +305,7 @@ struct CoordinatorEndToEndTests {
     /// the old prompt for the new one); `log` still has it all.
     @Test func aPowerActionStartsTheScrollbackAfresh() async throws {
         let lab = try await LabFixture()
-        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
-        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
-        let board = lab.boardSide()
-        #expect(board >= 0)
+        let board = try await lab.holdB1(as: "alice")
         defer { close(board) }
         let first = try await lab.console(as: "alice", board: board)
         _ = "last boot's prompt\r\n".withCString { write(board, $0, strlen($0)) }
@@ -333,10 +330,7 @@ struct CoordinatorEndToEndTests {
 
     @Test func boardAtLabOpensTheConsoleForTheHolderAndWatchersReadOnly() async throws {
         let lab = try await LabFixture()
-        _ = try await lab.waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
-        #expect(try await lab.ssh("alice", "reserve", "b1", "--for", "30m").exitCode == 0)
-        let board = lab.boardSide()
-        #expect(board >= 0)
+        let board = try await lab.holdB1(as: "alice")
         defer { close(board) }
 
         let holder = try await lab.console(as: "alice", board: board)

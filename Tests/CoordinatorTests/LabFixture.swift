@@ -214,6 +214,17 @@ final class LabFixture: Sendable {
         open(folder.path("agent\(agent)/tty-board"), O_RDWR | O_NOCTTY | O_NONBLOCK)
     }
 
+    /// Once both boards are online, `user` reserves b1 for 30 minutes; b1's
+    /// side of its pty (see `boardSide`), which the caller closes.
+    func holdB1(as user: String) async throws -> Int32 {
+        _ = try await waitForBoards { $0.count == 2 && $0.allSatisfy { $0["online"] as? Bool == true } }
+        let reserved = try await ssh(user, "reserve", "b1", "--for", "30m")
+        guard reserved.exitCode == 0 else { throw TestSetupError("reserve b1: \(reserved)") }
+        let board = boardSide()
+        guard board >= 0 else { throw TestSetupError("cannot open b1's side of the pty") }
+        return board
+    }
+
     /// What reached the board (`fd` from `boardSide`) until it holds `text`, or 10 s passed.
     static func typed(on fd: Int32, until text: String) async throws -> String {
         var typed = ""
