@@ -12,6 +12,14 @@ public enum Daemon {
     /// swift-argument-parser reports it. Returns when the command returned
     /// (`main` returns, and the process exits 0 with its teardown run).
     public static func main<Root: ParsableCommand>(_ root: Root.Type) {
+        // Swift reads the arguments from /proc/self/cmdline: without /proc
+        // (a chroot) there are none, not even the program's name, and the
+        // help would be printed with status 0, as if `check-config` passed.
+        guard !CommandLine.arguments.isEmpty else {
+            FileHandle.standardError.write(Data(("\(Root.configuration.commandName ?? "provisioner"): cannot read its command line "
+                                                 + "from /proc/self/cmdline (is /proc mounted?)\n").utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try Root.parseAsRoot()
             try command.run()

@@ -16,6 +16,20 @@ struct CommandLineTests {
         #expect(result.stderr.isEmpty, "\(result)")
     }
 
+    /// In a chroot without /proc, Swift finds no arguments at all: the
+    /// binary says so and exits 2, where it printed the help and exited 0
+    /// (a `check-config` that "passed" a file that is not there).
+    @Test("without /proc: one line and exit 2, never a silent pass",
+          .enabled(if: getuid() == 0 && Tools.isInstalled("unshare"), "needs root and unshare (a mount namespace without /proc)"),
+          arguments: ["provisioner-agent", "provisioner-coordinator"])
+    func withoutProc(binary: String) async throws {
+        let path = try Tools.binary(binary)
+        let result = try await RunningProcess.run("unshare", ["-m", "sh", "-c", "umount -l /proc && exec \"$0\" check-config --config /nonexistent.yaml", path],
+                                                  timeout: .seconds(20))
+        #expect(result.exitCode == 2 && result.stderr == "\(binary): cannot read its command line from /proc/self/cmdline (is /proc mounted?)\n",
+                "\(result)")
+    }
+
     @Test("--help prints the usage and exits 0", arguments: binaries)
     func help(binary: String) async throws {
         let result = try await RunningProcess.run(try Tools.binary(binary), ["--help"], timeout: .seconds(20))
