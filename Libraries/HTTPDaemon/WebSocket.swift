@@ -87,9 +87,15 @@ public enum WebSocket {
 
         public init(limit: Int) { self.limit = limit }
 
+        /// Bytes held: the part of a frame still to come, and what came
+        /// after it.
+        public var buffered: Int { buffer.count }
+
         public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-            if start > 0 && start == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
+            // What was read already goes first, so that a stream of frames
+            // whose reads never end on a frame's end does not pile up.
+            if start > 0 {
+                buffer.removeSubrange(..<start)
                 start = 0
             }
             buffer += bytes

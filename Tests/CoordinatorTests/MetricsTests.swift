@@ -63,6 +63,13 @@ struct MetricsTests {
         let direct = try await RunningProcess.run("curl", ["-s", "-i", "http://\(http[0])/metrics"])
         #expect(direct.stdout.contains("Content-Type: text/plain; version=0.0.4") && direct.stdout.contains("# TYPE provisioner_boards gauge"),
                 "\(direct.stdout.prefix(600))")
+        // Anything else there is refused plainly, on both daemons.
+        for (arguments, code) in [(["http://\(http[0])/metrics/x"], "404"), (["--path-as-is", "http://\(http[0])/metrics/../u/alice/up.img"], "404"),
+                                  (["-X", "POST", "--data", "x", "http://127.0.0.1:\(metricsPort)/metrics"], "405"),
+                                  (["http://127.0.0.1:\(metricsPort)/"], "404"), (["http://127.0.0.1:\(metricsPort)/metrics?x=%00"], "200")] {
+            let answer = try await RunningProcess.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + arguments)
+            #expect(answer.stdout == code, "\(arguments): \(answer)")
+        }
 
         // Prometheus scrapes all three every second.
         let promPort = try freeTCPPort()

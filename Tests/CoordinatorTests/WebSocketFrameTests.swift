@@ -69,6 +69,24 @@ struct WebSocketFrameTests {
         #expect(fragments.map(\.opcode) == [.text, .ping, .text] && fragments.map(\.fin) == [false, true, true])
     }
 
+    /// A paste streamed in frames whose reads never end on a frame's end:
+    /// what the reader holds stays under a frame and a read.
+    @Test func aLongStreamDoesNotPileUp() throws {
+        let frame = Self.masked(0x82, [UInt8](repeating: 0x61, count: 100))
+        let stream = Array((0..<2000).map { _ in frame }.joined())
+        var reader = WebSocket.Reader(limit: 64 * 1024)
+        var frames = 0, most = 0
+        var start = 0
+        while start < stream.count {
+            let end = min(stream.count, start + 37)
+            stream[start..<end].withUnsafeBytes { reader.append($0) }
+            while try reader.next() != nil { frames += 1 }
+            most = max(most, reader.buffered)
+            start = end
+        }
+        #expect(frames == 2000 && most < frame.count + 37, "\(frames) frames, held up to \(most) bytes")
+    }
+
     @Test func brokenFramesCloseWithTheirCode() {
         let cases: [(String, [UInt8], UInt16)] = [
             ("unmasked", [0x81, 0x02, 0x68, 0x69], 1002),
