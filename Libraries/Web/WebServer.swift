@@ -232,7 +232,8 @@ public final class WebServer: HTTPHandler, Sendable {
             return json(503, #"{"error":"cannot start the console"}"#)
         }
         if let accept {
-            return HTTPResponse(status: 101, headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)],
+            // libmicrohttpd adds "Connection: Upgrade" itself.
+            return HTTPResponse(status: 101, headers: [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept)],
                                 upgrade: WebConsoleSocket(terminal))
         }
         return HTTPResponse(status: 200, headers: Self.safety + Self.eventHeaders, stream: terminal)

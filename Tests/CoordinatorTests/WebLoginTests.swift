@@ -252,7 +252,8 @@ struct WebLoginTests {
 
         // Alice's console: RFC 6455's own example key gets its example answer.
         let holder = try WebSocketClient(port: port, path: path + alice.csrf, headers: WebSocketClient.handshake(origin: site, cookie: alice.cookie))
-        #expect(holder.status == 101 && holder.answer.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "\(holder.answer)")
+        #expect(holder.status == 101 && holder.answer.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+                && holder.answer.contains("\r\nConnection: Upgrade\r\n") && holder.answer.contains("\r\nUpgrade: websocket\r\n"), "\(holder.answer)")
         let watcher = try WebSocketClient(port: port, path: path + bob.csrf, headers: WebSocketClient.handshake(origin: site, cookie: bob.cookie))
         #expect(watcher.status == 101, "\(watcher.answer)")
         let board = lab.boardSide()
