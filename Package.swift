@@ -40,6 +40,9 @@ let package = Package(
 
         // MARK: Swift wrappers: the only modules that import the C headers.
         .target(name: "SSH", dependencies: ["CSSH", "SystemSupport"], path: "Libraries/SSH"),
+        // SFTP: version 3 packets and a server loop over an SSH channel
+        // (the agent's artifact space and the coordinator's proxy to it).
+        .target(name: "SFTP", dependencies: ["SSH"], path: "Libraries/SFTP"),
         .target(name: "HTTPDaemon", dependencies: ["CMicroHTTPD", "Digest", "SystemSupport"], path: "Libraries/HTTPDaemon"),
         .target(name: "GPIO", dependencies: ["CGPIOD"], path: "Libraries/GPIO"),
         .target(name: "Curl", dependencies: ["CCurl"], path: "Libraries/Curl"),
@@ -98,7 +101,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/TFTP"),
         .target(name: "Artifacts", dependencies: [
-            "HTTPDaemon", "Digest", "SystemSupport",
+            "HTTPDaemon", "Digest", "SFTP", "SystemSupport",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/Artifacts"),
         .target(name: "AgentCore", dependencies: [
@@ -114,7 +117,7 @@ let package = Package(
         // AgentShell: a lone agent keeps its own reservations and audit log
         // (Reservations, as the coordinator does).
         .target(name: "AgentShell", dependencies: [
-            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
+            "AgentCore", "Artifacts", "Commands", "Reservations", "Jobs", "ProvisionerCore", "SFTP", "SSH", "ShellSupport", "SystemSupport", "Web",
             "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Agent/AgentShell"),
@@ -132,7 +135,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/Calendar"),
         .target(name: "CoordinatorCore", dependencies: [
-            "Commands", "LabMetrics", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Web",
+            "Commands", "LabMetrics", "Reservations", "PostgresStore", "CoordinatorCalendar", "ProvisionerCore", "SFTP", "SSH", "ShellSupport", "SystemSupport", "Web",
             "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Coordinator/CoordinatorCore"),

@@ -3,6 +3,7 @@ import Artifacts
 import Jobs
 import Logging
 import Reservations
+import SFTP
 import SSH
 import ShellSupport
 import Synchronization
@@ -130,6 +131,9 @@ public final class AgentSSHServer: CommandFrontDoor {
         }
     }
 
+    /// `sftp` (and `scp`, which speaks it): the caller's artifact space.
+    public func acceptsSubsystem(_ name: String) -> Bool { name == "sftp" && shell.artifacts != nil }
+
     /// Runs one request to its end and returns its exit status.
     public func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
         let errorSession = ShellSession(streams: io, identity: ShellIdentity(user: "?"))
@@ -139,6 +143,7 @@ public final class AgentSSHServer: CommandFrontDoor {
             return ExitStatus.notAllowed.rawValue
         }
         do throws(ShellError) {
+            if request.subsystem != nil { return try serveSFTP(request, role: role, io: io) }
             let words = try request.words()
             let (identity, command) = try ShellIdentity.resolve(role: role, environment: request.environment, words: words)
             let session = ShellSession(streams: io, identity: identity, loginName: request.user)
@@ -146,6 +151,23 @@ public final class AgentSSHServer: CommandFrontDoor {
         } catch {
             errorSession.printError(error.message)
             return error.status.rawValue
+        }
+    }
+
+    /// An SFTP session in the caller's space (a coordinator names the
+    /// caller with PROVISIONER_USER): `/BOARD/…` for each board here.
+    private func serveSFTP(_ request: SSHProgramRequest, role: AgentKeyring.Role, io: SSHChannelIO) throws(ShellError) -> Int32 {
+        let (identity, _) = try ShellIdentity.resolve(role: role, environment: request.environment, words: [])
+        guard let artifacts = shell.artifacts else { throw .failure("sftp: this agent keeps no artifacts") }
+        guard ArtifactRoute.isValidUserName(identity.user) else { throw .failure("sftp: '\(identity.user)' has no artifact space") }
+        let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""
+        logger.info("ssh: \(identity.user)\(via) from \(request.peer) opens sftp")
+        let session = ShellSession(streams: io, identity: identity, loginName: request.user)
+        return door.run(session) {
+            SFTPServer.serve(io, ArtifactSFTP(store: artifacts.store, user: identity.user, boards: shell.boards.map(\.config.name),
+                                              logger: logger, via: identity.coordinator,
+                                              complain: { io.writeError(Array("sftp: \($0)\n".utf8)) }))
+            return ExitStatus.success.rawValue
         }
     }
 

@@ -23,7 +23,7 @@ public final class ArtifactStore: Sendable {
     public let quota: UInt64?
     /// Serialises the renames of commits and deletes, so that a file and its
     /// sidecar always change together.
-    private let commitLock = Mutex(())
+    let commitLock = Mutex(())
     /// Bytes reserved by uploads under way, per user (counted against the
     /// quota): an announced length at once, an unknown one as it comes.
     private let reservations = Mutex([String: UInt64]())
@@ -336,15 +336,16 @@ public final class ArtifactStore: Sendable {
 
     // MARK: Folders
 
-    /// Opens the folder that holds the route's file, walking from the space's
-    /// folder one component at a time without following symlinks; with
-    /// `create`, missing folders are made (and remembered, to undo).
-    private func openFolder(_ route: ArtifactRoute, create: Bool) throws(ArtifactRefusal) -> OpenFolder {
+    /// Opens the folder that holds the route's file (`whole`: the folder the
+    /// route names), walking from the space's folder one component at a time
+    /// without following symlinks; with `create`, missing folders are made
+    /// (and remembered, to undo).
+    func openFolder(_ route: ArtifactRoute, create: Bool, whole: Bool = false) throws(ArtifactRefusal) -> OpenFolder {
         guard case .user(let user) = route.space else { throw .forbidden("the shared space is read-only over HTTP") }
         let users = open("\(dataDirectory)/users", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard users >= 0 else { throw ArtifactRefusal(500, "\(SystemError("open \(dataDirectory)/users"))") }
         var folder = OpenFolder(descriptor: users, path: "\(dataDirectory)/users")
-        for component in [user] + route.components.dropLast() {
+        for component in [user] + (whole ? route.components : route.components.dropLast()) {
             do {
                 try folder.enter(component, create: create)
             } catch {

@@ -13,7 +13,7 @@ public struct SSHTerminal: Sendable, Equatable {
     }
 }
 
-/// A shell or exec request on a session channel, with what came before it.
+/// A shell, exec or subsystem request on a session channel, with what came before it.
 public struct SSHProgramRequest: Sendable {
     /// The SSH user name (free to name a board, DESIGN.md "Data flow").
     public let user: String
@@ -21,8 +21,10 @@ public struct SSHProgramRequest: Sendable {
     public let key: SSHPublicKey
     /// The client's address, for logs.
     public let peer: String
-    /// The exec request's command; nil for a shell request.
+    /// The exec request's command; nil for a shell or subsystem request.
     public let command: String?
+    /// The subsystem a subsystem request named (`sftp`); nil otherwise.
+    public let subsystem: String?
     /// Variables sent with env requests (OpenSSH `SendEnv` / `SetEnv`).
     public let environment: [String: String]
     /// Set when the client asked for a pty (`ssh -t`).

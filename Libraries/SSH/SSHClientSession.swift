@@ -78,9 +78,10 @@ public final class SSHClientSession: @unchecked Sendable {
     /// stops, and the server's window closes.
     public static let outputLimit = 1024 * 1024
 
-    /// Connects, checks the host key, logs in and starts `command`. Throws
-    /// `SSHError` with one line saying which step failed.
-    public init(_ options: SSHClientOptions, command: String, terminal: SSHTerminal? = nil,
+    /// Connects, checks the host key, logs in and starts `command` (or, with
+    /// `subsystem`, that subsystem instead: `sftp`). Throws `SSHError` with
+    /// one line saying which step failed.
+    public init(_ options: SSHClientOptions, command: String, subsystem: String? = nil, terminal: SSHTerminal? = nil,
                 environment: [String: String] = [:]) throws(SSHError) {
         guard let session = ssh_new() else { throw SSHError("ssh_new failed") }
         let peerName = options.host.contains(":") ? "[\(options.host)]:\(options.port)" : "\(options.host):\(options.port)"
@@ -159,10 +160,11 @@ public final class SSHClientSession: @unchecked Sendable {
         callbacks.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
         callbacks.pointee.channel_exit_status_function = sshClientExitStatusCallback
         ssh_set_channel_callbacks(channel, callbacks)
-        guard ssh_channel_request_exec(channel, command) == SSH_OK else {
+        let started = subsystem.map { ssh_channel_request_subsystem(channel, $0) } ?? ssh_channel_request_exec(channel, command)
+        guard started == SSH_OK else {
             let reason = String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
             release()
-            throw SSHError("\(peer): exec refused: \(reason)")
+            throw SSHError("\(peer): \(subsystem.map { "subsystem \($0)" } ?? "exec") refused: \(reason)")
         }
     }
 

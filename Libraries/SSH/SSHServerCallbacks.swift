@@ -99,6 +99,11 @@ let sshChannelExecCallback: ssh_channel_exec_request_callback = { _, _, command,
     serverChannel(userdata).startProgram(command: command.map { String(cString: $0) } ?? "") ? 0 : -1
 }
 
+let sshChannelSubsystemCallback: ssh_channel_subsystem_request_callback = { _, _, name, userdata in
+    guard let name else { return -1 }
+    return serverChannel(userdata).startProgram(command: nil, subsystem: String(cString: name)) ? 0 : -1
+}
+
 let sshChannelEnvCallback: ssh_channel_env_request_callback = { _, _, name, value, userdata in
     let channel = serverChannel(userdata)
     guard let name, let value, channel.io == nil, channel.environment.count < SSHServerChannel.maxEnvironment else { return -1 }

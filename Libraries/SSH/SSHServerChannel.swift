@@ -1,7 +1,7 @@
 import CSSH
 
 /// A session channel of one connection: its pty and env requests, then one
-/// shell or exec request whose program talks through `io`; or a
+/// shell, exec or subsystem request whose program talks through `io`; or a
 /// direct-tcpip channel whose bytes a tunnel carries through `io`. Used on
 /// the connection's thread only.
 final class SSHServerChannel {
@@ -41,17 +41,22 @@ final class SSHServerChannel {
         callbacks.pointee.channel_shell_request_function = sshChannelShellCallback
         callbacks.pointee.channel_exec_request_function = sshChannelExecCallback
         callbacks.pointee.channel_env_request_function = sshChannelEnvCallback
+        callbacks.pointee.channel_subsystem_request_function = sshChannelSubsystemCallback
         ssh_set_channel_callbacks(channel, callbacks)
     }
 
-    /// Answers a shell (`command` nil) or exec request: false refuses it.
-    func startProgram(command: String?) -> Bool {
+    /// Answers a shell (`command` nil), exec or subsystem request: false refuses it.
+    func startProgram(command: String?, subsystem: String? = nil) -> Bool {
         guard io == nil, let handler = connection.handler, let identity = connection.authenticated else { return false }
+        if let subsystem, !handler.acceptsSubsystem(subsystem) {
+            handler.log(.info, "ssh: \(connection.peer): refused the subsystem '\(subsystem)'")
+            return false
+        }
         let connection = self.connection
         let io = SSHChannelIO(terminal: terminal, wake: { [weak connection] in connection?.wake() })
         self.io = io
         let request = SSHProgramRequest(user: identity.user, key: identity.key, peer: connection.peer,
-                                        command: command, environment: environment, terminal: terminal)
+                                        command: command, subsystem: subsystem, environment: environment, terminal: terminal)
         handler.start(request, io: io)
         return true
     }

@@ -11,7 +11,10 @@ public protocol SSHServerHandler: AnyObject, Sendable {
     /// Whether `key` may log in (as SSH user `user`). Asked twice per key: for
     /// the client's probe, and once it proved it holds the private key.
     func authenticate(user: String, key: SSHPublicKey, peer: String) -> Bool
-    /// Starts the program for a shell or exec request. Must return at once:
+    /// Whether a subsystem request (`sftp`) for `name` starts a program;
+    /// false refuses it (the client says "subsystem request failed").
+    func acceptsSubsystem(_ name: String) -> Bool
+    /// Starts the program for a shell, exec or subsystem request. Must return at once:
     /// run the program on a thread of its own, and end it with `io.exit(_:)`.
     func start(_ request: SSHProgramRequest, io: SSHChannelIO)
     /// Whether to open a direct-tcpip channel; nil refuses it (the client
@@ -31,6 +34,8 @@ extension SSHServerHandler {
     /// Servers without tunnels refuse every direct-tcpip open.
     public func tunnel(_ request: SSHTunnelRequest) -> (@Sendable (SSHChannelIO) -> Void)? { nil }
     public func connectionEnded(peer: String, authenticated: Bool) {}
+    /// Servers without subsystems refuse them all.
+    public func acceptsSubsystem(_ name: String) -> Bool { false }
 }
 
 public enum SSHLogLevel: Sendable {
