@@ -23,6 +23,7 @@ extension SSHChannelIO: SFTPChannel {
         }
     }
 
+    @discardableResult
     public func send(_ packet: [UInt8]) -> Bool { write(packet) }
 }
 

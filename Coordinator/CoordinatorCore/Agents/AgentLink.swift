@@ -29,9 +29,22 @@ public final class AgentLink: Sendable {
     /// Starts `words` on the agent and a thread that moves its bytes; the
     /// caller reads and writes through the returned session.
     public func open(_ words: [String], as user: String?, terminal: SSHTerminal? = nil) throws -> SSHClientSession {
-        let options = SSHClientOptions(host: agent.host, port: agent.port, user: "provisioner", identity: identity,
-                                       hostKey: agent.hostKey, timeout: timeout)
-        let session = try SSHClientSession(options, command: Self.commandLine(words, as: user), terminal: terminal)
+        try started(SSHClientSession(options, command: Self.commandLine(words, as: user), terminal: terminal))
+    }
+
+    /// Opens the agent's SFTP subsystem as `user` (named with
+    /// PROVISIONER_USER, as a subsystem has no words) and a thread that
+    /// moves its bytes.
+    public func openSFTP(as user: String) throws -> SSHClientSession {
+        try started(SSHClientSession(options, command: "", subsystem: "sftp", environment: ["PROVISIONER_USER": user]))
+    }
+
+    private var options: SSHClientOptions {
+        SSHClientOptions(host: agent.host, port: agent.port, user: "provisioner", identity: identity,
+                         hostKey: agent.hostKey, timeout: timeout)
+    }
+
+    private func started(_ session: SSHClientSession) throws -> SSHClientSession {
         do {
             try startThread(named: "agent-\(agent.name)") { session.run() }
         } catch {

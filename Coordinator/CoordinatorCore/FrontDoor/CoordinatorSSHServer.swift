@@ -63,6 +63,9 @@ public final class CoordinatorSSHServer: CommandFrontDoor {
         return shell.tunnel(to: request.host, port: request.port, for: user.name, peer: request.peer)
     }
 
+    /// `sftp lab` and `scp … lab:BOARD/`: the caller's artifact spaces.
+    public func acceptsSubsystem(_ name: String) -> Bool { name == "sftp" }
+
     /// Runs one request to its end and returns its exit status.
     public func serve(_ request: SSHProgramRequest, io: SSHChannelIO) -> Int32 {
         guard let user = user(for: request.key) else {
@@ -70,6 +73,12 @@ public final class CoordinatorSSHServer: CommandFrontDoor {
             return ExitStatus.notAllowed.rawValue
         }
         let session = ShellSession(streams: io, identity: ShellIdentity(user: user.name, admin: user.admin), loginName: request.user)
+        if request.subsystem != nil {
+            return door.run(session) {
+                shell.sftp(io, user: user.name, peer: request.peer)
+                return ExitStatus.success.rawValue
+            }
+        }
         return door.run(session) { serve(request, as: user, session) }
     }
 
