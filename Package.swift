@@ -58,7 +58,7 @@ let package = Package(
         // (swift-argument-parser), the one access policy, and the one shell
         // (sessions, the interactive loop) both SSH front doors run.
         .target(name: "Commands", dependencies: [
-            "LabMetrics", "ProvisionerCore", "SSH", "ShellSupport", "SystemSupport", "Wire",
+            "LabMetrics", "ProvisionerCore", "SFTP", "SSH", "ShellSupport", "SystemSupport", "Wire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Libraries/Commands"),

@@ -163,10 +163,10 @@ public final class AgentSSHServer: CommandFrontDoor {
         let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""
         logger.info("ssh: \(identity.user)\(via) from \(request.peer) opens sftp")
         let session = ShellSession(streams: io, identity: identity, loginName: request.user)
+        let channel = SFTPSessionChannel(session)
         return door.run(session) {
-            SFTPServer.serve(io, ArtifactSFTP(store: artifacts.store, user: identity.user, boards: shell.boards.map(\.config.name),
-                                              logger: logger, via: identity.coordinator,
-                                              complain: { io.writeError(Array("sftp: \($0)\n".utf8)) }))
+            SFTPServer.serve(channel, ArtifactSFTP(store: artifacts.store, user: identity.user, boards: shell.boards.map(\.config.name),
+                                                   logger: logger, via: identity.coordinator, complain: channel.tell))
             return ExitStatus.success.rawValue
         }
     }

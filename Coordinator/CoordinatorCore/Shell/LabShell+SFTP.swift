@@ -1,3 +1,4 @@
+import Commands
 import Logging
 import SFTP
 import SSH
@@ -10,9 +11,9 @@ extension LabShell {
     /// agent. The agent's SFTP server keeps the same paths, so requests pass
     /// through with only their handles tagged by agent. No reservation is
     /// needed, as for `upload`.
-    public func sftp(_ io: SSHChannelIO, user: String, peer: String) {
+    public func sftp(_ client: SFTPSessionChannel, user: String, peer: String) {
         logger.info("ssh: \(user) from \(peer) opens sftp")
-        SFTPServer.serve(io, SFTPProxy(shell: self, user: user, client: io))
+        SFTPServer.serve(client, SFTPProxy(shell: self, user: user, client: client))
     }
 }
 
@@ -25,7 +26,7 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
     // thread (SFTPServer.serve); the reader threads touch only the channels.
     private let shell: LabShell
     private let user: String
-    private let client: SSHChannelIO
+    private let client: SFTPSessionChannel
     /// Agent name → its channel; their order gives each its handle tag.
     private var agents: [String: SFTPAgentChannel] = [:]
     private var tags: [SFTPAgentChannel] = []
@@ -33,7 +34,7 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
     private var folders: [UInt32: [SFTPName]] = [:]
     private var lastFolder: UInt32 = 0
 
-    init(shell: LabShell, user: String, client: SSHChannelIO) {
+    init(shell: LabShell, user: String, client: SFTPSessionChannel) {
         self.shell = shell
         self.user = user
         self.client = client
@@ -54,7 +55,7 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
         do throws(Refusal) {
             return try answer(request.id, request.operation)
         } catch {
-            if error.tell { _ = client.writeError(Array("sftp: \(error.message)\n".utf8)) as Bool }
+            if error.tell { client.tell(error.message) }
             return SFTPReply.status(request.id, error.code, error.message)
         }
     }
@@ -313,7 +314,7 @@ final class SFTPAgentChannel: Sendable {
         var open = true
     }
 
-    init(link: AgentLink, user: String, tag: UInt8, client: SSHChannelIO, shell: LabShell) throws {
+    init(link: AgentLink, user: String, tag: UInt8, client: SFTPSessionChannel, shell: LabShell) throws {
         agent = link.name
         self.tag = tag
         remote = try link.openSFTP(as: user)
@@ -362,7 +363,7 @@ final class SFTPAgentChannel: Sendable {
 
     /// The agent's replies to the client until the agent goes away; then
     /// every request still waiting is answered CONNECTION_LOST.
-    private func relay(_ start: SFTPFramer, to client: SSHChannelIO, shell: LabShell, user: String) {
+    private func relay(_ start: SFTPFramer, to client: SFTPSessionChannel, shell: LabShell, user: String) {
         var framer = start
         reading: while true {
             switch remote.read(timeout: nil) {
@@ -395,7 +396,7 @@ final class SFTPAgentChannel: Sendable {
                 if framer.pending > SFTPFramer.maxPacket + 4 { break reading }
             case .stderr(let bytes):
                 // The agent's reasons for refusals, for the user.
-                _ = client.writeError(bytes) as Bool
+                client.writeError(bytes)
             case .timeout:
                 continue
             case .exit:
@@ -411,7 +412,7 @@ final class SFTPAgentChannel: Sendable {
         for id in unanswered.sorted() {
             client.send(SFTPReply.status(id, .connectionLost, "the connection to agent \(agent) broke"))
         }
-        if !unanswered.isEmpty { _ = client.writeError(Array("sftp: the connection to agent \(agent) broke\n".utf8)) as Bool }
+        if !unanswered.isEmpty { client.tell("the connection to agent \(agent) broke") }
     }
 
     /// A reply as `SFTPFramer` gave it (without its length), framed again.
