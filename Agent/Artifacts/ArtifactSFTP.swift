@@ -49,8 +49,17 @@ public final class ArtifactSFTP: SFTPHandler {
         var next: UInt64 = 0
         /// Why it failed: the upload was discarded, and every later request says so.
         var failure: String?
+        /// Opened over an existing file without TRUNC (OpenSSH's scp writes
+        /// "in place", then sets the size): the old size, which the new file
+        /// must reach unless the client set the size to what it wrote, or the
+        /// file would lose its tail rather than be replaced.
+        let covers: UInt64?
+        var sizeSet = false
 
-        init(_ upload: ArtifactUpload) { self.upload = upload }
+        init(_ upload: ArtifactUpload, covers: UInt64?) {
+            self.upload = upload
+            self.covers = covers
+        }
     }
 
     public init(store: ArtifactStore, user: String, boards: [String], logger: Logger, via coordinator: String? = nil,
@@ -136,11 +145,18 @@ public final class ArtifactSFTP: SFTPHandler {
             }
         case .setstat(_, let changes), .fsetstat(_, let changes):
             // Modes and times (scp -p, sftp put -p) are the agent's: files
-            // are 0644 and dated when stored, which `files` shows. Only a
-            // size change would alter a file, and that is not done here.
+            // are 0644 and dated when stored, which `files` shows. A size is
+            // taken only as the end of an upload being written (scp's last
+            // step); a file is never cut or grown in place.
             if case .setstat(let path, _) = operation { _ = try attributes(of: place(path)) }
-            if case .fsetstat(let handle, _) = operation { _ = try opened(handle) }
-            guard changes.size == nil else { throw Refusal(.operationUnsupported, "files are not truncated in place: upload the whole file") }
+            var upload: Upload?
+            if case .fsetstat(let handle, _) = operation, case .upload(let open) = try opened(handle) { upload = open }
+            if let size = changes.size {
+                guard let upload, size == upload.next else {
+                    throw Refusal(.operationUnsupported, "files are not cut or grown in place: send the whole file")
+                }
+                upload.sizeSet = true
+            }
             return SFTPReply.status(id, .ok)
         case .remove(let path):
             let route = try route(place(path), for: "remove")
@@ -285,9 +301,9 @@ public final class ArtifactSFTP: SFTPHandler {
             return try open(.file(file))
         }
         guard !flags.contains(.read) else { throw Refusal(.operationUnsupported, "a file is read or written, not both") }
-        if existing != nil {
+        if let existing {
             if flags.contains(.exclusive) { throw Refusal(.failure, "'\(route.path)' exists already") }
-            if !flags.contains(.truncate) || flags.contains(.append) {
+            if flags.contains(.append) {
                 throw Refusal(.operationUnsupported, "'\(route.path)' exists: files are sent whole, not resumed or appended to")
             }
         }
@@ -300,7 +316,8 @@ public final class ArtifactSFTP: SFTPHandler {
             default: logger.warning("sftp: \(who): \(message)")
             }
         }
-        return try open(.upload(Upload(upload)))
+        let covers = flags.contains(.truncate) ? nil : existing?.size
+        return try open(.upload(Upload(upload, covers: covers)))
     }
 
     private func read(_ file: ArtifactFile, offset: UInt64, length: UInt32, _ id: UInt32) throws(Refusal) -> [UInt8] {
@@ -340,6 +357,11 @@ public final class ArtifactSFTP: SFTPHandler {
 
     private func complete(_ upload: Upload) throws(Refusal) {
         if let failure = upload.failure { throw Refusal(.failure, failure, repeated: true) }
+        if let covers = upload.covers, !upload.sizeSet, upload.next < covers {
+            upload.upload.abandon(reason: "opened without truncating, and shorter than the file it would replace")
+            throw Refusal(.failure, "'\(upload.upload.route.path)' was opened without truncating and only \(upload.next) of its "
+                + "\(covers) bytes were written: nothing was stored (files are replaced whole)")
+        }
         _ = try refusal { () throws(ArtifactRefusal) in try upload.upload.complete() }
     }
 

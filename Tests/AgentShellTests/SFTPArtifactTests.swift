@@ -66,6 +66,21 @@ struct SFTPArtifactTests {
         #expect(bob.stderr.contains("No such file"), "\(bob.stderr)")
     }
 
+    @Test func scpOverAnExistingFileReplacesItWhole() async throws {
+        let fixture = try AgentSSHFixture()
+        let long = try fixture.directory.createFile("long", contents: try RandomBytes.make(count: 3 << 20))
+        let short = Data("a much shorter file\n".utf8)
+        let shortFile = try fixture.directory.createFile("short", contents: short)
+        // OpenSSH's scp opens an existing file without truncating it, writes, then sets the size.
+        for source in [long, shortFile, long, shortFile] {
+            let put = try await scp(fixture, source, "127.0.0.1:board1/Image")
+            #expect(put.exitCode == 0, "\(put)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: space(fixture) + "/Image")) == short)
+        let files = try await fixture.ssh("files", "board1", "--json")
+        #expect(files.stdout.contains(sha256Hex(short)), "\(files)")
+    }
+
     @Test func sftpListsPutsGetsRenamesRemovesAndShowsTheQuota() async throws {
         let fixture = try AgentSSHFixture(agentYAML: "http: { quota: 64M }")
         let data = try RandomBytes.make(count: 3 << 20)
