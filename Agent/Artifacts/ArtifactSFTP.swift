@@ -320,20 +320,34 @@ public final class ArtifactSFTP: SFTPHandler {
         return try open(.upload(Upload(upload, covers: covers)))
     }
 
+    /// A DATA reply read straight into the packet (a READ is up to 255 KiB,
+    /// and a download is thousands of them).
     private func read(_ file: ArtifactFile, offset: UInt64, length: UInt32, _ id: UInt32) throws(Refusal) -> [UInt8] {
         guard offset <= UInt64(Int64.max) else { return SFTPReply.status(id, .eof) }
         let count = min(Int(length), Self.maxTransfer)
-        var buffer = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let got = buffer.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw Refusal(.failure, "reading '\(file.name)': \(SystemError("pread").reason)") }
-            if got == 0 { break }
-            done += got
+        let header = 13  // length, type, id, the data's length
+        var failure: Int32 = 0
+        var packet = [UInt8](unsafeUninitializedCapacity: header + count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let got = pread(file.descriptor, buffer.baseAddress! + header + done, count - done, off_t(offset) + off_t(done))
+                if got < 0 && errno == EINTR { continue }
+                if got < 0 { failure = errno }
+                if got <= 0 { break }
+                done += got
+            }
+            initialized = header + done
         }
+        guard failure == 0 else { throw Refusal(.failure, "reading '\(file.name)': \(SystemError("pread", code: failure).reason)") }
+        let done = packet.count - header
         guard done > 0 || count == 0 else { return SFTPReply.status(id, .eof) }
-        return SFTPReply.data(id, buffer[..<done])
+        var writer = SFTPWriter(capacity: header)
+        writer.uint32(UInt32(packet.count - 4))
+        writer.byte(SFTPPacketType.data.rawValue)
+        writer.uint32(id)
+        writer.uint32(UInt32(done))
+        packet.replaceSubrange(0..<header, with: writer.bytes)
+        return packet
     }
 
     private func write(_ upload: Upload, offset: UInt64, _ data: ArraySlice<UInt8>) throws(Refusal) {

@@ -64,6 +64,10 @@ public final class SSHChannelIO: @unchecked Sendable {
     private var input: [UInt8] = []
     private var inputEnded = false
     private var stdout: [UInt8] = []
+    /// Bytes at the front of `stdout` already taken: dropped once they are
+    /// many, so a byte is moved about once (removing each 32 KiB as it went
+    /// moved the whole queue every time).
+    private var stdoutTaken = 0
     private var stderr: [UInt8] = []
     private var dropped = 0
     /// `receive` turned bytes away (input full); a read wakes the connection
@@ -132,7 +136,7 @@ public final class SSHChannelIO: @unchecked Sendable {
     public func offer(_ bytes: [UInt8]) {
         let queued: Bool = condition.locked {
             if closed { return false }
-            if stdout.count + bytes.count > Self.offerLimit {
+            if queuedStdout + bytes.count > Self.offerLimit {
                 dropped += bytes.count
                 return false
             }
@@ -180,7 +184,7 @@ public final class SSHChannelIO: @unchecked Sendable {
     private func enqueue(_ bytes: [UInt8], stderr toStderr: Bool) -> Bool {
         guard !bytes.isEmpty else { return !isClosed }
         condition.lock()
-        while !closed && stdout.count + stderr.count >= Self.outputLimit {
+        while !closed && queuedStdout + stderr.count >= Self.outputLimit {
             wake()
             _ = condition.wait(until: Date().addingTimeInterval(0.5))
         }
@@ -234,19 +238,30 @@ public final class SSHChannelIO: @unchecked Sendable {
             closed = true
             inputEnded = true
             stdout.removeAll()
+            stdoutTaken = 0
             stderr.removeAll()
             condition.broadcast()
         }
     }
 
+    /// Stdout queued and not taken yet (hold the lock).
+    private var queuedStdout: Int { stdout.count - stdoutTaken }
+
     /// Up to `limit` queued bytes of stdout, then stderr.
     func takeOutput(limit: Int) -> (bytes: [UInt8], stderr: Bool)? {
         condition.locked {
             defer { condition.broadcast() }
-            if !stdout.isEmpty {
-                let count = min(limit, stdout.count)
-                let taken = Array(stdout[..<count])
-                stdout.removeFirst(count)
+            if queuedStdout > 0 {
+                let count = min(limit, queuedStdout)
+                let taken = Array(stdout[stdoutTaken..<stdoutTaken + count])
+                stdoutTaken += count
+                if stdoutTaken == stdout.count {
+                    stdout.removeAll(keepingCapacity: true)
+                    stdoutTaken = 0
+                } else if stdoutTaken >= Self.outputLimit {
+                    stdout.removeFirst(stdoutTaken)
+                    stdoutTaken = 0
+                }
                 return (taken, false)
             }
             if !stderr.isEmpty {
@@ -261,7 +276,7 @@ public final class SSHChannelIO: @unchecked Sendable {
 
     /// The exit status once the program ended and all its output was taken.
     var finishedStatus: Int32? {
-        condition.locked { stdout.isEmpty && stderr.isEmpty ? status : nil }
+        condition.locked { queuedStdout == 0 && stderr.isEmpty ? status : nil }
     }
 }
 
