@@ -181,9 +181,11 @@ let package = Package(
         .executableTarget(name: "fuzz-range", dependencies: ["FuzzSupport", "Artifacts"], path: "Tests/Fuzz/fuzz-range"),
         .executableTarget(name: "fuzz-wire", dependencies: ["FuzzSupport", "Wire"], path: "Tests/Fuzz/fuzz-wire"),
         .executableTarget(name: "fuzz-websocket", dependencies: ["FuzzSupport", "HTTPDaemon"], path: "Tests/Fuzz/fuzz-websocket"),
+        .executableTarget(name: "fuzz-sftp", dependencies: ["FuzzSupport", "SFTP"], path: "Tests/Fuzz/fuzz-sftp"),
 
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "ProvisionerCore", "ProvisionerTesting", "ShellSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "SFTPTests", dependencies: ["SFTP"]),
         .testTarget(name: "TFTPTests", dependencies: ["TFTP", "ProvisionerTesting"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore", "ProvisionerTesting"]),
         .testTarget(name: "CLibraryTests", dependencies: ["SSH", "HTTPDaemon", "GPIO", "Curl", "Postgres", "ProvisionerTesting"]),

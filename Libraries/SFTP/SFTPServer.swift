@@ -97,7 +97,10 @@ public enum SFTPServer {
 public enum SFTPPath {
     public static func components(_ path: String) -> [String] {
         var components: [String] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        // Cut at every "/" scalar: cut by Characters, a "/" with a combining
+        // mark after it is one grapheme, and "../\u{301}x" stayed one part.
+        for scalars in path.unicodeScalars.split(separator: "/", omittingEmptySubsequences: true) {
+            let part = String(String.UnicodeScalarView(scalars))
             switch part {
             case ".": continue
             case "..": if !components.isEmpty { components.removeLast() }
