@@ -204,7 +204,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Browser"]),
         .testTarget(name: "ArtifactsTests", dependencies: [
-            "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting",
+            "Artifacts", "HTTPDaemon", "Digest", "ProvisionerTesting", "SFTP",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ]
