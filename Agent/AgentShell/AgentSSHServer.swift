@@ -163,7 +163,7 @@ public final class AgentSSHServer: CommandFrontDoor {
         let via = identity.coordinator.map { " via coordinator \($0)" } ?? ""
         logger.info("ssh: \(identity.user)\(via) from \(request.peer) opens sftp")
         let session = ShellSession(streams: io, identity: identity, loginName: request.user)
-        let channel = SFTPSessionChannel(session)
+        let channel = SFTPSessionChannel(session, io: io)
         return door.run(session) {
             SFTPServer.serve(channel, ArtifactSFTP(store: artifacts.store, user: identity.user, boards: shell.boards.map(\.config.name),
                                                    logger: logger, via: identity.coordinator, complain: channel.tell))

@@ -7,15 +7,24 @@ import SSH
 public protocol SFTPChannel: AnyObject, Sendable {
     /// The client's next bytes; nil once its input ended.
     func receive() -> [UInt8]?
+    /// The same, waiting for `minimum` bytes when it can (what the packet
+    /// being read still needs), so a big packet wakes its reader once.
+    func receive(atLeast minimum: Int) -> [UInt8]?
     /// Queues one whole reply packet; false once the client is gone.
     @discardableResult
     func send(_ packet: [UInt8]) -> Bool
 }
 
+extension SFTPChannel {
+    public func receive(atLeast minimum: Int) -> [UInt8]? { receive() }
+}
+
 extension SSHChannelIO: SFTPChannel {
-    public func receive() -> [UInt8]? {
+    public func receive() -> [UInt8]? { receive(atLeast: 1) }
+
+    public func receive(atLeast minimum: Int) -> [UInt8]? {
         while true {
-            switch read(timeout: nil) {
+            switch read(timeout: nil, atLeast: minimum) {
             case .bytes(let bytes): return bytes
             case .timeout: continue
             case .end: return nil
@@ -50,7 +59,7 @@ public enum SFTPServer {
         var framer = SFTPFramer()
         var started = false
         var reason: String?
-        reading: while let bytes = channel.receive() {
+        reading: while let bytes = channel.receive(atLeast: framer.needed) {
             framer.append(bytes)
             while true {
                 let packet: [UInt8]

@@ -169,6 +169,16 @@ public struct SFTPFramer: Sendable {
 
     /// Bytes waiting that are not a whole packet yet.
     public var pending: Int { buffer.count - start }
+
+    /// Bytes still to come before the next packet is whole (at least 1;
+    /// a length past the limit counts as 1: `next` refuses it).
+    public var needed: Int {
+        let waiting = buffer.count - start
+        guard waiting >= 4 else { return 4 - waiting }
+        let length = buffer[start..<start + 4].reduce(0) { $0 << 8 | UInt32($1) }
+        guard length <= UInt32(Self.maxPacket) else { return 1 }
+        return max(1, 4 + Int(length) - waiting)
+    }
 }
 
 /// File attributes (ATTRS): only the fields whose flag is set.

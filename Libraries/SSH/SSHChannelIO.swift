@@ -98,13 +98,20 @@ public final class SSHChannelIO: @unchecked Sendable {
     public var terminal: SSHTerminal? { condition.locked { window } }
 
     /// Waits for input up to `timeout` seconds (nil: until some comes).
-    public func read(timeout: Double?) -> SSHInput {
+    /// `atLeast`: waits for that many bytes (or the end, or the timeout,
+    /// which returns what came): a reader of 255 KiB packets then wakes
+    /// once per packet, not once per SSH packet of 32 KiB.
+    public func read(timeout: Double?, atLeast minimum: Int = 1) -> SSHInput {
+        let wanted = max(1, min(minimum, Self.inputLimit))
         condition.lock()
         defer { condition.unlock() }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
-        while input.isEmpty && !inputEnded {
+        while input.count < wanted && !inputEnded && !inputFull {
             if let deadline {
-                if !condition.wait(until: deadline) && input.isEmpty && !inputEnded { return .timeout }
+                if !condition.wait(until: deadline) && input.count < wanted && !inputEnded {
+                    if input.isEmpty { return .timeout }
+                    break
+                }
             } else {
                 condition.wait()
             }

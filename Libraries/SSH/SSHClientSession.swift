@@ -273,9 +273,14 @@ public final class SSHClientSession: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         var status: Int32?
         loop: while true {
+            // Input goes into libssh only once its output buffer is empty:
+            // what piles up there is moved to the buffer's front each time
+            // it grows (memmove of all of it), which cost a fast sender a
+            // third of the coordinator's time.
+            let flushed = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING == 0
             let (chunk, finished, size, leave) = condition.guarded { () -> ([UInt8], Bool, (Int, Int)?, Bool) in
-                let window = Int(ssh_channel_window_size(channel))
-                let count = min(window, input.count - inputSent, 32 * 1024)
+                let window = flushed ? Int(ssh_channel_window_size(channel)) : 0
+                let count = min(window, input.count - inputSent, 64 * 1024)
                 let chunk = Array(input[inputSent..<inputSent + count])
                 inputSent += count
                 if inputSent == input.count {
@@ -336,7 +341,8 @@ public final class SSHClientSession: @unchecked Sendable {
             // the poll: then, with room for it, do not wait (a console's
             // banner once came 500 ms late).
             let buffered = !drained && condition.guarded { outputCount < Self.outputLimit }
-            var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN), revents: 0),
+            let waiting = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING != 0
+            var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN) | (waiting ? Int16(POLLOUT) : 0), revents: 0),
                        pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 2, buffered ? 0 : 500) < 0 && errno != EINTR { break loop }
             if fds[1].revents != 0 { drainWakePipe() }

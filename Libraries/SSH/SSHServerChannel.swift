@@ -80,8 +80,12 @@ final class SSHServerChannel {
         }
         guard let io, !closing else { return true }
         if inputBacklog { moveBacklog(to: io) }
+        // Output goes into libssh only while its output buffer is empty (the
+        // connection's loop comes back when the socket took it): what piles
+        // up there is moved to the buffer's front each time it grows.
         var budget = Int(ssh_channel_window_size(channel))
-        while budget > 0, let (bytes, toStderr) = io.takeOutput(limit: min(budget, 32 * 1024)) {
+        while budget > 0, Int32(ssh_get_poll_flags(connection.session)) & SSH_WRITE_PENDING == 0,
+              let (bytes, toStderr) = io.takeOutput(limit: min(budget, 64 * 1024)) {
             let written = bytes.withUnsafeBytes { buffer in
                 toStderr ? ssh_channel_write_stderr(channel, buffer.baseAddress, UInt32(buffer.count))
                          : ssh_channel_write(channel, buffer.baseAddress, UInt32(buffer.count))

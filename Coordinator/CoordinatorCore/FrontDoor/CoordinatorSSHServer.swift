@@ -75,7 +75,7 @@ public final class CoordinatorSSHServer: CommandFrontDoor {
         let session = ShellSession(streams: io, identity: ShellIdentity(user: user.name, admin: user.admin), loginName: request.user)
         if request.subsystem != nil {
             return door.run(session) {
-                shell.sftp(SFTPSessionChannel(session), user: user.name, peer: request.peer)
+                shell.sftp(SFTPSessionChannel(session, io: io), user: user.name, peer: request.peer)
                 return ExitStatus.success.rawValue
             }
         }
