@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(name: "BoardsTests", dependencies: ["Boards", "ProvisionerTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProvisionerTesting"], exclude: ["Tools/cutting_proxy.py"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "HTTPDaemon", "LabMetrics", "ProvisionerTesting", "Wire"]),
-        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "AgentCore", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "ShellSupport", "SystemSupport", "Wire"]),
+        .testTarget(name: "AgentShellTests", dependencies: ["AgentShell", "AgentCore", "Artifacts", "Digest", "ProvisionerTesting", "Reservations", "SSH", "ShellSupport", "SystemSupport", "Wire"]),
         .testTarget(name: "FlasherTests", dependencies: ["FlasherCore", "Wire"]),
         .testTarget(name: "CalendarTests", dependencies: [
             "CoordinatorCalendar", "CoordinatorCore", "Reservations", "Curl", "ProvisionerCore", "ProvisionerTesting",

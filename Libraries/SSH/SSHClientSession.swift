@@ -16,8 +16,13 @@ public struct SSHClientOptions: Sendable {
     public var hostKey: SSHHostKeyPin
     /// Seconds for the TCP connect and for each blocking step of the login.
     public var timeout: Double
+    /// The ciphers to offer, most wanted first (libssh's list syntax); nil:
+    /// libssh's defaults. The coordinator's hop uses `SSHCiphers.agentLink`.
+    public var ciphers: String?
 
-    public init(host: String, port: UInt16, user: String, identity: SSHPrivateKey, hostKey: SSHHostKeyPin, timeout: Double = 5) {
+    public init(host: String, port: UInt16, user: String, identity: SSHPrivateKey, hostKey: SSHHostKeyPin, timeout: Double = 5,
+                ciphers: String? = nil) {
+        self.ciphers = ciphers
         self.host = host
         self.port = port
         self.user = user
@@ -55,6 +60,8 @@ public final class SSHClientSession: @unchecked Sendable {
     private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
     private let wakeup: (read: Int32, write: Int32)
     public let peer: String
+    /// The cipher negotiated for what this side sends (`aes128-gcm@openssh.com`, …).
+    public let cipher: String
 
     // Guarded by `condition`.
     private let condition = NSCondition()
@@ -107,6 +114,10 @@ public final class SSHClientSession: @unchecked Sendable {
         if let algorithms = options.hostKey.algorithms {
             ok = ok && ssh_options_set(session, SSH_OPTIONS_HOSTKEYS, algorithms) == SSH_OK
         }
+        if let ciphers = options.ciphers {
+            ok = ok && ssh_options_set(session, SSH_OPTIONS_CIPHERS_C_S, ciphers) == SSH_OK
+            ok = ok && ssh_options_set(session, SSH_OPTIONS_CIPHERS_S_C, ciphers) == SSH_OK
+        }
         guard ok else { throw fail("ssh options") }
         guard ssh_connect(session) == SSH_OK else { throw fail("cannot connect") }
         _ = fcntl(ssh_get_fd(session), F_SETFD, FD_CLOEXEC)
@@ -153,6 +164,7 @@ public final class SSHClientSession: @unchecked Sendable {
         }
         self.session = session
         self.channel = channel
+        cipher = ssh_get_cipher_out(session).map { String(cString: $0) } ?? "?"
         wakeup = pipe
         callbacks = UnsafeMutablePointer<ssh_channel_callbacks_struct>.allocate(capacity: 1)
         callbacks.initialize(to: ssh_channel_callbacks_struct())

@@ -35,6 +35,10 @@ public final class SSHListener: @unchecked Sendable {
         ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &processConfig) == SSH_OK
         ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, hostKeyPath) == SSH_OK
         ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, acceptedPublicKeyTypes) == SSH_OK
+        if let ciphers = SSHCiphers.server {
+            ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_C_S, ciphers) == SSH_OK
+            ok = ok && ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_S_C, ciphers) == SSH_OK
+        }
         guard ok else {
             let reason = String(cString: ssh_get_error(UnsafeMutableRawPointer(bind)))
             ssh_bind_free(bind)

@@ -41,7 +41,7 @@ public final class AgentLink: Sendable {
 
     private var options: SSHClientOptions {
         SSHClientOptions(host: agent.host, port: agent.port, user: "provisioner", identity: identity,
-                         hostKey: agent.hostKey, timeout: timeout)
+                         hostKey: agent.hostKey, timeout: timeout, ciphers: SSHCiphers.agentLink)
     }
 
     private func started(_ session: SSHClientSession) throws -> SSHClientSession {
