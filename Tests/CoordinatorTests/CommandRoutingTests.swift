@@ -73,4 +73,21 @@ struct CommandRoutingTests {
         ])
         await lab.stop()
     }
+
+    /// An admin's `console --force` needs no reservation, so the reservation
+    /// watch (once a second) must not close it as if one had ended: it did,
+    /// and `power --force` failed now and then under load.
+    @Test func anAdminsForcedConsoleOutlivesTheReservationWatch() async throws {
+        let lab = try await LabFixture()
+        let board = try await lab.holdB1(as: "bob")
+        defer { close(board) }
+        let console = try ConsoleProcess("ssh", lab.sshArguments(as: "alice", terminal: true) + ["console", "--force", "b1"], terminal: true)
+        defer { console.stop() }
+        try await console.expect("b1 console")
+        try await Task.sleep(for: .milliseconds(2500))  // past two checks of the watch
+        #expect(!console.transcript.contains("has ended"), "\(console.transcript)")
+        console.sendLine("version")
+        let typed = try await LabFixture.typed(on: board, until: "version")
+        #expect(typed.contains("version"), "alice's keys still reach b1: \(console.transcript)")
+    }
 }

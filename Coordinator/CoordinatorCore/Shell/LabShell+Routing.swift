@@ -27,7 +27,9 @@ extension LabShell {
         if case .forced(let holder) = grant {
             logger.notice("\(name): admin \(session.identity.user) forces \(board.name)\(holder.map { " (held by \($0))" } ?? "")")
         }
-        let onReservation = command.access != .anyone && grant != .watching
+        // An admin's --force acts without a reservation: the watch, which
+        // cuts sessions whose reservation is gone, would cut it at once.
+        let onReservation = command.access != .anyone && grant == .granted
         var words = command.words
         if let console = command as? ConsoleCommand {
             // The agent is told what was decided: watching, or typing.
