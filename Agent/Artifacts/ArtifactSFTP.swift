@@ -92,7 +92,9 @@ public final class ArtifactSFTP: SFTPHandler {
         do throws(Refusal) {
             return try answer(request.operation, id)
         } catch {
-            if !error.repeated && (error.code == .permissionDenied || Self.changes(request.operation)) { complain(error.message) }
+            // Only changes: scp's and sftp's own probes (a stat of the
+            // target first) would say the same thing twice.
+            if !error.repeated && Self.changes(request.operation) { complain(error.message) }
             return SFTPReply.status(id, error.code, error.message)
         }
     }

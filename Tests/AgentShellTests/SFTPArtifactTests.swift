@@ -138,7 +138,7 @@ struct SFTPArtifactTests {
         let source = try fixture.directory.createFile("payload", text: "payload\n")
         let result = try await scp(fixture, source, "127.0.0.1:\(target)")
         #expect(result.exitCode != 0, "\(result)")
-        #expect(result.stderr.contains(says), "\(result.stderr)")
+        #expect(result.stderr.components(separatedBy: says).count - 1 == 1, "said once: \(result.stderr.debugDescription)")
         #expect(contents(of: space(fixture)).isEmpty, "\(contents(of: space(fixture)))")
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.path("etc")))
     }
@@ -163,8 +163,9 @@ struct SFTPArtifactTests {
         let result = try await scp(fixture, source, "127.0.0.1:board1/big.img")
         #expect(result.exitCode != 0, "\(result)")
         // scp prints the status code's words ("Failure"); the agent's reason comes on stderr, once.
-        let reasons = result.stderrLines.filter { $0.hasPrefix("sftp: quota exceeded: alice uses ") }
-        #expect(reasons.count == 1, "\(result.stderr)")
+        // (Counted in the text: scp ends its own lines with "\r\n", one Character, which splitting at "\n" misses.)
+        let reasons = result.stderr.components(separatedBy: "sftp: quota exceeded: alice uses ").count - 1
+        #expect(reasons == 1, "\(result.stderr.debugDescription)")
         #expect(await eventually { contents(of: space(fixture)).isEmpty }, "\(contents(of: space(fixture)))")
     }
 
