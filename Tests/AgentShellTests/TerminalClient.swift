@@ -10,6 +10,12 @@ final class TerminalClient: Sendable {
     private let input: FileHandle
     private let output = Buffer()
     private let errors = Buffer()
+    /// Readers that reached the end of their pipe (stdout, stderr).
+    private let drained = Counter()
+
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
 
     private final class Buffer: Sendable {
         let bytes = Mutex<[UInt8]>([])
@@ -28,6 +34,7 @@ final class TerminalClient: Sendable {
         try? stdout.fileHandleForWriting.close()
         try? stderr.fileHandleForWriting.close()
         input = stdin.fileHandleForWriting
+        let drained = self.drained
         for (pipe, buffer) in [(stdout, output), (stderr, errors)] {
             let reader = pipe.fileHandleForReading
             let thread = Thread {
@@ -36,6 +43,7 @@ final class TerminalClient: Sendable {
                     if chunk.isEmpty { break }
                     buffer.withLock { $0 += Array(chunk) }
                 }
+                drained.value.add(1, ordering: .releasing)
             }
             thread.start()
         }
@@ -71,12 +79,18 @@ final class TerminalClient: Sendable {
         }
     }
 
-    /// The exit status once ssh ended by itself; nil after `timeout`.
+    /// The exit status once ssh ended by itself; nil after `timeout`. Its
+    /// last output is read by then (a line written just before the exit was
+    /// missing now and then from `errorText`).
     func waitForExit(timeout: Duration = .seconds(15)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while isRunning {
             if ContinuousClock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(10))
+        }
+        let drainDeadline = ContinuousClock.now + .seconds(2)
+        while drained.value.load(ordering: .acquiring) < 2 && ContinuousClock.now < drainDeadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
         return process.exitCode
     }
