@@ -30,11 +30,8 @@ public final class ArtifactSFTP: SFTPHandler {
     private var handles: [UInt32: Open] = [:]
     private var lastHandle: UInt32 = 0
 
-    /// OpenSSH's client keeps at most 64 requests in flight; a handful of
-    /// handles is what `scp -r` and `sftp` use.
-    public static let maxHandles = 64
-    /// The largest READ or WRITE answered, as OpenSSH's server.
-    public static let maxTransfer = SFTPFramer.maxPacket - 1024
+    static let maxHandles = SFTPServer.maxHandles
+    static let maxTransfer = SFTPServer.maxTransfer
     /// Names per READDIR reply (each packet stays well under the packet limit).
     static let namesPerReply = 100
 
@@ -72,10 +69,7 @@ public final class ArtifactSFTP: SFTPHandler {
         who = "\(user) (sftp\(coordinator.map { " via coordinator \($0)" } ?? ""))"
     }
 
-    public var extensions: [(String, String)] {
-        [("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fstatvfs@openssh.com", "2"),
-         ("limits@openssh.com", "1")]
-    }
+    public var extensions: [(String, String)] { SFTPServer.extensions }
 
     public func finish(reason: String?) {
         for case .upload(let upload) in handles.values {
@@ -201,12 +195,7 @@ public final class ArtifactSFTP: SFTPHandler {
             _ = try opened(handle)
             return statvfs(id)
         case "limits@openssh.com":
-            return SFTPReply.extended(id) {
-                $0.uint64(UInt64(SFTPFramer.maxPacket))
-                $0.uint64(UInt64(Self.maxTransfer))
-                $0.uint64(UInt64(Self.maxTransfer))
-                $0.uint64(UInt64(Self.maxHandles))
-            }
+            return SFTPServer.limits(id)
         default:
             throw Refusal(.operationUnsupported, "'\(name)' is not supported")
         }

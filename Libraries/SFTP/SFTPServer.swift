@@ -52,6 +52,25 @@ public protocol SFTPHandler: AnyObject {
 /// One SFTP version 3 session over a channel: INIT and VERSION, then each
 /// request answered in turn by the handler.
 public enum SFTPServer {
+    /// What both our servers announce in VERSION, as OpenSSH's does.
+    public static let extensions: [(String, String)] = [
+        ("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fstatvfs@openssh.com", "2"), ("limits@openssh.com", "1"),
+    ]
+    /// The largest READ or WRITE answered, as OpenSSH's server.
+    public static let maxTransfer = SFTPFramer.maxPacket - 1024
+    /// Handles open at once (OpenSSH's client keeps 64 requests in flight).
+    public static let maxHandles = 64
+
+    /// The reply to `limits@openssh.com`: the packet, READ and WRITE sizes and handles above.
+    public static func limits(_ id: UInt32) -> [UInt8] {
+        SFTPReply.extended(id) {
+            $0.uint64(UInt64(SFTPFramer.maxPacket))
+            $0.uint64(UInt64(maxTransfer))
+            $0.uint64(UInt64(maxTransfer))
+            $0.uint64(UInt64(maxHandles))
+        }
+    }
+
     /// Serves until the client leaves; returns why the session was ended
     /// by us (a broken stream), or nil when the client ended it.
     @discardableResult

@@ -40,10 +40,7 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
         self.client = client
     }
 
-    var extensions: [(String, String)] {
-        [("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fstatvfs@openssh.com", "2"),
-         ("limits@openssh.com", "1")]
-    }
+    var extensions: [(String, String)] { SFTPServer.extensions }
 
     func finish(reason: String?) {
         // The agents see their channels close: uploads without CLOSE store nothing.
@@ -130,12 +127,7 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
             return try forwardRename(id, try text(), try text(), operation)
         case "limits@openssh.com":
             // The agents' own limits: requests pass through whole.
-            return SFTPReply.extended(id) {
-                $0.uint64(UInt64(SFTPFramer.maxPacket))
-                $0.uint64(UInt64(SFTPFramer.maxPacket - 1024))
-                $0.uint64(UInt64(SFTPFramer.maxPacket - 1024))
-                $0.uint64(64)
-            }
+            return SFTPServer.limits(id)
         default:
             throw Refusal(.operationUnsupported, "'\(name)' is not supported")
         }
