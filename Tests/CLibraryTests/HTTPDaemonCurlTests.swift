@@ -129,7 +129,10 @@ struct HTTPDaemonCurlTests {
             HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("\(request.method) \(request.path)".utf8))
         }
         let idle = try (0..<3).map { _ in try tcpConnection(from: "127.0.0.1", to: port) }
-        defer { idle.forEach { close($0) } }
+        // idle[0] is closed below, mid-test; closing its number again here
+        // would close whatever another test opened under it since (once, a
+        // parallel test's listening socket: its daemon's stop then hung).
+        defer { idle.dropFirst().forEach { close($0) } }
         let refused = try tcpConnection(from: "127.0.0.1", to: port)
         defer { close(refused) }
         #expect(tcpExchange(refused, "GET /more HTTP/1.0\r\n\r\n") == "", "a 4th connection from 127.0.0.1 was served")

@@ -47,15 +47,21 @@ struct PostgresTests {
         // Both transactions hold their insert before either commits: the second waits, then fails.
         try first.execute("BEGIN")
         try first.query("INSERT INTO reservations VALUES ($1, $2, int8range($3::int8, $4::int8))", ["b1", "alice", "1000", "2000"])
-        let racer = Task.detached { () -> PostgresError? in
-            do {
-                try second.query("INSERT INTO reservations VALUES ($1, $2, int8range($3::int8, $4::int8))", ["b1", "bob", "1500", "2500"])
-                return nil
-            } catch { return error as? PostgresError }
+        // The second insert blocks inside libpq until the first commits: on a
+        // thread of its own, never the cooperative pool (2 threads here),
+        // where it and one other blocked test once left no thread to resume
+        // this one and commit (a hang).
+        let racer = Task {
+            try await DedicatedThread.run(named: "second-insert") { () -> PostgresError? in
+                do {
+                    try second.query("INSERT INTO reservations VALUES ($1, $2, int8range($3::int8, $4::int8))", ["b1", "bob", "1500", "2500"])
+                    return nil
+                } catch { return error as? PostgresError }
+            }
         }
         try await Task.sleep(for: .milliseconds(300))
         try first.execute("COMMIT")
-        let refused = await racer.value
+        let refused = try await racer.value
         #expect(refused?.isExclusionViolation == true, "\(String(describing: refused))")
         // Back to back and on another board, no conflict.
         try second.query("INSERT INTO reservations VALUES ($1, $2, int8range($3::int8, $4::int8))", ["b1", "bob", "2000", "2500"])
