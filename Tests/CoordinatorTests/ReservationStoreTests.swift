@@ -218,13 +218,16 @@ struct ReservationStoreTests {
         guard engine == .postgresql else { return }
         // A follower on `second` waits; `first` writes; `second` hears it.
         let before = second.lastID
-        let heard = Task.detached { () -> Bool in
-            let deadline = monotonicSeconds() + 5
-            while second.lastID <= before && monotonicSeconds() < deadline { second.waitForMore(after: before, timeout: 0.5) }
-            return second.lastID > before
+        // It blocks while it waits: on a thread of its own, not the 2-thread cooperative pool.
+        let heard = Task {
+            try await DedicatedThread.run(named: "follower") { () -> Bool in
+                let deadline = monotonicSeconds() + 5
+                while second.lastID <= before && monotonicSeconds() < deadline { second.waitForMore(after: before, timeout: 0.5) }
+                return second.lastID > before
+            }
         }
         try await Task.sleep(for: .milliseconds(200))
         first.append("power", board: "b2", user: "bob")
-        #expect(await heard.value, "the other writer's event never woke the follower")
+        #expect(try await heard.value, "the other writer's event never woke the follower")
     }
 }
