@@ -38,6 +38,12 @@ public struct SFTPRequest: Sendable, Equatable {
     /// Parses a packet from `SFTPFramer` (type first). An unknown type is
     /// malformed with its id, so the server can answer OP_UNSUPPORTED.
     public init(packet: [UInt8]) throws(SFTPMalformed) {
+        try self.init(packet: SFTPPacketBytes(packet))
+    }
+
+    /// Parses a packet where it lies (`SFTPFramer.nextPacket`): a WRITE's
+    /// data stays a slice of that storage.
+    public init(packet: SFTPPacketBytes) throws(SFTPMalformed) {
         var reader = SFTPReader(packet)
         let typeByte = try reader.byte()
         let id = try reader.uint32()
@@ -77,7 +83,7 @@ public struct SFTPRequest: Sendable, Equatable {
             case .symlink: operation = .symlink(link: try reader.text(), target: try reader.text())
             case .extended:
                 let name = try reader.text()
-                operation = .extended(name: name, data: reader.bytes[reader.offset...])
+                operation = .extended(name: name, data: reader.bytes[reader.offset..<reader.end])
             default:
                 throw SFTPMalformed("type \(typeByte) is not a request", id: id)
             }
@@ -210,6 +216,10 @@ public struct SFTPReplyHead: Sendable {
     public var status: (code: UInt32, message: String)?
 
     public init(packet: [UInt8]) throws(SFTPMalformed) {
+        try self.init(packet: SFTPPacketBytes(packet))
+    }
+
+    public init(packet: SFTPPacketBytes) throws(SFTPMalformed) {
         var reader = SFTPReader(packet)
         type = try reader.byte()
         id = try reader.uint32()

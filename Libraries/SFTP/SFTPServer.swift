@@ -81,9 +81,9 @@ public enum SFTPServer {
         reading: while let bytes = channel.receive(atLeast: framer.needed) {
             framer.append(bytes)
             while true {
-                let packet: [UInt8]
+                let packet: SFTPPacketBytes
                 do throws(SFTPMalformed) {
-                    guard let next = try framer.next() else { break }
+                    guard let next = try framer.nextPacket() else { break }
                     packet = next
                 } catch {
                     reason = error.description

@@ -46,13 +46,21 @@ public struct SFTPMalformed: Error, Sendable, CustomStringConvertible {
 public struct SFTPReader: Sendable {
     public let bytes: [UInt8]
     public private(set) var offset: Int
+    /// Where the packet ends in `bytes`: nothing past it is read.
+    public let end: Int
 
     public init(_ bytes: [UInt8], offset: Int = 0) {
-        self.bytes = bytes
-        self.offset = offset
+        self.init(SFTPPacketBytes(storage: bytes, range: min(max(0, offset), bytes.count)..<bytes.count))
     }
 
-    public var remaining: Int { bytes.count - offset }
+    /// Reads `packet.range` of its storage only.
+    public init(_ packet: SFTPPacketBytes) {
+        bytes = packet.storage
+        offset = packet.range.lowerBound
+        end = packet.range.upperBound
+    }
+
+    public var remaining: Int { end - offset }
 
     public mutating func byte() throws(SFTPMalformed) -> UInt8 {
         guard remaining >= 1 else { throw SFTPMalformed("the packet ends inside a byte field") }
@@ -91,6 +99,19 @@ public struct SFTPReader: Sendable {
         }
         return text
     }
+}
+
+/// A packet (type and body) as `range` of `storage`.
+public struct SFTPPacketBytes: Sendable {
+    public let storage: [UInt8]
+    public let range: Range<Int>
+
+    public init(storage: [UInt8], range: Range<Int>) {
+        self.storage = storage
+        self.range = range
+    }
+
+    public init(_ packet: [UInt8]) { self.init(storage: packet, range: 0..<packet.count) }
 }
 
 /// Builds a packet; `packet(_:)` puts the length and type in front.
@@ -153,8 +174,27 @@ public struct SFTPFramer: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Takes `bytes` over without copying them when nothing else waits
+    /// (the usual case: a reader that waits for `needed` bytes gets whole
+    /// packets, and a 255 KiB WRITE is then never copied here).
+    public mutating func append(_ bytes: [UInt8]) {
+        if start == buffer.count {
+            buffer = bytes
+            start = 0
+        } else {
+            append(bytes[...])
+        }
+    }
+
     /// The next whole packet (type and body, without the length), if it came.
     public mutating func next() throws(SFTPMalformed) -> [UInt8]? {
+        try nextPacket().map { Array($0.storage[$0.range]) }
+    }
+
+    /// The next whole packet, where it lies in the framer's storage (shared,
+    /// not copied; the storage is copied only if it is still held when more
+    /// is appended).
+    public mutating func nextPacket() throws(SFTPMalformed) -> SFTPPacketBytes? {
         guard buffer.count - start >= 4 else { return nil }
         let length = buffer[start..<start + 4].reduce(0) { $0 << 8 | UInt32($1) }
         guard length >= 1 else { throw SFTPMalformed("a packet of length 0") }
@@ -164,7 +204,7 @@ public struct SFTPFramer: Sendable {
         let count = Int(length)
         guard buffer.count - start - 4 >= count else { return nil }
         defer { start += 4 + count }
-        return Array(buffer[start + 4..<start + 4 + count])
+        return SFTPPacketBytes(storage: buffer, range: start + 4..<start + 4 + count)
     }
 
     /// Bytes waiting that are not a whole packet yet.

@@ -65,11 +65,20 @@ public final class SSHClientSession: @unchecked Sendable {
 
     // Guarded by `condition`.
     private let condition = NSCondition()
-    private var input: [UInt8] = []
-    /// Bytes at the front of `input` already written to the channel; they
-    /// are dropped once they are half of it, so each byte moves about once
-    /// (dropping every 32 KiB chunk moved the whole queue, up to 1.25 MiB).
-    private var inputSent = 0
+    /// What `write` queued, as the callers' own arrays (never copied
+    /// here: libssh copies from them); `input[inputHead]` is the next, and
+    /// `inputOffset` of its bytes are written already.
+    private var input: [[UInt8]] = []
+    private var inputHead = 0
+    private var inputOffset = 0
+    /// Bytes queued and not yet written.
+    private var inputQueued = 0
+    /// Threads waiting in `write` for room, and in `read` for output: the
+    /// libssh thread wakes them only when one of them can go on (waking
+    /// every waiter for each 64 KiB written cost the coordinator an eighth
+    /// of its time in futex calls during an upload).
+    private var writersWaiting = 0
+    private var readersWaiting = 0
     private var inputFinished = false
     private var output: [(bytes: [UInt8], stderr: Bool)] = []
     private var outputCount = 0
@@ -194,12 +203,19 @@ public final class SSHClientSession: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         condition.lock()
-        while !ended && !hungUp && input.count - inputSent >= Self.inputLimit { condition.wait() }
+        while !ended && !hungUp && inputQueued >= Self.inputLimit {
+            writersWaiting += 1
+            condition.wait()
+            writersWaiting -= 1
+        }
         guard !ended && !hungUp && !inputFinished else {
             condition.unlock()
             return false
         }
-        input += bytes
+        if !bytes.isEmpty {
+            input.append(bytes)
+            inputQueued += bytes.count
+        }
         condition.unlock()
         wake()
         return true
@@ -232,6 +248,8 @@ public final class SSHClientSession: @unchecked Sendable {
         defer { condition.unlock() }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         while output.isEmpty && !ended {
+            readersWaiting += 1
+            defer { readersWaiting -= 1 }
             if let deadline {
                 if !condition.wait(until: deadline) && output.isEmpty && !ended { return .timeout }
             } else {
@@ -290,30 +308,51 @@ public final class SSHClientSession: @unchecked Sendable {
             // it grows (memmove of all of it), which cost a fast sender a
             // third of the coordinator's time.
             let flushed = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING == 0
-            let (chunk, finished, size, leave) = condition.guarded { () -> ([UInt8], Bool, (Int, Int)?, Bool) in
-                let window = flushed ? Int(ssh_channel_window_size(channel)) : 0
-                let count = min(window, input.count - inputSent, 64 * 1024)
-                let chunk = Array(input[inputSent..<inputSent + count])
-                inputSent += count
-                if inputSent == input.count {
-                    input.removeAll(keepingCapacity: true)
-                    inputSent = 0
-                } else if inputSent >= input.count / 2 {
-                    input.removeFirst(inputSent)
-                    inputSent = 0
-                }
-                if count > 0 { condition.broadcast() }
+            // The front array and the piece of it to write: only this thread
+            // takes from the queue, so it is written from outside the lock.
+            let (front, range, finishedBefore, size, leave) = condition.guarded {
+                () -> ([UInt8], Range<Int>, Bool, (Int, Int)?, Bool) in
                 defer { pendingSize = nil }
-                return (chunk, inputFinished && input.isEmpty, pendingSize, hungUp)
+                let window = flushed ? Int(ssh_channel_window_size(channel)) : 0
+                guard window > 0, inputHead < input.count else {
+                    return ([], 0..<0, inputFinished && inputQueued == 0, pendingSize, hungUp)
+                }
+                let front = input[inputHead]
+                let count = min(window, front.count - inputOffset, 64 * 1024)
+                return (front, inputOffset..<inputOffset + count, false, pendingSize, hungUp)
             }
             if leave { break loop }
-            if !chunk.isEmpty && !inputRefused {
-                let written = chunk.withUnsafeBytes { ssh_channel_write(channel, $0.baseAddress, UInt32($0.count)) }
+            var finished = finishedBefore
+            if !range.isEmpty {
                 // The program may end without reading all its input (and the
                 // server close the channel): its output and status, still in
                 // libssh's buffers, are read on below, not dropped.
-                if written == SSH_ERROR { inputRefused = true }
-                if condition.guarded({ !input.isEmpty }) { wake() }
+                if !inputRefused {
+                    let written = front.withUnsafeBytes {
+                        ssh_channel_write(channel, $0.baseAddress! + range.lowerBound, UInt32(range.count))
+                    }
+                    if written == SSH_ERROR { inputRefused = true }
+                }
+                let more = condition.guarded { () -> Bool in
+                    defer { finished = inputFinished && inputQueued == 0 }
+                    let wasFull = inputQueued >= Self.inputLimit
+                    inputQueued -= range.count
+                    inputOffset = range.upperBound
+                    if inputOffset == input[inputHead].count {
+                        inputHead += 1
+                        inputOffset = 0
+                        if inputHead == input.count {
+                            input.removeAll(keepingCapacity: true)
+                            inputHead = 0
+                        } else if inputHead >= 64 {
+                            input.removeFirst(inputHead)
+                            inputHead = 0
+                        }
+                    }
+                    if wasFull && inputQueued < Self.inputLimit && writersWaiting > 0 { condition.broadcast() }
+                    return inputQueued > 0
+                }
+                if more { wake() }
             }
             if finished && !eofSent && !inputRefused {
                 ssh_channel_send_eof(channel)
@@ -333,7 +372,7 @@ public final class SSHClientSession: @unchecked Sendable {
                     condition.guarded {
                         output.append((bytes, toStderr != 0))
                         outputCount += bytes.count
-                        condition.broadcast()
+                        if readersWaiting > 0 { condition.broadcast() }
                     }
                 }
             }
@@ -382,7 +421,9 @@ public final class SSHClientSession: @unchecked Sendable {
             ended = true
             endStatus = status
             input.removeAll()
-            inputSent = 0
+            inputHead = 0
+            inputOffset = 0
+            inputQueued = 0
             condition.broadcast()
         }
     }

@@ -21,6 +21,9 @@ final class SSHServerChannel {
     var inputBacklog = false
     /// We sent exit-status, EOF and CHANNEL_CLOSE; waiting for the client's close.
     private var closing = false
+    /// Where `moveBacklog` reads into: made once, on first need (making and
+    /// zeroing 64 KiB on every pass of the loop showed in an upload's profile).
+    private lazy var backlogBuffer = [UInt8](repeating: 0, count: 64 * 1024)
 
     /// Environment requests kept per channel, so a client cannot grow memory without bound.
     static let maxEnvironment = 64
@@ -110,17 +113,16 @@ final class SSHServerChannel {
     /// Moves client data that waited in libssh into `io` as room allows
     /// (reading it reopens the client's window); passes EOF on after it.
     private func moveBacklog(to io: SSHChannelIO) {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let room = min(io.inputRoom, buffer.count)
+            let room = min(io.inputRoom, backlogBuffer.count)
             guard room > 0 else { return }
-            let count = buffer.withUnsafeMutableBytes { ssh_channel_read_nonblocking(channel, $0.baseAddress, UInt32(room), 0) }
+            let count = backlogBuffer.withUnsafeMutableBytes { ssh_channel_read_nonblocking(channel, $0.baseAddress, UInt32(room), 0) }
             guard count > 0 else { break }
             // When libssh's buffer was empty, the read first processed new
             // packets, and the data callback may have filled `io` meanwhile:
             // these bytes are out of libssh already and must all be taken
             // (dropping what no longer fitted corrupted uploads now and then).
-            _ = buffer.withUnsafeBytes { io.receive(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)]), overLimit: true) }
+            _ = backlogBuffer.withUnsafeBytes { io.receive(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)]), overLimit: true) }
         }
         guard ssh_channel_poll(channel, 0) <= 0 else { return }
         inputBacklog = false

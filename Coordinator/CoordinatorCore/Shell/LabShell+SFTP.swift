@@ -361,9 +361,9 @@ final class SFTPAgentChannel: Sendable {
             switch remote.read(timeout: nil) {
             case .stdout(let bytes):
                 framer.append(bytes)
-                while let next = try? framer.next() {
-                    var packet = next
-                    guard let head = try? SFTPReplyHead(packet: packet) else { break reading }
+                while let next = try? framer.nextPacket() {
+                    let packet: [UInt8]
+                    guard let head = try? SFTPReplyHead(packet: next) else { break reading }
                     let audit = state.withLock { $0.pending.removeValue(forKey: head.id) } ?? nil
                     if let handle = head.handle {
                         let tagged = [tag] + handle
@@ -372,7 +372,8 @@ final class SFTPAgentChannel: Sendable {
                             state.withLock { $0.uploads[tagged] = (board, name) }
                         }
                     } else {
-                        packet = Self.framed(packet)
+                        // Passed on as it came, with its length (one copy; a READ's data is most of it).
+                        packet = Array(next.storage[next.range.lowerBound - 4..<next.range.upperBound])
                     }
                     if let status = head.status {
                         switch audit {
@@ -405,11 +406,5 @@ final class SFTPAgentChannel: Sendable {
             client.send(SFTPReply.status(id, .connectionLost, "the connection to agent \(agent) broke"))
         }
         if !unanswered.isEmpty { client.tell("the connection to agent \(agent) broke") }
-    }
-
-    /// A reply as `SFTPFramer` gave it (without its length), framed again.
-    static func framed(_ packet: [UInt8]) -> [UInt8] {
-        let length = UInt32(packet.count)
-        return [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + packet
     }
 }
