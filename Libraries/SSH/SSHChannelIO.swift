@@ -81,6 +81,10 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// coordinator about a tenth of its time in futex calls.
     private var readerWants = 0
     private var writersWaiting = 0
+    /// Stderr was queued while no stdout waited: it goes first. A refusal's
+    /// reason written before its SFTP STATUS then reaches the client before
+    /// the STATUS, which scp acts on at once (and leaves).
+    private var stderrLeads = false
     private var breakHandler: (@Sendable () -> Void)?
     private var status: Int32?
     private var window: SSHTerminal?
@@ -210,7 +214,12 @@ public final class SSHChannelIO: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        if toStderr { stderr += bytes } else { stdout += bytes }
+        if toStderr {
+            if queuedStdout == 0 && stderr.isEmpty { stderrLeads = true }
+            stderr += bytes
+        } else {
+            stdout += bytes
+        }
         condition.unlock()
         wake()
         return true
@@ -269,7 +278,7 @@ public final class SSHChannelIO: @unchecked Sendable {
     func takeOutput(limit: Int) -> (bytes: [UInt8], stderr: Bool)? {
         condition.locked {
             defer { if writersWaiting > 0 && queuedStdout + stderr.count < Self.outputLimit { condition.broadcast() } }
-            if queuedStdout > 0 {
+            if queuedStdout > 0 && !(stderrLeads && !stderr.isEmpty) {
                 let count = min(limit, queuedStdout)
                 let taken = Array(stdout[stdoutTaken..<stdoutTaken + count])
                 stdoutTaken += count
@@ -286,6 +295,7 @@ public final class SSHChannelIO: @unchecked Sendable {
                 let count = min(limit, stderr.count)
                 let taken = Array(stderr[..<count])
                 stderr.removeFirst(count)
+                if stderr.isEmpty { stderrLeads = false }
                 return (taken, true)
             }
             return nil

@@ -168,6 +168,33 @@ struct SFTPWireTests {
         #expect(framer.pending == 0)
     }
 
+    @Test("a packet parsed where it lies in the framer never reads into the packet after it")
+    func packetsInPlaceStopAtTheirEnd() throws {
+        // A WRITE whose data claims 40 bytes while its packet holds 10; the
+        // 40 are there in the stream, in the packet that follows.
+        let short = packet(SFTPPacketType.write.rawValue) {
+            $0.string(Self.handle)
+            $0.uint64(0)
+            $0.uint32(40)
+            for _ in 0..<10 { $0.byte(1) }
+        }
+        let next = SFTPRequest(id: 8, .stat(path: "/a-long-enough-path-to-borrow")).packet
+        var framer = SFTPFramer()
+        framer.append(short + next)
+        let first = try #require(try framer.nextPacket())
+        #expect(first.storage.count == short.count + next.count, "the packet was copied, not shared")
+        #expect(throws: SFTPMalformed.self) { try SFTPRequest(packet: first) }
+        let second = try #require(try framer.nextPacket())
+        #expect(try SFTPRequest(packet: second) == SFTPRequest(id: 8, .stat(path: "/a-long-enough-path-to-borrow")))
+        // A WRITE's data is a slice of the framer's storage, and only its own bytes.
+        let write = SFTPRequest(id: 9, .write(handle: Self.handle, offset: 0, data: ArraySlice(repeating: 7, count: 1000)))
+        framer.append(write.packet + next)
+        let parsed = try SFTPRequest(packet: try #require(try framer.nextPacket()))
+        #expect(parsed == write)
+        guard case .write(_, _, let data) = parsed.operation else { Issue.record("not a write"); return }
+        #expect(data.count == 1000 && data.allSatisfy { $0 == 7 })
+    }
+
     @Test("framer: length 0 and a length past 256 KiB end the stream; 256 KiB itself is taken")
     func framerLimits() throws {
         #expect(throws: SFTPMalformed.self) { try frames([[0, 0, 0, 0, 1, 2, 3]]) }

@@ -45,6 +45,12 @@ final class SFTPProxy: SFTPHandler, @unchecked Sendable {
     func finish(reason: String?) {
         // The agents see their channels close: uploads without CLOSE store nothing.
         for channel in tags { channel.remote.hangUp() }
+        // What an agent said before that (a refusal's reason, on stderr, sent
+        // with its STATUS) is passed on before this session ends: scp acts on
+        // the STATUS and leaves at once, and a relay a moment behind lost
+        // the reason now and then.
+        let deadline = monotonicSeconds() + 2
+        for channel in tags { channel.relayEnded.wait(timeout: max(0, deadline - monotonicSeconds())) }
         if let reason { shell.logger.warning("sftp: \(user): session ended: \(reason)") }
     }
 
@@ -290,6 +296,8 @@ final class SFTPAgentChannel: Sendable {
     let remote: SSHClientSession
     private let tag: UInt8
     private let state = Mutex(State())
+    /// Signalled once the relay passed on all the agent sent and ended.
+    let relayEnded = ThreadSignal()
 
     /// What a request will mean for the audit log once answered.
     enum Audit: Sendable {
@@ -356,6 +364,7 @@ final class SFTPAgentChannel: Sendable {
     /// The agent's replies to the client until the agent goes away; then
     /// every request still waiting is answered CONNECTION_LOST.
     private func relay(_ start: SFTPFramer, to client: SFTPSessionChannel, shell: LabShell, user: String) {
+        defer { relayEnded.signal() }
         var framer = start
         reading: while true {
             switch remote.read(timeout: nil) {
