@@ -274,7 +274,8 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// Stdout queued and not taken yet (hold the lock).
     private var queuedStdout: Int { stdout.count - stdoutTaken }
 
-    /// Up to `limit` queued bytes of stdout, then stderr.
+    /// Up to `limit` queued bytes: stdout, then stderr; stderr first when it
+    /// was queued while no stdout waited (`stderrLeads`).
     func takeOutput(limit: Int) -> (bytes: [UInt8], stderr: Bool)? {
         condition.locked {
             defer { if writersWaiting > 0 && queuedStdout + stderr.count < Self.outputLimit { condition.broadcast() } }
