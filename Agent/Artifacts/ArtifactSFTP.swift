@@ -30,8 +30,6 @@ public final class ArtifactSFTP: SFTPHandler {
     private var handles: [UInt32: Open] = [:]
     private var lastHandle: UInt32 = 0
 
-    static let maxHandles = SFTPServer.maxHandles
-    static let maxTransfer = SFTPServer.maxTransfer
     /// Names per READDIR reply (each packet stays well under the packet limit).
     static let namesPerReply = 100
 
@@ -298,7 +296,7 @@ public final class ArtifactSFTP: SFTPHandler {
                 throw Refusal(.operationUnsupported, "'\(route.path)' exists: files are sent whole, not resumed or appended to")
             }
         }
-        guard handles.count < Self.maxHandles else { throw Refusal(.failure, "\(Self.maxHandles) handles are open already") }
+        guard handles.count < SFTPServer.maxHandles else { throw Refusal(.failure, "\(SFTPServer.maxHandles) handles are open already") }
         let upload = try refusal { () throws(ArtifactRefusal) in try store.beginUpload(route, user: user, expectedLength: nil) }
         let logger = self.logger, who = self.who
         upload.onEnd = { status, message in
@@ -315,7 +313,7 @@ public final class ArtifactSFTP: SFTPHandler {
     /// and a download is thousands of them).
     private func read(_ file: ArtifactFile, offset: UInt64, length: UInt32, _ id: UInt32) throws(Refusal) -> [UInt8] {
         guard offset <= UInt64(Int64.max) else { return SFTPReply.status(id, .eof) }
-        let count = min(Int(length), Self.maxTransfer)
+        let count = min(Int(length), SFTPServer.maxTransfer)
         let header = 13  // length, type, id, the data's length
         var failure: Int32 = 0
         var packet = [UInt8](unsafeUninitializedCapacity: header + count) { buffer, initialized in
@@ -380,7 +378,7 @@ public final class ArtifactSFTP: SFTPHandler {
     // MARK: Handles
 
     private func open(_ open: Open) throws(Refusal) -> [UInt8] {
-        guard handles.count < Self.maxHandles else { throw Refusal(.failure, "\(Self.maxHandles) handles are open already") }
+        guard handles.count < SFTPServer.maxHandles else { throw Refusal(.failure, "\(SFTPServer.maxHandles) handles are open already") }
         lastHandle &+= 1
         handles[lastHandle] = open
         return [UInt8(lastHandle >> 24), UInt8(lastHandle >> 16 & 0xff), UInt8(lastHandle >> 8 & 0xff), UInt8(lastHandle & 0xff)]

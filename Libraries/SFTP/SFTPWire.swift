@@ -112,6 +112,13 @@ public struct SFTPPacketBytes: Sendable {
     }
 
     public init(_ packet: [UInt8]) { self.init(storage: packet, range: 0..<packet.count) }
+
+    /// The packet as it goes on the wire, its length in front (one copy).
+    public var framed: [UInt8] {
+        var writer = SFTPWriter(capacity: 4 + range.count)
+        writer.string(storage[range])
+        return writer.bytes
+    }
 }
 
 /// Builds a packet; `packet(_:)` puts the length and type in front.

@@ -81,10 +81,11 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// coordinator about a tenth of its time in futex calls.
     private var readerWants = 0
     private var writersWaiting = 0
-    /// Stderr was queued while no stdout waited: it goes first. A refusal's
-    /// reason written before its SFTP STATUS then reaches the client before
-    /// the STATUS, which scp acts on at once (and leaves).
-    private var stderrLeads = false
+    /// Stdout bytes queued before the waiting stderr: they go first, then
+    /// the stderr, then later stdout, in the order the program wrote them (a
+    /// refusal's reason written before its SFTP STATUS must reach the client
+    /// first: scp acts on the STATUS at once and leaves).
+    private var stdoutBeforeStderr = 0
     private var breakHandler: (@Sendable () -> Void)?
     private var status: Int32?
     private var window: SSHTerminal?
@@ -215,7 +216,7 @@ public final class SSHChannelIO: @unchecked Sendable {
             return false
         }
         if toStderr {
-            if queuedStdout == 0 && stderr.isEmpty { stderrLeads = true }
+            if stderr.isEmpty { stdoutBeforeStderr = queuedStdout }
             stderr += bytes
         } else {
             stdout += bytes
@@ -266,6 +267,7 @@ public final class SSHChannelIO: @unchecked Sendable {
             inputEnded = true
             stdout.removeAll()
             stdoutTaken = 0
+            stdoutBeforeStderr = 0
             stderr.removeAll()
             condition.broadcast()
         }
@@ -274,13 +276,14 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// Stdout queued and not taken yet (hold the lock).
     private var queuedStdout: Int { stdout.count - stdoutTaken }
 
-    /// Up to `limit` queued bytes: stdout, then stderr; stderr first when it
-    /// was queued while no stdout waited (`stderrLeads`).
+    /// Up to `limit` queued bytes, stdout and stderr in the order written
+    /// (`stdoutBeforeStderr`).
     func takeOutput(limit: Int) -> (bytes: [UInt8], stderr: Bool)? {
         condition.locked {
             defer { if writersWaiting > 0 && queuedStdout + stderr.count < Self.outputLimit { condition.broadcast() } }
-            if queuedStdout > 0 && !(stderrLeads && !stderr.isEmpty) {
-                let count = min(limit, queuedStdout)
+            if queuedStdout > 0 && (stderr.isEmpty || stdoutBeforeStderr > 0) {
+                let count = min(limit, queuedStdout, stderr.isEmpty ? queuedStdout : stdoutBeforeStderr)
+                if !stderr.isEmpty { stdoutBeforeStderr -= count }
                 let taken = Array(stdout[stdoutTaken..<stdoutTaken + count])
                 stdoutTaken += count
                 if stdoutTaken == stdout.count {
@@ -296,7 +299,6 @@ public final class SSHChannelIO: @unchecked Sendable {
                 let count = min(limit, stderr.count)
                 let taken = Array(stderr[..<count])
                 stderr.removeFirst(count)
-                if stderr.isEmpty { stderrLeads = false }
                 return (taken, true)
             }
             return nil

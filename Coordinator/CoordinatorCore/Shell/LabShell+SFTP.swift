@@ -381,8 +381,7 @@ final class SFTPAgentChannel: Sendable {
                             state.withLock { $0.uploads[tagged] = (board, name) }
                         }
                     } else {
-                        // Passed on as it came, with its length (one copy; a READ's data is most of it).
-                        packet = Array(next.storage[next.range.lowerBound - 4..<next.range.upperBound])
+                        packet = next.framed
                     }
                     if let status = head.status {
                         switch audit {
