@@ -121,8 +121,23 @@ public struct SFTPRequest: Sendable, Equatable {
         }
     }
 
-    private func encode(_ type: SFTPPacketType, capacity: Int = 64, _ body: (inout SFTPWriter) -> Void) -> [UInt8] {
-        SFTPWriter.packet(type, capacity: capacity) { writer in
+    /// The packet as pieces to send one after the other: a WRITE's data is
+    /// the request's own (shared with the packet it was read from, so a
+    /// proxy does not copy 255 KiB per request); other requests are
+    /// `packet`, whole.
+    public var pieces: [ArraySlice<UInt8>] {
+        guard case .write(let handle, let offset, let data) = operation else { return [packet[...]] }
+        let head = encode(.write, following: data.count) {
+            $0.string(handle)
+            $0.uint64(offset)
+            $0.uint32(UInt32(data.count))
+        }
+        return [head[...], data]
+    }
+
+    private func encode(_ type: SFTPPacketType, capacity: Int = 64, following: Int = 0,
+                        _ body: (inout SFTPWriter) -> Void) -> [UInt8] {
+        SFTPWriter.packet(type, capacity: capacity, following: following) { writer in
             writer.uint32(id)
             body(&writer)
         }

@@ -149,12 +149,15 @@ public struct SFTPWriter: Sendable {
     public mutating func append<Bytes: Collection>(_ value: Bytes) where Bytes.Element == UInt8 { bytes.append(contentsOf: value) }
 
     /// The whole packet: length, type, then what was written.
-    public static func packet(_ type: SFTPPacketType, capacity: Int = 64, _ body: (inout SFTPWriter) -> Void) -> [UInt8] {
+    /// `following`: bytes the caller sends right after these, which the
+    /// length counts (a WRITE's data, passed on without copying it here).
+    public static func packet(_ type: SFTPPacketType, capacity: Int = 64, following: Int = 0,
+                              _ body: (inout SFTPWriter) -> Void) -> [UInt8] {
         var writer = SFTPWriter(capacity: capacity)
         writer.uint32(0)
         writer.byte(type.rawValue)
         body(&writer)
-        let length = UInt32(writer.bytes.count - 4)
+        let length = UInt32(writer.bytes.count - 4 + following)
         writer.bytes[0] = UInt8(length >> 24)
         writer.bytes[1] = UInt8(length >> 16 & 0xff)
         writer.bytes[2] = UInt8(length >> 8 & 0xff)

@@ -65,10 +65,10 @@ public final class SSHClientSession: @unchecked Sendable {
 
     // Guarded by `condition`.
     private let condition = NSCondition()
-    /// What `write` queued, as the callers' own arrays (never copied
-    /// here: libssh copies from them); `input[inputHead]` is the next, and
+    /// What `write` queued, as the callers' own bytes (never copied here:
+    /// libssh copies from them); `input[inputHead]` is the next, and
     /// `inputOffset` of its bytes are written already.
-    private var input: [[UInt8]] = []
+    private var input: [ArraySlice<UInt8>] = []
     private var inputHead = 0
     private var inputOffset = 0
     /// Bytes queued and not yet written.
@@ -202,6 +202,14 @@ public final class SSHClientSession: @unchecked Sendable {
     /// queued already. False once the session ended (the bytes are dropped).
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
+        write([bytes[...]])
+    }
+
+    /// Queues `pieces` one after the other, with no other writer's bytes
+    /// between them, and without copying them (a proxy passes a request's
+    /// head and the data it received as they lie).
+    @discardableResult
+    public func write(_ pieces: [ArraySlice<UInt8>]) -> Bool {
         condition.lock()
         while !ended && !hungUp && inputQueued >= Self.inputLimit {
             writersWaiting += 1
@@ -212,9 +220,9 @@ public final class SSHClientSession: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        if !bytes.isEmpty {
-            input.append(bytes)
-            inputQueued += bytes.count
+        for piece in pieces where !piece.isEmpty {
+            input.append(piece)
+            inputQueued += piece.count
         }
         condition.unlock()
         wake()
@@ -299,6 +307,9 @@ public final class SSHClientSession: @unchecked Sendable {
         }
         ssh_event_add_session(event, session)
         var eofSent = false
+        // Input remains after this pass's write: the poll below does not
+        // wait (cheaper than waking ourselves through the pipe).
+        var moreInput = false
         var inputRefused = false
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         var status: Int32?
@@ -311,7 +322,7 @@ public final class SSHClientSession: @unchecked Sendable {
             // The front array and the piece of it to write: only this thread
             // takes from the queue, so it is written from outside the lock.
             let (front, range, finishedBefore, size, leave) = condition.guarded {
-                () -> ([UInt8], Range<Int>, Bool, (Int, Int)?, Bool) in
+                () -> (ArraySlice<UInt8>, Range<Int>, Bool, (Int, Int)?, Bool) in
                 defer { pendingSize = nil }
                 let window = flushed ? Int(ssh_channel_window_size(channel)) : 0
                 guard window > 0, inputHead < input.count else {
@@ -323,6 +334,7 @@ public final class SSHClientSession: @unchecked Sendable {
             }
             if leave { break loop }
             var finished = finishedBefore
+            moreInput = false
             if !range.isEmpty {
                 // The program may end without reading all its input (and the
                 // server close the channel): its output and status, still in
@@ -352,7 +364,7 @@ public final class SSHClientSession: @unchecked Sendable {
                     if wasFull && inputQueued < Self.inputLimit && writersWaiting > 0 { condition.broadcast() }
                     return inputQueued > 0
                 }
-                if more { wake() }
+                moreInput = more
             }
             if finished && !eofSent && !inputRefused {
                 ssh_channel_send_eof(channel)
@@ -395,7 +407,7 @@ public final class SSHClientSession: @unchecked Sendable {
             let waiting = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING != 0
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN) | (waiting ? Int16(POLLOUT) : 0), revents: 0),
                        pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, buffered ? 0 : 500) < 0 && errno != EINTR { break loop }
+            if poll(&fds, 2, buffered || moreInput ? 0 : 500) < 0 && errno != EINTR { break loop }
             if fds[1].revents != 0 { drainWakePipe() }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
         }

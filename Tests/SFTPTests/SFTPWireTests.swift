@@ -91,6 +91,28 @@ struct SFTPWireTests {
         // Each kind of operation is covered (one case per request type, and extended).
         let types = Set(packets.map { $0[0] })
         #expect(types == Set((3...20).map { UInt8($0) } + [200]))
+        // In pieces (as the coordinator passes requests on) the bytes are the same.
+        for request in requests {
+            #expect(request.pieces.flatMap { $0 } == request.packet, "\(request.operation)")
+        }
+    }
+
+    @Test("a WRITE passed on in pieces: its data is the received bytes themselves, the head counts them")
+    func writeInPieces() throws {
+        let data = (0..<200 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var framer = SFTPFramer()
+        framer.append(SFTPRequest(id: 5, .write(handle: Self.handle, offset: 4096, data: data[...])).packet)
+        let received = try SFTPRequest(packet: try #require(try framer.nextPacket()))
+        let pieces = received.pieces
+        try #require(pieces.count == 2)
+        guard case .write(_, _, let slice) = received.operation else { Issue.record("not a write"); return }
+        // The same storage, not a copy: the data piece starts where the received data lies.
+        let shared = pieces[1].withUnsafeBytes { piece in slice.withUnsafeBytes { piece.baseAddress == $0.baseAddress } }
+        #expect(shared)
+        let stream = pieces.flatMap { $0 }
+        let again = try SFTPRequest(packet: try #require(try frames([stream]).first))
+        #expect(again == received)
+        #expect(pieces[0].count == 4 + 1 + 4 + 4 + Self.handle.count + 8 + 4)
     }
 
     @Test("a 255 KiB write keeps every byte and fits the packet limit")

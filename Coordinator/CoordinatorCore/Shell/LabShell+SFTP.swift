@@ -353,7 +353,7 @@ final class SFTPAgentChannel: Sendable {
             if state.open { state.pending[request.id] = .some(audit) }
             return state.open
         }
-        return open && remote.write(request.packet)
+        return open && remote.write(request.pieces)
     }
 
     /// The audit entry a CLOSE of `handle` (tagged) will make, if it is an upload's.
