@@ -109,15 +109,20 @@ public final class HTTPDaemon: Sendable {
             raw.pointee.tls_cert = UnsafePointer(strdup(tls.certificate))
             raw.pointee.tls_key = UnsafePointer(strdup(tls.key))
         }
+        // MHD_USE_ITC: `stop` wakes the daemon's threads through a channel
+        // of their own, not only by shutting the listening socket down (a
+        // socket whose number a stray close had handed on no longer woke
+        // them, and MHD_stop_daemon waited forever).
         switch options.threads {
         case .pool(let count):
             raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_TURBO.rawValue
+                | MHD_USE_ITC.rawValue
             raw.pointee.thread_pool_size = UInt32(max(count, 1))
         case .perConnection:
             // Only here may a response upgrade its connection (a WebSocket):
             // its handler may then block on the connection's own thread.
             raw.pointee.flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
-                | MHD_USE_POLL.rawValue | MHD_USE_TURBO.rawValue | MHD_ALLOW_UPGRADE.rawValue
+                | MHD_USE_POLL.rawValue | MHD_USE_TURBO.rawValue | MHD_ALLOW_UPGRADE.rawValue | MHD_USE_ITC.rawValue
             raw.pointee.thread_pool_size = 0
         }
         guard let daemon = CMicroHTTPD_start_daemon(raw) else {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Curl
+import Foundation
 import HTTPDaemon
 import Testing
 import ProvisionerTesting
@@ -101,6 +102,29 @@ struct HTTPDaemonCurlTests {
             #expect(response.body.count == payload.count)
             #expect(response.body == payload)
         }
+    }
+
+    /// Once, a test closed a socket number twice and the second close hit
+    /// a parallel test's listening socket: that daemon's workers were no
+    /// longer woken by `stop`, which waited forever. They are woken through
+    /// their own channel (MHD_USE_ITC), whatever became of the socket.
+    @Test func stopReturnsWhenTheListeningSocketsNumberWasTakenOver() throws {
+        let (fd, port) = try loopbackSocket()
+        let daemon = try HTTPDaemon(listeningSocket: fd) { _ in HTTPResponse(status: 200, body: Array("up".utf8)) }
+        #expect(try CurlRequest(url: "http://127.0.0.1:\(port)/").perform().text == "up")
+        // Another socket takes the number: the listening socket is closed
+        // (and leaves the workers' epoll sets) without the daemon knowing.
+        let other = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(other >= 0)
+        try #require(dup2(other, fd) == fd)
+        close(other)
+        let stopped = DispatchSemaphore(value: 0)
+        Thread {
+            daemon.stop()
+            stopped.signal()
+        }.start()
+        // On failure the stopping thread stays stuck; the test still ends.
+        #expect(stopped.wait(timeout: .now() + 20) == .success, "stop did not return within 20 s")
     }
 
     @Test func unreachablePortThrowsAClearCurlError() throws {
