@@ -199,7 +199,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoordinatorTests", dependencies: [
-            "Commands", "CoordinatorCore", "Reservations", "PostgresStore", "ProvisionerCore", "ProvisionerTesting", "ShellSupport",
+            "Commands", "CoordinatorCore", "Reservations", "PostgresStore", "ProvisionerCore", "ProvisionerTesting", "ShellSupport", "SSH",
             "SystemSupport", "Web", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Browser"]),

@@ -42,6 +42,9 @@ public struct AgentConfig: Sendable {
         public var coordinatorKeys: String?
         /// Where the config names each key file: path → (key, line).
         public var keyFileSources: [String: (key: String, line: Int)] = [:]
+        /// Where the host key's path comes from: `ssh.host_key`, or else
+        /// `data_dir` (the key's default folder).
+        public var hostKeySource: (key: String, line: Int) = ("agent.data_dir", 1)
     }
 
     public struct TFTPSettings: Sendable {
@@ -72,7 +75,8 @@ public struct AgentConfig: Sendable {
         let agentSection = try top.required("agent")
         let settings = try agentSection.mapping()
         let name = try Self.name(settings.required("name"))
-        let dataDirectory = try settings.required("data_dir").filePath()
+        let dataDirectoryValue = try settings.required("data_dir")
+        let dataDirectory = try dataDirectoryValue.filePath()
 
         let sshSection = try settings.optional("ssh")?.mapping()
         var ssh = SSHSettings(
@@ -83,6 +87,8 @@ public struct AgentConfig: Sendable {
         for key in ["authorized_keys", "coordinator_keys"] {
             if let value = sshSection?.optional(key) { ssh.keyFileSources[try value.filePath()] = (value.path, value.line) }
         }
+        let hostKeyValue = sshSection?.optional("host_key") ?? dataDirectoryValue
+        ssh.hostKeySource = (hostKeyValue.path, hostKeyValue.line)
         try sshSection?.finish()
 
         let tftpSection = try settings.optional("tftp")?.mapping()

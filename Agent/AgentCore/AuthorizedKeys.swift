@@ -75,8 +75,14 @@ public struct AuthorizedKeys: Sendable {
 }
 
 extension AgentConfig {
-    /// Checks the key files the config names, where they exist already.
+    /// Checks the key files the config names, where they exist already:
+    /// the host key too (a missing one is made at the first start).
     public func checkKeyFiles() throws(ConfigError) {
+        do {
+            try SSHHostKey.check(at: agent.ssh.hostKey)
+        } catch {
+            throw ConfigError(file: file, line: agent.ssh.hostKeySource.line, "\(agent.ssh.hostKeySource.key): \(error)")
+        }
         for file in [agent.ssh.authorizedKeys, agent.ssh.coordinatorKeys].compactMap({ $0 }) {
             // A missing or unreadable file is the config's mistake: point at its line.
             if !FileManager.default.isReadableFile(atPath: file), let source = agent.ssh.keyFileSources[file] {

@@ -26,6 +26,7 @@ struct CheckConfigCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try CoordinatorConfig(file: config)
+        try loaded.checkKeyFiles()
         let users = loaded.users.count, agents = loaded.agents.count
         print("\(config): ok: \(users) user\(users == 1 ? "" : "s"), \(agents) agent\(agents == 1 ? "" : "s")"
               + (agents == 0 ? "" : " (\(loaded.agents.map(\.name).joined(separator: ", ")))")

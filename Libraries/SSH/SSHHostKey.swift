@@ -30,6 +30,19 @@ public enum SSHHostKey {
         return (wrapped.fingerprint, generated)
     }
 
+    /// Checks the key at `path` without making one: an existing file must be
+    /// a private key libssh can read; a missing one is fine (the daemon
+    /// makes it at its first start). For `check-config`.
+    public static func check(at path: String) throws(SSHKeyError) {
+        guard access(path, F_OK) == 0 else { return }
+        guard access(path, R_OK) == 0 else { throw SSHKeyError("\(path): cannot be read") }
+        var key: ssh_key?
+        guard ssh_pki_import_privkey_file(path, nil, nil, nil, &key) == SSH_OK, let key else {
+            throw SSHKeyError("\(path): not a private key libssh can read")
+        }
+        ssh_key_free(key)
+    }
+
     private static func generate(at path: String) throws(SSHKeyError) {
         var key: ssh_key?
         guard ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) == SSH_OK, let key else {

@@ -2,6 +2,7 @@ import CoordinatorCore
 import Foundation
 import ProvisionerCore
 import ProvisionerTesting
+import SSH
 import Testing
 
 struct CoordinatorConfigTests {
@@ -140,5 +141,37 @@ struct CoordinatorConfigTests {
         try folder.createFile("c.yaml", text: "coordinator:\n  data_dir: d\n  sssh: {}\n")
         let result = try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", folder.path("c.yaml")])
         #expect(result.exitCode == 2 && result.stderr == "\(folder.path("c.yaml")):3: unknown key 'sssh' in coordinator (known: data_dir, health_interval, ssh, store)\n", "\(result)")
+    }
+
+    /// Keys that are not there yet are made at the first start; a file that
+    /// is there and is no private key (a public key, say) is refused at the
+    /// line that names it, or at data_dir for the keys kept there.
+    @Test func checkConfigReadsTheKeysThatExist() async throws {
+        let folder = try TemporaryDirectory(prefix: "coordinator-config")
+        let config = try folder.createFile("c.yaml", text: "coordinator:\n  data_dir: d\n  ssh:\n    host_key: host\n")
+        try FileManager.default.createDirectory(atPath: folder.path("d"), withIntermediateDirectories: true)
+        let check = { try await RunningProcess.run(try Tools.coordinator(), ["check-config", "--config", config]) }
+
+        let missing = try await check()
+        #expect(missing.exitCode == 0, "\(missing)")
+
+        try folder.createFile("host", text: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHuhLPTAdUcAqUk8ZDBH1fMqFiYzGnnGdQiaHeB8Mfmc alice\n")
+        let publicKey = try await check()
+        #expect(publicKey.exitCode == 2, "\(publicKey)")
+        #expect(publicKey.stderr == "\(config):4: coordinator.ssh.host_key: \(folder.path("host")): not a private key libssh can read\n",
+                "\(publicKey)")
+
+        try FileManager.default.removeItem(atPath: folder.path("host"))
+        try SSHHostKey.ensure(at: folder.path("host"))
+        try folder.createFile("d/ssh_client_ed25519_key", text: "")
+        let emptyClientKey = try await check()
+        #expect(emptyClientKey.exitCode == 2, "\(emptyClientKey)")
+        #expect(emptyClientKey.stderr.hasPrefix("\(config):2: coordinator.data_dir: \(folder.path("d"))/ssh_client_ed25519_key: "),
+                "\(emptyClientKey)")
+
+        try FileManager.default.removeItem(atPath: folder.path("d/ssh_client_ed25519_key"))
+        try SSHHostKey.ensure(at: folder.path("d/ssh_client_ed25519_key"))
+        let both = try await check()
+        #expect(both.exitCode == 0 && both.stderr.isEmpty, "\(both)")
     }
 }

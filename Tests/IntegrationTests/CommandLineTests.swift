@@ -87,6 +87,26 @@ struct CheckConfigTests {
         #expect(result.stdout == "\(path): ok: agent bench-1, 1 board (board1)\n", "\(result)")
     }
 
+    /// A host key that is there but is no private key is refused at the
+    /// line naming it; a missing one is fine: the agent makes it at its
+    /// first start.
+    @Test("a host key that is not a private key is refused at its line")
+    func aBrokenHostKeyIsRefused() async throws {
+        let folder = try TemporaryDirectory(prefix: "check-config")
+        let key = folder.path("agent_host_key")
+        let text = try Self.exampleWithoutKeyFiles().replacingOccurrences(of: "/etc/provisioner/agent_host_key", with: key)
+        let keyLine = try #require(text.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("host_key: \(key)") }) + 1
+
+        let missing = try await Self.checkConfig(text, in: folder)
+        #expect(missing.result.exitCode == 0, "\(missing.result)")
+
+        try folder.createFile("agent_host_key", text: "not a key\n")
+        let (path, result) = try await Self.checkConfig(text, in: folder)
+        #expect(result.exitCode == 2, "\(result)")
+        #expect(result.stderr == "\(path):\(keyLine): agent.ssh.host_key: \(key): not a private key libssh can read\n", "\(result)")
+    }
+
     /// One mistake in a copy of the example: the line it is on, and words the message must have.
     struct Mistake: Sendable, CustomTestStringConvertible {
         let original: String

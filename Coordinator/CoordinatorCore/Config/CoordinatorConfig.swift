@@ -53,6 +53,10 @@ public struct CoordinatorConfig: Sendable {
         public var hostKey: String
         /// The key the coordinator logs into agents with (generated when missing).
         public var clientKey: String
+        /// Where each key's path comes from: its own line, or else
+        /// `data_dir` (the keys' default folder).
+        public var hostKeySource: (key: String, line: Int) = ("coordinator.data_dir", 1)
+        public var clientKeySource: (key: String, line: Int) = ("coordinator.data_dir", 1)
     }
 
     public struct User: Sendable {
@@ -102,12 +106,17 @@ public struct CoordinatorConfig: Sendable {
         file = root.file
         let top = try root.mapping()
         let settings = try top.required("coordinator").mapping()
-        let dataDirectory = try settings.required("data_dir").filePath()
+        let dataDirectoryValue = try settings.required("data_dir")
+        let dataDirectory = try dataDirectoryValue.filePath()
         let sshSection = try settings.optional("ssh")?.mapping()
-        let ssh = SSHSettings(
+        var ssh = SSHSettings(
             listen: try sshSection?.optional("listen").map(Self.listen) ?? Self.defaultListen,
             hostKey: try sshSection?.optional("host_key")?.filePath() ?? dataDirectory + "/ssh_host_ed25519_key",
             clientKey: try sshSection?.optional("client_key")?.filePath() ?? dataDirectory + "/ssh_client_ed25519_key")
+        for (key, source) in [("host_key", \SSHSettings.hostKeySource), ("client_key", \SSHSettings.clientKeySource)] {
+            let value = sshSection?.optional(key) ?? dataDirectoryValue
+            ssh[keyPath: source] = (value.path, value.line)
+        }
         try sshSection?.finish()
         let healthInterval = try settings.optional("health_interval")?.duration() ?? 2
         if healthInterval < 0.1 || healthInterval > 300, let value = settings.optional("health_interval") {
@@ -234,5 +243,21 @@ public struct CoordinatorConfig: Sendable {
         host = host.drop { $0 == " " }
         guard !host.isEmpty, !host.contains(" ") else { throw value.error("'\(text)': missing host") }
         return (String(host), port)
+    }
+}
+
+extension CoordinatorConfig {
+    /// Checks the host and client keys where they exist already (missing
+    /// ones are made at the first start); a file that is there but is no
+    /// private key is the config's mistake, at the line that names it.
+    public func checkKeyFiles() throws(ConfigError) {
+        for (path, source) in [(coordinator.ssh.hostKey, coordinator.ssh.hostKeySource),
+                               (coordinator.ssh.clientKey, coordinator.ssh.clientKeySource)] {
+            do {
+                try SSHHostKey.check(at: path)
+            } catch {
+                throw ConfigError(file: file, line: source.line, "\(source.key): \(error)")
+            }
+        }
     }
 }
