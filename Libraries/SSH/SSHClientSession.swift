@@ -319,8 +319,8 @@ public final class SSHClientSession: @unchecked Sendable {
             // it grows (memmove of all of it), which cost a fast sender a
             // third of the coordinator's time.
             let flushed = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING == 0
-            // The front array and the piece of it to write: only this thread
-            // takes from the queue, so it is written from outside the lock.
+            // The front piece of input and the part of it to write: only this
+            // thread takes from the queue, so it is written from outside the lock.
             let (front, range, finishedBefore, size, leave) = condition.guarded {
                 () -> (ArraySlice<UInt8>, Range<Int>, Bool, (Int, Int)?, Bool) in
                 defer { pendingSize = nil }
