@@ -185,8 +185,10 @@ public struct SFTPFramer: Sendable {
     }
 
     /// Takes `bytes` over without copying them when nothing else waits
-    /// (the usual case: a reader that waits for `needed` bytes gets whole
-    /// packets, and a 255 KiB WRITE is then never copied here).
+    /// (the last packet ended where the last bytes did). When part of a
+    /// packet waits, `bytes` are copied after it: a channel hands over all
+    /// it holds, so a 255 KiB WRITE that arrives with the start of the
+    /// next one makes the next one copied here.
     public mutating func append(_ bytes: [UInt8]) {
         if start == buffer.count {
             buffer = bytes
