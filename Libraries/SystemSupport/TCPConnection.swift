@@ -36,7 +36,9 @@ public final class TCPConnection: Sendable {
             var one: Int32 = 1
             setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         } catch {
-            close(descriptor)
+            // Not closed here: the init of a class whose properties are all
+            // set runs its deinit as it throws, and that closes it (closing
+            // it here too closed the number again, maybe another thread's file).
             throw error
         }
     }

@@ -23,7 +23,9 @@ public final class UDPSocket: Sendable {
                 try systemCall("bind \(address)") { bind(descriptor, sa, length) }
             }
         } catch {
-            close(descriptor)
+            // Not closed here: the init of a class whose properties are all
+            // set runs its deinit as it throws, and that closes it (closing
+            // it here too closed the number again, maybe another thread's file).
             throw error
         }
     }
