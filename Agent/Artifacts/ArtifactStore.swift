@@ -173,6 +173,7 @@ public final class ArtifactStore: Sendable {
             throw error
         }
         if let status = FileSystem.status(of: name, in: parent.descriptor), status.isDirectory {
+            parent.close()
             parent.removeCreated()
             release(reserved, for: user)
             throw ArtifactRefusal(409, "'\(route.space)\(route.path)' is a folder")
@@ -181,6 +182,7 @@ public final class ArtifactStore: Sendable {
         let fd = openat(parent.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
             let error = SystemError("create \(temporary)")
+            parent.close()
             parent.removeCreated()
             release(reserved, for: user)
             throw Self.refusal(for: error, route)

@@ -56,6 +56,23 @@ import Testing
         (FileManager.default.enumerator(atPath: folder.path("data/users/alice"))?.allObjects as? [String] ?? []).sorted()
     }
 
+    /// An upload onto a folder is refused (409) without keeping the folder
+    /// it opened: 200 refusals leave no 200 descriptors behind.
+    @Test func anUploadOntoAFolderIsRefusedAndKeepsNoDescriptor() throws {
+        try FileManager.default.createDirectory(atPath: folder.path("data/users/alice/boards"), withIntermediateDirectories: true)
+        let open = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        let before = open()
+        for _ in 0..<200 {
+            let request = HTTPRequest(method: "PUT", target: "/u/alice/boards",
+                                      headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Content-Length", value: "1")])
+            let response = server.handle(request)
+            guard case .respond(let answer) = response else { Issue.record("the PUT onto a folder was accepted"); return }
+            #expect(answer.status == 409, "\(text(answer))")
+        }
+        // Other tests of this process open and close descriptors meanwhile: a margin, far below 200.
+        #expect(open() - before < 50, "\(open() - before) descriptors more after 200 refused uploads")
+    }
+
     @Test func twoUploadsOfUnknownLengthCannotBothFillTheQuota() throws {
         let responses = try upload(["first.bin", "second.bin"], size: 700 << 10)
         #expect(responses.map(\.status).sorted() == [201, 507], "\(responses.map(text))")
