@@ -98,6 +98,9 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// Input queued for the program above which the client's data waits in
     /// libssh, and the client's window closes (an upload to a slow disk).
     public static let inputLimit = 1024 * 1024
+    /// The input buffer a read leaves behind: room for a 32 KiB SSH packet's
+    /// data, grown by appends when more comes before the next read.
+    static let readBuffer = 64 * 1024
 
     init(terminal: SSHTerminal?, wake: @escaping @Sendable () -> Void) {
         window = terminal
@@ -131,14 +134,18 @@ public final class SSHChannelIO: @unchecked Sendable {
             }
         }
         if !input.isEmpty {
-            defer {
-                input.removeAll(keepingCapacity: true)
-                if inputFull {
-                    inputFull = false
-                    wake()
-                }
+            let bytes = input
+            // A fresh buffer of a modest size, not removeAll(keepingCapacity:):
+            // the bytes handed over still share the old one, so keeping its
+            // capacity allocated that much anew for every read, megabytes once
+            // a backlog had grown it, and each was an mmap and a munmap.
+            input = []
+            input.reserveCapacity(Self.readBuffer)
+            if inputFull {
+                inputFull = false
+                wake()
             }
-            return .bytes(input)
+            return .bytes(bytes)
         }
         return .end
     }

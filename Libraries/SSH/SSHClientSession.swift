@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSSH
+import Synchronization
 import SystemSupport
 import Foundation
 
@@ -59,6 +60,10 @@ public final class SSHClientSession: @unchecked Sendable {
     private let channel: ssh_channel
     private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
     private let wakeup: (read: Int32, write: Int32)
+    /// A byte waits in `wakeup` (or is being written): further wakes skip
+    /// the write. `run` clears it once it drained the pipe, before it looks
+    /// at the queues again.
+    private let wakePending = Atomic<Bool>(false)
     public let peer: String
     /// The cipher negotiated for what this side sends (`aes128-gcm@openssh.com`, …).
     public let cipher: String
@@ -408,7 +413,10 @@ public final class SSHClientSession: @unchecked Sendable {
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN) | (waiting ? Int16(POLLOUT) : 0), revents: 0),
                        pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 2, buffered || moreInput ? 0 : 500) < 0 && errno != EINTR { break loop }
-            if fds[1].revents != 0 { drainWakePipe() }
+            if fds[1].revents != 0 {
+                drainWakePipe()
+                wakePending.store(false, ordering: .sequentiallyConsistent)
+            }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
         }
         status = condition.guarded { exitStatus }
@@ -456,6 +464,7 @@ public final class SSHClientSession: @unchecked Sendable {
     }
 
     private func wake() {
+        guard !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
         var byte: UInt8 = 1
         _ = Glibc.write(wakeup.write, &byte, 1)
     }

@@ -67,6 +67,10 @@ public final class SSHServerConnection: @unchecked Sendable {
     var authenticationAttempts = 0
     var channels: [SSHServerChannel] = []
     private let wakeup: (read: Int32, write: Int32)
+    /// A byte waits in `wakeup` (or is being written): further wakes skip
+    /// the write. `run` clears it after each poll, which drained the pipe,
+    /// before the channels look at their queues.
+    private let wakePending = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
 
     /// Keys a client may offer before it is disconnected.
@@ -121,6 +125,7 @@ public final class SSHServerConnection: @unchecked Sendable {
         let started = monotonicSeconds()
         while !stopping.load(ordering: .acquiring) {
             if ssh_event_dopoll(event, 500) == SSH_ERROR { break }
+            wakePending.store(false, ordering: .sequentiallyConsistent)
             if authenticated == nil {
                 if monotonicSeconds() - started > authenticationTimeout {
                     handler.log(.info, "ssh: \(peer) did not authenticate within \(Int(authenticationTimeout)) s")
@@ -165,6 +170,7 @@ public final class SSHServerConnection: @unchecked Sendable {
 
     /// Wakes the thread in `run` so it sends queued output.
     func wake() {
+        guard !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
         var byte: UInt8 = 1
         _ = write(wakeup.write, &byte, 1)
     }
