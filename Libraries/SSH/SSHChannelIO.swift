@@ -98,8 +98,9 @@ public final class SSHChannelIO: @unchecked Sendable {
     /// Input queued for the program above which the client's data waits in
     /// libssh, and the client's window closes (an upload to a slow disk).
     public static let inputLimit = 1024 * 1024
-    /// The input buffer a read leaves behind: room for a 32 KiB SSH packet's
-    /// data, grown by appends when more comes before the next read.
+    /// The most input room a read leaves behind (as much as it took, up to
+    /// this): an upload's next 32 KiB SSH packets fit without growing, and
+    /// a console's keystrokes keep a small buffer.
     static let readBuffer = 64 * 1024
 
     init(terminal: SSHTerminal?, wake: @escaping @Sendable () -> Void) {
@@ -140,7 +141,7 @@ public final class SSHChannelIO: @unchecked Sendable {
             // capacity allocated that much anew for every read, megabytes once
             // a backlog had grown it, and each was an mmap and a munmap.
             input = []
-            input.reserveCapacity(Self.readBuffer)
+            input.reserveCapacity(Swift.min(bytes.count, Self.readBuffer))
             if inputFull {
                 inputFull = false
                 wake()
