@@ -68,8 +68,9 @@ public final class SSHServerConnection: @unchecked Sendable {
     var channels: [SSHServerChannel] = []
     private let wakeup: (read: Int32, write: Int32)
     /// A byte waits in `wakeup` (or is being written): further wakes skip
-    /// the write. `run` clears it after each poll, which drained the pipe,
-    /// before the channels look at their queues.
+    /// the write. `run` clears it after each poll, before the channels look
+    /// at their queues: the poll drained the pipe, or a byte written since
+    /// wakes the next one at once.
     private let wakePending = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
 
