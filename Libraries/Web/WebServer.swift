@@ -30,6 +30,12 @@ public final class WebServer: HTTPHandler, Sendable {
     /// The server-sent event streams open, to end at a stop.
     private let streams = Mutex<[ObjectIdentifier: any HTTPStream]>([:])
     private let stopping = Atomic<Bool>(false)
+    /// The service's threads, which the consoles' threads join: started on
+    /// libmicrohttpd's threads, they would belong to no group, nothing would
+    /// wait for them at a stop, and libmicrohttpd could be stopped under
+    /// their WebSockets, or the process exit under a console still talking
+    /// to its agent through libssh.
+    private let threads = Mutex<ThreadGroup?>(nil)
 
     public static let cookie = "provisioner_session"
 
@@ -54,6 +60,14 @@ public final class WebServer: HTTPHandler, Sendable {
         options.connectionTimeout = 0
         return options
     }
+
+    /// Starts the consoles' threads in `group` from now on (the web
+    /// service's, current when it starts): its stop waits for them.
+    public func startThreads(in group: ThreadGroup?) {
+        threads.withLock { $0 = group }
+    }
+
+    var threadGroup: ThreadGroup? { threads.withLock { $0 } }
 
     /// Ends every console and event stream (before the daemon stops: their
     /// threads wait in them).
@@ -221,7 +235,7 @@ public final class WebServer: HTTPHandler, Sendable {
         consoles.withLock { $0[terminal.id] = terminal }
         let identity = ShellIdentity(user: grant.user, admin: grant.admin)
         do {
-            try startThread(named: "web-console") { [self] in
+            try startThread(named: "web-console", in: threadGroup) { [self] in
                 let status = execute(["console", board], ShellSession(streams: terminal, identity: identity))
                 if status != 0 { terminal.write(Array("\r\n[provisioner] the console ended (status \(status))\r\n".utf8)) }
                 terminal.endOutput()
@@ -234,7 +248,7 @@ public final class WebServer: HTTPHandler, Sendable {
         if let accept {
             // libmicrohttpd adds "Connection: Upgrade" itself.
             return HTTPResponse(status: 101, headers: [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept)],
-                                upgrade: WebConsoleSocket(terminal))
+                                upgrade: WebConsoleSocket(terminal, threads: threadGroup))
         }
         return HTTPResponse(status: 200, headers: Self.safety + Self.eventHeaders, stream: terminal)
     }

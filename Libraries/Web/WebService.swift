@@ -31,6 +31,9 @@ public final class WebService: Service {
             }
             options.tls = (certificate, key)
         }
+        // Called with the service's thread group current: the consoles'
+        // threads join it, so that the stop waits for them.
+        server.startThreads(in: ThreadGroup.current)
         let started = try HTTPDaemon(listeningOn: listen, options: options, handler: server)
         log("web: serving on \(started.localAddress), as \(server.publicURL)")
         daemon.withLock { $0 = started }
@@ -41,6 +44,14 @@ public final class WebService: Service {
 
     public func stop() {
         server.stop()
+        // The consoles' threads (in the service's group, current here) end
+        // once their console did and their WebSocket closed: they give their
+        // sockets back to libmicrohttpd while it still runs, not after.
+        _ = ThreadGroup.current?.waitUntilEnded(timeout: Self.consoleGrace)
         daemon.withLock { $0?.stop(); $0 = nil }
     }
+
+    /// How long a stop waits for the consoles to end: a browser that does
+    /// not answer the close frame is cut off after 2 s.
+    static let consoleGrace = 4.0
 }

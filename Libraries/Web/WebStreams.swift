@@ -159,14 +159,20 @@ final class WebConsoleSocket: HTTPUpgradeHandler {
     /// A client's frame may carry at most this much (a paste).
     static let frameLimit = 64 * 1024
 
-    init(_ terminal: WebTerminal) { self.terminal = terminal }
+    /// The group its threads join (the web service's); nil: none.
+    let threads: ThreadGroup?
+
+    init(_ terminal: WebTerminal, threads: ThreadGroup? = nil) {
+        self.terminal = terminal
+        self.threads = threads
+    }
 
     func upgraded(_ connection: HTTPUpgradedConnection) {
         let session = Session(terminal: terminal, connection: connection)
         do {
-            try startThread(named: "web-socket-in") { session.readFrames() }
+            try startThread(named: "web-socket-in", in: threads) { session.readFrames() }
             do {
-                try startThread(named: "web-socket-out") { session.writeOutput() }
+                try startThread(named: "web-socket-out", in: threads) { session.writeOutput() }
             } catch {
                 session.finish(WebSocket.Failure(code: 1011, reason: "the server is out of threads"))
                 terminal.close()
