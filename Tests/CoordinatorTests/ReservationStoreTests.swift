@@ -39,13 +39,20 @@ struct StorePlace: Sendable {
     let keep: any Sendable
 }
 
-/// One PostgreSQL server for every store test of the process.
+/// One PostgreSQL server for every store test of the process, stopped when
+/// the process exits.
 enum SharedPostgres {
     static let started = Mutex<Task<PostgresServer, any Error>?>(nil)
 
     static func server() async throws -> PostgresServer {
         let task = started.withLock { task in
-            if task == nil { task = Task { try await PostgresServer() } }
+            if task == nil {
+                task = Task {
+                    let server = try await PostgresServer()
+                    server.stopAtExit()
+                    return server
+                }
+            }
             return task!
         }
         return try await task.value

@@ -59,9 +59,32 @@ public final class PostgresServer: Sendable {
 
     deinit { process.signal(SIGINT) }
 
+    /// Stops this server (by its PID) and removes its folder when the test
+    /// process exits: for a server kept in a static, whose deinit never
+    /// runs. Without it every test process that used one left a
+    /// `postgres` running, and its folder in /tmp.
+    public func stopAtExit() {
+        _ = registerExitStops
+        exitStops.withLock { $0.append((process.pid, folder.path)) }
+    }
+
     /// Fast shutdown (SIGINT), and its exit status.
     public func stop() async -> Int32? {
         process.signal(SIGINT)
         return await process.waitForExit(timeout: .seconds(20))
     }
 }
+
+/// The servers `stopAtExit` stops: their PID and folder.
+private let exitStops = Mutex<[(pid: Int32, folder: String)]>([])
+
+private let registerExitStops: Void = {
+    atexit {
+        for (pid, folder) in exitStops.withLock({ $0 }) {
+            kill(pid, SIGINT)  // fast shutdown
+            // PostgreSQL removes postmaster.pid once it has stopped (10 s at most here).
+            for _ in 0..<1000 where FileManager.default.fileExists(atPath: folder + "/data/postmaster.pid") { usleep(10_000) }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+    }
+}()
