@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CSSH
-import Synchronization
 import SystemSupport
 import Foundation
 
@@ -59,11 +58,7 @@ public final class SSHClientSession: @unchecked Sendable {
     private let session: ssh_session
     private let channel: ssh_channel
     private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
-    private let wakeup: (read: Int32, write: Int32)
-    /// A byte waits in `wakeup` (or is being written): further wakes skip
-    /// the write. `run` clears it once it drained the pipe, before it looks
-    /// at the queues again.
-    private let wakePending = Atomic<Bool>(false)
+    private let wakeup: WakePipe
     public let peer: String
     /// The cipher negotiated for what this side sends (`aes128-gcm@openssh.com`, …).
     public let cipher: String
@@ -172,7 +167,7 @@ public final class SSHClientSession: @unchecked Sendable {
                 throw fail("environment variable \(name) refused")
             }
         }
-        guard let pipe = makeWakePipe() else {
+        guard let pipe = WakePipe() else {
             ssh_channel_free(channel)
             throw fail("pipe failed")
         }
@@ -195,8 +190,6 @@ public final class SSHClientSession: @unchecked Sendable {
     }
 
     deinit {
-        close(wakeup.read)
-        close(wakeup.write)
         callbacks.deinitialize(count: 1)
         callbacks.deallocate()
     }
@@ -411,12 +404,9 @@ public final class SSHClientSession: @unchecked Sendable {
             let buffered = !drained && condition.guarded { outputCount < Self.outputLimit }
             let waiting = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING != 0
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN) | (waiting ? Int16(POLLOUT) : 0), revents: 0),
-                       pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 2, buffered || moreInput ? 0 : 500) < 0 && errno != EINTR { break loop }
-            if fds[1].revents != 0 {
-                drainWakePipe()
-                wakePending.store(false, ordering: .sequentiallyConsistent)
-            }
+            if fds[1].revents != 0 { wakeup.drain() }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
         }
         status = condition.guarded { exitStatus }
@@ -458,16 +448,7 @@ public final class SSHClientSession: @unchecked Sendable {
         condition.guarded { exitStatus = status }
     }
 
-    private func drainWakePipe() {
-        var bytes = [UInt8](repeating: 0, count: 64)
-        while Glibc.read(wakeup.read, &bytes, bytes.count) > 0 {}
-    }
-
-    private func wake() {
-        guard !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        var byte: UInt8 = 1
-        _ = Glibc.write(wakeup.write, &byte, 1)
-    }
+    private func wake() { wakeup.wake() }
 }
 
 /// The server's exit-status request (runs inside libssh, on `run`'s thread).

@@ -19,7 +19,7 @@ public final class SSHListener: @unchecked Sendable {
     /// The address and port actually bound (the port is the kernel's when 0 was asked).
     public let host: String
     public let port: UInt16
-    private let wakeup: (read: Int32, write: Int32)
+    private let wakeup: WakePipe
     private let stopping = Atomic<Bool>(false)
 
     /// Binds and listens at once, so a taken port fails here with the reason.
@@ -65,7 +65,7 @@ public final class SSHListener: @unchecked Sendable {
             self.port = port
         }
         self.host = host
-        guard let pipe = makeWakePipe() else {
+        guard let pipe = WakePipe() else {
             ssh_bind_free(bind)
             throw SSHError("pipe: \(String(cString: strerror(errno)))")
         }
@@ -74,8 +74,6 @@ public final class SSHListener: @unchecked Sendable {
 
     deinit {
         ssh_bind_free(bind)
-        close(wakeup.read)
-        close(wakeup.write)
     }
 
     /// Waits for the next client; nil once `stop()` was called. The key
@@ -83,7 +81,7 @@ public final class SSHListener: @unchecked Sendable {
     /// the connection's own thread.
     public func accept() throws(SSHError) -> SSHServerConnection? {
         var fds = [pollfd(fd: ssh_bind_get_fd(bind), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup.read, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]
         while true {
             if stopping.load(ordering: .acquiring) { return nil }
             let ready = poll(&fds, 2, -1)
@@ -108,20 +106,8 @@ public final class SSHListener: @unchecked Sendable {
     /// Makes `accept()` return nil; connections already accepted go on.
     public func stop() {
         stopping.store(true, ordering: .releasing)
-        var byte: UInt8 = 1
-        _ = write(wakeup.write, &byte, 1)
+        wakeup.wake()
     }
-}
-
-/// A non-blocking, close-on-exec pipe whose read end wakes a poll loop.
-func makeWakePipe() -> (read: Int32, write: Int32)? {
-    var fds: [Int32] = [-1, -1]
-    guard pipe(&fds) == 0 else { return nil }
-    for fd in fds {
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-    }
-    return (fds[0], fds[1])
 }
 
 /// A libssh failure, with libssh's reason.

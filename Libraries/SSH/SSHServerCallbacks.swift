@@ -47,9 +47,8 @@ let sshChannelOpenCallback: ssh_channel_open_request_session_callback = { _, use
     return channel.channel
 }
 
-let sshWakeupCallback: ssh_event_callback = { fd, _, _ in
-    var buffer = [UInt8](repeating: 0, count: 64)
-    while read(fd, &buffer, buffer.count) > 0 {}
+let sshWakeupCallback: ssh_event_callback = { _, _, userdata in
+    if let userdata { Unmanaged<WakePipe>.fromOpaque(userdata).takeUnretainedValue().drain() }
     return 0
 }
 

@@ -66,12 +66,8 @@ public final class SSHServerConnection: @unchecked Sendable {
     private let loggedIn = Atomic<Bool>(false)
     var authenticationAttempts = 0
     var channels: [SSHServerChannel] = []
-    private let wakeup: (read: Int32, write: Int32)
-    /// A byte waits in `wakeup` (or is being written): further wakes skip
-    /// the write. `run` clears it after each poll, before the channels look
-    /// at their queues: the poll drained the pipe, or a byte written since
-    /// wakes the next one at once.
-    private let wakePending = Atomic<Bool>(false)
+    /// nil when no pipe could be made: then only the poll's timeout wakes `run`.
+    private let wakeup: WakePipe?
     private let stopping = Atomic<Bool>(false)
 
     /// Keys a client may offer before it is disconnected.
@@ -80,12 +76,7 @@ public final class SSHServerConnection: @unchecked Sendable {
     init(session: ssh_session) {
         self.session = session
         peer = Self.peerAddress(of: ssh_get_fd(session))
-        wakeup = makeWakePipe() ?? (-1, -1)
-    }
-
-    deinit {
-        close(wakeup.read)
-        close(wakeup.write)
+        wakeup = WakePipe()
     }
 
     /// Serves the connection until the client leaves, `stop()` is called, or
@@ -122,11 +113,11 @@ public final class SSHServerConnection: @unchecked Sendable {
             return
         }
         ssh_event_add_session(event, session)
-        ssh_event_add_fd(event, wakeup.read, Int16(POLLIN), sshWakeupCallback, nil)
+        // The pipe is drained inside the poll, before the channels look at their queues.
+        if let wakeup { ssh_event_add_fd(event, wakeup.readEnd, Int16(POLLIN), sshWakeupCallback, Unmanaged.passUnretained(wakeup).toOpaque()) }
         let started = monotonicSeconds()
         while !stopping.load(ordering: .acquiring) {
             if ssh_event_dopoll(event, 500) == SSH_ERROR { break }
-            wakePending.store(false, ordering: .sequentiallyConsistent)
             if authenticated == nil {
                 if monotonicSeconds() - started > authenticationTimeout {
                     handler.log(.info, "ssh: \(peer) did not authenticate within \(Int(authenticationTimeout)) s")
@@ -140,7 +131,7 @@ public final class SSHServerConnection: @unchecked Sendable {
         for channel in channels { channel.release() }
         channels.removeAll()
         handler.connectionEnded(peer: peer, authenticated: authenticated != nil)
-        ssh_event_remove_fd(event, wakeup.read)
+        if let wakeup { ssh_event_remove_fd(event, wakeup.readEnd) }
         ssh_event_remove_session(event, session)
         ssh_event_free(event)
         ssh_disconnect(session)
@@ -171,9 +162,7 @@ public final class SSHServerConnection: @unchecked Sendable {
 
     /// Wakes the thread in `run` so it sends queued output.
     func wake() {
-        guard !wakePending.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeup.write, &byte, 1)
+        wakeup?.wake()
     }
 
     var lastError: String { String(cString: ssh_get_error(UnsafeMutableRawPointer(session))) }
