@@ -58,7 +58,7 @@ public final class SSHClientSession: @unchecked Sendable {
     private let session: ssh_session
     private let channel: ssh_channel
     private let callbacks: UnsafeMutablePointer<ssh_channel_callbacks_struct>
-    private let wakeup: WakePipe
+    private let wakeup: WakeupPipe
     public let peer: String
     /// The cipher negotiated for what this side sends (`aes128-gcm@openssh.com`, …).
     public let cipher: String
@@ -167,7 +167,7 @@ public final class SSHClientSession: @unchecked Sendable {
                 throw fail("environment variable \(name) refused")
             }
         }
-        guard let pipe = WakePipe() else {
+        guard let pipe = try? WakeupPipe() else {
             ssh_channel_free(channel)
             throw fail("pipe failed")
         }
@@ -404,7 +404,7 @@ public final class SSHClientSession: @unchecked Sendable {
             let buffered = !drained && condition.guarded { outputCount < Self.outputLimit }
             let waiting = Int32(ssh_get_poll_flags(session)) & SSH_WRITE_PENDING != 0
             var fds = [pollfd(fd: ssh_get_fd(session), events: Int16(POLLIN) | (waiting ? Int16(POLLOUT) : 0), revents: 0),
-                       pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 2, buffered || moreInput ? 0 : 500) < 0 && errno != EINTR { break loop }
             if fds[1].revents != 0 { wakeup.drain() }
             if ssh_event_dopoll(event, 0) == SSH_ERROR { break loop }
@@ -448,7 +448,7 @@ public final class SSHClientSession: @unchecked Sendable {
         condition.guarded { exitStatus = status }
     }
 
-    private func wake() { wakeup.wake() }
+    private func wake() { wakeup.signal() }
 }
 
 /// The server's exit-status request (runs inside libssh, on `run`'s thread).

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSSH
 import Synchronization
+import SystemSupport
 
 /// Key types a client may log in with: ed25519, ecdsa, and RSA only with
 /// SHA-2 signatures (OpenSSH no longer signs with ssh-rsa/SHA-1).
@@ -19,7 +20,7 @@ public final class SSHListener: @unchecked Sendable {
     /// The address and port actually bound (the port is the kernel's when 0 was asked).
     public let host: String
     public let port: UInt16
-    private let wakeup: WakePipe
+    private let wakeup: WakeupPipe
     private let stopping = Atomic<Bool>(false)
 
     /// Binds and listens at once, so a taken port fails here with the reason.
@@ -65,11 +66,12 @@ public final class SSHListener: @unchecked Sendable {
             self.port = port
         }
         self.host = host
-        guard let pipe = WakePipe() else {
+        do {
+            wakeup = try WakeupPipe()
+        } catch {
             ssh_bind_free(bind)
-            throw SSHError("pipe: \(String(cString: strerror(errno)))")
+            throw SSHError("\(error)")
         }
-        wakeup = pipe
     }
 
     deinit {
@@ -81,7 +83,7 @@ public final class SSHListener: @unchecked Sendable {
     /// the connection's own thread.
     public func accept() throws(SSHError) -> SSHServerConnection? {
         var fds = [pollfd(fd: ssh_bind_get_fd(bind), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0)]
         while true {
             if stopping.load(ordering: .acquiring) { return nil }
             let ready = poll(&fds, 2, -1)
@@ -106,7 +108,7 @@ public final class SSHListener: @unchecked Sendable {
     /// Makes `accept()` return nil; connections already accepted go on.
     public func stop() {
         stopping.store(true, ordering: .releasing)
-        wakeup.wake()
+        wakeup.signal()
     }
 }
 

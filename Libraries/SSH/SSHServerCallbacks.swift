@@ -1,4 +1,5 @@
 import CSSH
+import SystemSupport
 
 // libssh's server callbacks, as global constants (not in main.swift: there
 // Swift 6 would add main-actor checks that trap on libssh's thread). They all
@@ -48,7 +49,7 @@ let sshChannelOpenCallback: ssh_channel_open_request_session_callback = { _, use
 }
 
 let sshWakeupCallback: ssh_event_callback = { _, _, userdata in
-    if let userdata { Unmanaged<WakePipe>.fromOpaque(userdata).takeUnretainedValue().drain() }
+    if let userdata { Unmanaged<WakeupPipe>.fromOpaque(userdata).takeUnretainedValue().drain() }
     return 0
 }
 

@@ -67,7 +67,7 @@ public final class SSHServerConnection: @unchecked Sendable {
     var authenticationAttempts = 0
     var channels: [SSHServerChannel] = []
     /// nil when no pipe could be made: then only the poll's timeout wakes `run`.
-    private let wakeup: WakePipe?
+    private let wakeup: WakeupPipe?
     private let stopping = Atomic<Bool>(false)
 
     /// Keys a client may offer before it is disconnected.
@@ -76,7 +76,7 @@ public final class SSHServerConnection: @unchecked Sendable {
     init(session: ssh_session) {
         self.session = session
         peer = Self.peerAddress(of: ssh_get_fd(session))
-        wakeup = WakePipe()
+        wakeup = try? WakeupPipe()
     }
 
     /// Serves the connection until the client leaves, `stop()` is called, or
@@ -114,7 +114,7 @@ public final class SSHServerConnection: @unchecked Sendable {
         }
         ssh_event_add_session(event, session)
         // The pipe is drained inside the poll, before the channels look at their queues.
-        if let wakeup { ssh_event_add_fd(event, wakeup.readEnd, Int16(POLLIN), sshWakeupCallback, Unmanaged.passUnretained(wakeup).toOpaque()) }
+        if let wakeup { ssh_event_add_fd(event, wakeup.descriptor, Int16(POLLIN), sshWakeupCallback, Unmanaged.passUnretained(wakeup).toOpaque()) }
         let started = monotonicSeconds()
         while !stopping.load(ordering: .acquiring) {
             if ssh_event_dopoll(event, 500) == SSH_ERROR { break }
@@ -131,7 +131,7 @@ public final class SSHServerConnection: @unchecked Sendable {
         for channel in channels { channel.release() }
         channels.removeAll()
         handler.connectionEnded(peer: peer, authenticated: authenticated != nil)
-        if let wakeup { ssh_event_remove_fd(event, wakeup.readEnd) }
+        if let wakeup { ssh_event_remove_fd(event, wakeup.descriptor) }
         ssh_event_remove_session(event, session)
         ssh_event_free(event)
         ssh_disconnect(session)
@@ -162,7 +162,7 @@ public final class SSHServerConnection: @unchecked Sendable {
 
     /// Wakes the thread in `run` so it sends queued output.
     func wake() {
-        wakeup?.wake()
+        wakeup?.signal()
     }
 
     var lastError: String { String(cString: ssh_get_error(UnsafeMutableRawPointer(session))) }
